@@ -1,0 +1,68 @@
+//! Kubernetes-style field errors: `spec.features.ha.tke.vip: Invalid value: "1.2.3.300": must be a valid IP address`.
+
+use serde::Serialize;
+
+/// The kind of a field error, named as in `k8s.io/apimachinery/pkg/util/validation/field`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorType {
+    #[serde(rename = "FieldValueRequired")]
+    Required,
+    #[serde(rename = "FieldValueInvalid")]
+    Invalid,
+    #[serde(rename = "FieldValueDuplicate")]
+    Duplicate,
+    #[serde(rename = "FieldValueForbidden")]
+    Forbidden,
+    #[serde(rename = "FieldValueNotSupported")]
+    NotSupported,
+}
+
+impl ErrorType {
+    /// The phrase the API server prints for this kind ("Invalid value", "Required value", ...).
+    pub fn phrase(self) -> &'static str {
+        match self {
+            ErrorType::Required => "Required value",
+            ErrorType::Invalid => "Invalid value",
+            ErrorType::Duplicate => "Duplicate value",
+            ErrorType::Forbidden => "Forbidden",
+            ErrorType::NotSupported => "Unsupported value",
+        }
+    }
+}
+
+/// One field error. `Display` gives the Kubernetes form; the JSON form is
+/// `{"field", "type", "message"}` where `message` is the whole displayed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Field path, e.g. `spec.machines[1].ip`.
+    pub field: String,
+    pub kind: ErrorType,
+    /// The offending value as the API server would quote it (`"1.2.3.4"`, `0`), if any.
+    pub value: Option<String>,
+    /// The detail: what is wrong and how to fix it.
+    pub detail: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.kind.phrase())?;
+        if let Some(v) = &self.value {
+            write!(f, ": {v}")?;
+        }
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for FieldError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("FieldError", 3)?;
+        st.serialize_field("field", &self.field)?;
+        st.serialize_field("type", &self.kind)?;
+        st.serialize_field("message", &self.to_string())?;
+        st.end()
+    }
+}

@@ -1,0 +1,3 @@
+//! kubectl tkeha: the plugin binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! tkeha-provisioner: install keepalived HA over SSH and verify third-party load balancers.

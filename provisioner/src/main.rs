@@ -1,0 +1,3 @@
+//! tkeha-provisioner: the command-line front of the provisioner library.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! tkeha-webhook: admission server.
+
+fn main() {}
