@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(CURDIR)/target/debug:$(PATH)
 
-.PHONY: all deps build test lint fmt clippy nextest demo bench clean
+.PHONY: all deps build test lint fmt clippy nextest helm-lint demo bench clean
 
 all: build
 
@@ -22,7 +22,10 @@ clippy:
 nextest: build
 	$(CARGO) nextest run --workspace --no-fail-fast
 
-test: deps fmt clippy nextest
+helm-lint:
+	bash scripts/helm-lint.sh
+
+test: deps fmt clippy nextest helm-lint
 
 demo: deps
 	$(CARGO) build --release --workspace
