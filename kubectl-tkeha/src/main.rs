@@ -1,3 +1,33 @@
-//! kubectl tkeha: the plugin binary.
+//! kubectl tkeha: the plugin binary. Parses the command line and hands each command to its module.
 
-fn main() {}
+mod cli;
+mod complete;
+mod completion;
+mod encode_password;
+mod init;
+mod input;
+mod provision;
+mod render;
+mod secret;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // kubectl >= 1.26 asks plugins for candidates through `kubectl_complete-tkeha`, which calls
+    // `kubectl tkeha __complete ARGS... PARTIAL`. Those words must not be parsed as our flags.
+    if let Some(words) = complete::requested(&args) {
+        return complete::run(&words);
+    }
+    let cli = cli::Cli::parse_from(args);
+    match cli.command.run(&cli.global) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The command line: global flags, the command enum and its dispatch. Add a command here by adding a variant.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{completion, encode_password, init, provision, validate};
+
+const ABOUT: &str =
+    "Highly available control planes for TKEStack Cluster objects (platform.tkestack.io/v1)";
+
+const AFTER_HELP: &str = "\
+Examples:
+  # Scaffold a 3-master cluster with a keepalived VIP, password from stdin
+  printf '%s' \"$PASS\" | kubectl tkeha init --ha tke --vip 192.168.1.10 \\
+      --master 192.168.1.2,192.168.1.3,192.168.1.4 --password-stdin > cluster.yaml
+
+  # Check it offline with the same rules as the admission webhook
+  kubectl tkeha validate -f cluster.yaml
+
+  # Base64 a password for a hand-written manifest
+  printf 123456 | kubectl tkeha encode-password        # MTIzNDU2
+
+  # Preflight the masters over SSH, then install keepalived on them
+  kubectl tkeha check -f cluster.yaml
+  kubectl tkeha provision -f cluster.yaml
+
+Exit codes: 0 success, 1 rejected/failed, 2 unusable input or usage error.";
+
+/// `kubectl tkeha`: scaffold, validate and provision HA TKEStack clusters.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl tkeha",
+    bin_name = "kubectl tkeha",
+    version,
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// kubectl's global flags that a plugin must implement itself.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(Box<init::InitArgs>),
+    EncodePassword(encode_password::EncodePasswordArgs),
+    Validate(validate::ValidateArgs),
+    Check(provision::CheckArgs),
+    Provision(provision::ProvisionArgs),
+    Status(provision::StatusArgs),
+    Drill(provision::DrillArgs),
+    Uninstall(provision::UninstallArgs),
+    Completion(completion::CompletionArgs),
+}
+
+impl Command {
+    /// Run the command. `Err` means unusable input (exit 2); a rejection is `Ok(1)`.
+    pub fn run(self, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+        // Only `create` (added later) talks to an API server; the offline commands ignore these.
+        let _ = global;
+        match self {
+            Command::Init(args) => init::run(&args),
+            Command::EncodePassword(args) => encode_password::run(&args),
+            Command::Validate(args) => validate::run(&args),
+            Command::Check(args) => Ok(provision::run_check(&args)),
+            Command::Provision(args) => Ok(provision::run_provision(&args)),
+            Command::Status(args) => Ok(provision::run_status(&args)),
+            Command::Drill(args) => Ok(provision::run_drill(&args)),
+            Command::Uninstall(args) => Ok(provision::run_uninstall(&args)),
+            Command::Completion(args) => completion::run(&args),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
