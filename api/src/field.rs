@@ -66,3 +66,62 @@ impl Serialize for FieldError {
         st.end()
     }
 }
+
+impl FieldError {
+    /// `Required value`: the field must be set.
+    pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(field, ErrorType::Required, None, detail)
+    }
+    /// `Invalid value`, with the offending value already quoted (see [`quote`]).
+    pub fn invalid(
+        field: impl Into<String>,
+        value: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::new(field, ErrorType::Invalid, value, detail)
+    }
+    /// `Duplicate value`.
+    pub fn duplicate(
+        field: impl Into<String>,
+        value: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::new(field, ErrorType::Duplicate, value, detail)
+    }
+    /// `Forbidden`.
+    pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(field, ErrorType::Forbidden, None, detail)
+    }
+    /// `Unsupported value`, listing the supported values.
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: Option<String>,
+        supported: &[String],
+    ) -> Self {
+        let list: Vec<String> = supported.iter().map(|s| quote(s)).collect();
+        Self::new(
+            field,
+            ErrorType::NotSupported,
+            value,
+            format!("supported values: {}", list.join(", ")),
+        )
+    }
+    pub fn new(
+        field: impl Into<String>,
+        kind: ErrorType,
+        value: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            kind,
+            value,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Quote a string value the way the API server prints it (`"1.2.3.4"`).
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}

@@ -2,7 +2,10 @@
 
 use serde_json::Value;
 
+use crate::defaults::apply_defaults;
 use crate::field::FieldError;
+use crate::types::ClusterSpec;
+use crate::validation::{Ctx, update, validate_spec};
 
 /// What to do with third-party HA on fewer than 2 masters (LB self-connect limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,7 +54,184 @@ pub struct DecodeError {
 }
 
 /// Review a Cluster on create (`old` = None) or update (`old` = the stored object).
+///
+/// Defaults first (as the API server runs mutating before validating webhooks), then every
+/// rule over the defaulted object. `Err` only when `new` can't be read as a Cluster at all
+/// (not an object, or a field of the wrong JSON type). An `old` that can't be decoded skips the
+/// update rules with a warning rather than blocking a fix of a broken stored object.
 pub fn review(new: &Value, old: Option<&Value>, policy: &Policy) -> Result<Review, DecodeError> {
-    let _ = (new, old, policy);
-    todo!("implemented by the api work")
+    let Value::Object(root) = new else {
+        return Err(DecodeError {
+            path: ".".to_string(),
+            message: format!("a Cluster must be a JSON object, got {}", kind_of(new)),
+        });
+    };
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    check_header(root, &mut errors);
+
+    let Some(mut spec) = decode_spec(new)? else {
+        errors.push(FieldError::required(
+            "spec",
+            "a Cluster needs a spec with type, version, machines and features",
+        ));
+        return Ok(Review {
+            errors,
+            warnings,
+            patch: json_patch::Patch(Vec::new()),
+            defaulted: new.clone(),
+        });
+    };
+
+    let ops = apply_defaults(&mut spec);
+    let mut defaulted = new.clone();
+    if let Err(e) = json_patch::patch(&mut defaulted, &ops) {
+        // Unreachable by construction (decode_spec checked every object on the patched paths);
+        // report rather than panic.
+        return Err(DecodeError {
+            path: "spec".to_string(),
+            message: format!("could not apply defaults: {e}"),
+        });
+    }
+
+    let mut ctx = Ctx::new(&spec, policy);
+    validate_spec(&mut ctx);
+    if let Some(old) = old {
+        match decode_spec(old) {
+            Ok(Some(old_spec)) => update::validate(&mut ctx, &old_spec),
+            Ok(None) => {}
+            Err(e) => ctx.warn(
+                "oldObject",
+                format!("stored Cluster could not be read ({e}); update rules skipped"),
+            ),
+        }
+    }
+    errors.append(&mut ctx.errors);
+    warnings.append(&mut ctx.warnings);
+    Ok(Review {
+        errors,
+        warnings,
+        patch: json_patch::Patch(ops),
+        defaulted,
+    })
+}
+
+/// Decode a review from manifest text: parse, then [`review`] as a create.
+pub fn review_text(text: &str, policy: &Policy) -> Result<Review, ReviewTextError> {
+    let value = crate::manifest::parse_manifest(text)?;
+    Ok(review(&value, None, policy)?)
+}
+
+/// Why [`review_text`] could not produce a review.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewTextError {
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `apiVersion` and `kind`, when present, must name a platform.tkestack.io/v1 Cluster.
+fn check_header(root: &serde_json::Map<String, Value>, errors: &mut Vec<FieldError>) {
+    if let Some(v) = root.get("apiVersion")
+        && v.as_str() != Some(API_VERSION)
+    {
+        errors.push(FieldError::invalid(
+            "apiVersion",
+            Some(v.to_string()),
+            format!("must be \"{API_VERSION}\""),
+        ));
+    }
+    if let Some(v) = root.get("kind")
+        && v.as_str() != Some("Cluster")
+    {
+        errors.push(FieldError::invalid(
+            "kind",
+            Some(v.to_string()),
+            "must be \"Cluster\"",
+        ));
+    }
+}
+
+/// The group/version this crate validates.
+pub const API_VERSION: &str = "platform.tkestack.io/v1";
+
+/// Decode `spec` (None when missing or null) with the failing field's path on error.
+pub fn decode_spec(root: &Value) -> Result<Option<ClusterSpec>, DecodeError> {
+    let spec = match root.get("spec") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(s) => s,
+    };
+    check_objects(spec)?;
+    serde_path_to_error::deserialize::<_, ClusterSpec>(spec)
+        .map(Some)
+        .map_err(|e| {
+            let p = e.path().to_string();
+            DecodeError {
+                path: if p == "." {
+                    "spec".to_string()
+                } else {
+                    format!("spec.{p}")
+                },
+                message: e.into_inner().to_string(),
+            }
+        })
+}
+
+/// serde's derived structs also accept arrays (fields by position); a Cluster never uses that
+/// form and our patch paths need objects, so every struct position must hold an object or null.
+fn check_objects(spec: &Value) -> Result<(), DecodeError> {
+    fn obj(v: Option<&Value>, path: &str) -> Result<(), DecodeError> {
+        match v {
+            None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
+            Some(other) => Err(DecodeError {
+                path: path.to_string(),
+                message: format!("invalid type: {}, expected an object", kind_of(other)),
+            }),
+        }
+    }
+    obj(Some(spec), "spec")?;
+    let features = spec.get("features");
+    obj(features, "spec.features")?;
+    obj(spec.get("properties"), "spec.properties")?;
+    if let Some(f) = features {
+        let ha = f.get("ha");
+        obj(ha, "spec.features.ha")?;
+        if let Some(ha) = ha {
+            obj(ha.get("tke"), "spec.features.ha.tke")?;
+            obj(ha.get("thirdParty"), "spec.features.ha.thirdParty")?;
+        }
+    }
+    if let Some(Value::Array(ms)) = spec.get("machines") {
+        for (i, m) in ms.iter().enumerate() {
+            if !m.is_object() {
+                return Err(DecodeError {
+                    path: format!("spec.machines[{i}]"),
+                    message: format!("invalid type: {}, expected an object", kind_of(m)),
+                });
+            }
+            if let Some(Value::Array(ts)) = m.get("taints") {
+                for (j, t) in ts.iter().enumerate() {
+                    if !t.is_object() {
+                        return Err(DecodeError {
+                            path: format!("spec.machines[{i}].taints[{j}]"),
+                            message: format!("invalid type: {}, expected an object", kind_of(t)),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }

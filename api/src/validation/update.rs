@@ -1,0 +1,186 @@
+//! Update rules: immutable fields, the HA mode/VIP/VRID/vport once set, and master scaling.
+//!
+//! `old` is the stored object as it is (not re-defaulted); `new` is the defaulted new spec.
+//! Decisions: `vrid` and `vport` are immutable once set too (keepalived and the LB are configured
+//! with them); setting HA on a cluster that had none is allowed ("immutable once set");
+//! `type`, `clusterCIDR`, `networkDevice`, `dnsDomain` may not change at all, set or unset.
+
+use std::collections::HashSet;
+
+use super::Ctx;
+use crate::defaults::parse_ip;
+use crate::field::{FieldError, quote};
+use crate::types::ClusterSpec;
+
+/// TKEStack's exact immutability detail.
+pub const IMMUTABLE: &str = "field is immutable";
+
+fn quoted(v: Option<&str>) -> Option<String> {
+    v.map(quote)
+}
+
+fn immutable_str(ctx: &mut Ctx<'_>, path: &str, new: Option<&str>, old: Option<&str>) {
+    if new != old {
+        ctx.error(FieldError::invalid(path, quoted(new), IMMUTABLE));
+    }
+}
+
+/// A comparable key for a machine IP: the parsed address when valid, else the text.
+fn ip_key(s: Option<&str>) -> String {
+    match s {
+        Some(t) => parse_ip(t).map_or_else(|| t.to_string(), |ip| ip.to_string()),
+        None => String::new(),
+    }
+}
+
+pub fn validate(ctx: &mut Ctx<'_>, old: &ClusterSpec) {
+    let new = ctx.spec;
+    immutable_str(ctx, "spec.type", new.type_.as_deref(), old.type_.as_deref());
+    immutable_str(
+        ctx,
+        "spec.clusterCIDR",
+        new.cluster_cidr.as_deref(),
+        old.cluster_cidr.as_deref(),
+    );
+    immutable_str(
+        ctx,
+        "spec.networkDevice",
+        new.network_device.as_deref(),
+        old.network_device.as_deref(),
+    );
+    immutable_str(
+        ctx,
+        "spec.dnsDomain",
+        new.dns_domain.as_deref(),
+        old.dns_domain.as_deref(),
+    );
+
+    validate_ha(ctx, old);
+    validate_scaling(ctx, old);
+}
+
+fn validate_ha(ctx: &mut Ctx<'_>, old: &ClusterSpec) {
+    let old_ha = old.features.as_ref().and_then(|f| f.ha.as_ref());
+    let new_ha = ctx.ha();
+    let Some(old_mode) = old_ha.and_then(|h| h.mode()) else {
+        return;
+    };
+    let new_mode = new_ha.and_then(|h| h.mode());
+    if new_mode != Some(old_mode) {
+        ctx.error(FieldError::invalid(
+            "spec.features.ha",
+            new_mode.map(quote),
+            format!(
+                "{IMMUTABLE}: the HA mode was {old_mode}; certificates and kubeconfigs point at the \
+                 VIP, so keep it (a new mode needs a new cluster)"
+            ),
+        ));
+        return;
+    }
+    let (Some(old_ha), Some(new_ha)) = (old_ha, new_ha) else {
+        return;
+    };
+    if let (Some(o), Some(n)) = (&old_ha.tke, &new_ha.tke) {
+        if o.vip.is_some() && o.vip != n.vip {
+            ctx.error(FieldError::invalid(
+                "spec.features.ha.tke.vip",
+                quoted(n.vip.as_deref()),
+                format!(
+                    "{IMMUTABLE}: certificates and kubeconfigs use {}",
+                    o.vip.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        if o.vrid.is_some() && o.vrid != n.vrid {
+            ctx.error(FieldError::invalid(
+                "spec.features.ha.tke.vrid",
+                n.vrid.map(|v| v.to_string()),
+                format!(
+                    "{IMMUTABLE}: keepalived on the masters runs with vrid {}",
+                    o.vrid.unwrap_or(0)
+                ),
+            ));
+        }
+    }
+    if let (Some(o), Some(n)) = (&old_ha.third_party, &new_ha.third_party) {
+        if o.vip.is_some() && o.vip != n.vip {
+            ctx.error(FieldError::invalid(
+                "spec.features.ha.thirdParty.vip",
+                quoted(n.vip.as_deref()),
+                format!(
+                    "{IMMUTABLE}: certificates and kubeconfigs use {}",
+                    o.vip.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        if o.vport.is_some() && o.vport != n.vport {
+            ctx.error(FieldError::invalid(
+                "spec.features.ha.thirdParty.vport",
+                n.vport.map(|v| v.to_string()),
+                format!("{IMMUTABLE}: kubeconfigs use port {}", o.vport.unwrap_or(0)),
+            ));
+        }
+    }
+}
+
+fn validate_scaling(ctx: &mut Ctx<'_>, old: &ClusterSpec) {
+    let old_m = old.machines.as_deref().unwrap_or_default();
+    let new_m = ctx.spec.machines.as_deref().unwrap_or_default();
+    let old_keys: Vec<String> = old_m.iter().map(|m| ip_key(m.ip.as_deref())).collect();
+    let new_keys: Vec<String> = new_m.iter().map(|m| ip_key(m.ip.as_deref())).collect();
+    if old_keys == new_keys {
+        return;
+    }
+    let old_set: HashSet<&String> = old_keys.iter().collect();
+    let new_set: HashSet<&String> = new_keys.iter().collect();
+    let added: Vec<&str> = new_keys
+        .iter()
+        .filter(|k| !old_set.contains(k))
+        .map(String::as_str)
+        .collect();
+    let removed: Vec<&str> = old_keys
+        .iter()
+        .filter(|k| !new_set.contains(k))
+        .map(String::as_str)
+        .collect();
+
+    let ha_on = ctx.ha().and_then(|h| h.mode()).is_some();
+    if old_m.len() != new_m.len() && !ha_on {
+        ctx.error(FieldError::invalid(
+            "spec.machines",
+            None,
+            "adding or removing masters requires spec.features.ha (tke or thirdParty): clients \
+             need a VIP that follows the masters",
+        ));
+    }
+    if !added.is_empty() && !removed.is_empty() {
+        ctx.error(FieldError::invalid(
+            "spec.machines",
+            None,
+            format!(
+                "scale up and down master in parallel is not allowed: removed [{}], added [{}]; do it \
+                 in two updates",
+                removed.join(" "),
+                added.join(" ")
+            ),
+        ));
+    }
+    if let Some(first) = old_keys.first() {
+        if !new_set.contains(first) {
+            ctx.error(FieldError::invalid(
+                "spec.machines",
+                None,
+                format!(
+                    "master[0] can't scale down: {first} is the first master that bootstrapped the \
+                     cluster; remove other masters instead"
+                ),
+            ));
+        } else if new_keys.first() != Some(first) {
+            ctx.error(FieldError::invalid(
+                "spec.machines[0].ip",
+                new_m.first().and_then(|m| m.ip.as_deref()).map(quote),
+                format!("{IMMUTABLE}: the first master {first} must stay first; append new masters at the end"),
+            ));
+        }
+    }
+}
