@@ -1,0 +1,98 @@
+//! Test harness: a temp dir holding `kubectl-tkeha` (and the completion shim) first on PATH, and runners.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A PATH on which the real `kubectl` finds the freshly built plugin, and no other copy of it.
+pub struct Kubectl {
+    dir: tempfile::TempDir,
+    path: OsString,
+}
+
+/// What a finished process left behind.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Kubectl {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = Path::new(env!("CARGO_BIN_EXE_kubectl-tkeha"));
+        std::os::unix::fs::symlink(bin, dir.path().join("kubectl-tkeha")).unwrap();
+        let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("kubectl_complete-tkeha");
+        std::fs::copy(&shim, dir.path().join("kubectl_complete-tkeha")).unwrap();
+        // Drop PATH entries holding another kubectl-tkeha (e.g. target/debug from the Makefile),
+        // so dispatch is unambiguous and `kubectl plugin list` reports no shadowing.
+        let inherited = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.path().to_path_buf()];
+        dirs.extend(std::env::split_paths(&inherited).filter(|d| {
+            !d.join("kubectl-tkeha").exists() && !d.join("kubectl_complete-tkeha").exists()
+        }));
+        let path = std::env::join_paths(dirs).unwrap();
+        Kubectl { dir, path }
+    }
+
+    /// A file in the temp dir with `content`.
+    pub fn file(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// `kubectl tkeha ARGS`, stdin closed (not a terminal).
+    pub fn tkeha(&self, args: &[&str]) -> Output {
+        self.tkeha_stdin(args, b"")
+    }
+
+    /// `kubectl tkeha ARGS` with `stdin` piped in.
+    pub fn tkeha_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut all = vec!["tkeha"];
+        all.extend_from_slice(args);
+        self.kubectl(&all, stdin)
+    }
+
+    /// `kubectl ARGS` with `stdin` piped in.
+    pub fn kubectl(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("PATH", &self.path)
+            .env("KUBECONFIG", self.dir.path().join("no-kubeconfig"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl must be installed");
+        let mut pipe = child.stdin.take().unwrap();
+        // Our process may exit before reading stdin; a broken pipe is fine.
+        let _ = pipe.write_all(stdin);
+        drop(pipe);
+        let out = child.wait_with_output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+}
+
+/// The seed manifests of `seeds/ha.md`, verbatim with their `//` comments (kept by the api crate).
+pub fn seed_fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/tests/fixtures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonc"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Parse stdout as JSON, with the whole output in the panic message.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}

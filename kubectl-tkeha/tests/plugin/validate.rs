@@ -1,0 +1,266 @@
+//! `kubectl tkeha validate`: exit codes 0/1/2, text and JSON reports, locations of bad input, updates.
+
+use serde_json::json;
+
+use crate::harness::{Kubectl, json, seed_fixtures};
+
+const TKE_THREE_MASTERS: &str = r#"{
+    "apiVersion": "platform.tkestack.io/v1",
+    "kind": "Cluster",
+    "metadata": {"name": "prod"},
+    "spec": {
+        "clusterCIDR": "10.244.0.0/16",
+        "type": "Baremetal",
+        "version": "1.30.0",
+        "machines": [
+            {"ip": "192.168.1.2", "port": 22, "username": "root", "password": "MTIzNDU2"},
+            {"ip": "192.168.1.3", "port": 22, "username": "root", "password": "MTIzNDU2"},
+            {"ip": "192.168.1.4", "port": 22, "username": "root", "password": "MTIzNDU2"}
+        ],
+        "features": {"ha": {"tke": {"vip": "192.168.1.10"}}}
+    }
+}
+"#;
+
+#[test]
+fn seed_manifests_validate_verbatim() {
+    let k = Kubectl::new();
+    let seeds = seed_fixtures();
+    assert!(
+        seeds.len() >= 2,
+        "expected both seed examples in api/tests/fixtures: {seeds:?}"
+    );
+    let mut warned = 0;
+    for seed in &seeds {
+        let out = k.tkeha(&["validate", "-f", seed.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{seed:?}: {out:?}");
+        let last = out.stdout.lines().last().unwrap();
+        assert!(
+            last.ends_with("valid (0 warnings)") || last.contains(": valid ("),
+            "{out:?}"
+        );
+        if out.stderr.contains("Warning:") {
+            warned += 1;
+        }
+    }
+    // The TKE example has a single master: allowed, but warned about (no failover possible).
+    assert!(warned >= 1, "no seed produced a warning");
+}
+
+#[test]
+fn valid_text_report_shows_defaults_and_verdict() {
+    let k = Kubectl::new();
+    let file = k.file("prod.json", TKE_THREE_MASTERS);
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("spec.features.ha.tke.vrid = 11"),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stdout.lines().last().unwrap(),
+        format!("{}: valid (0 warnings)", file.display())
+    );
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn invalid_manifest_exits_1_with_every_error_and_its_field() {
+    let k = Kubectl::new();
+    let bad = TKE_THREE_MASTERS
+        .replace("\"192.168.1.10\"", "\"192.168.1.300\"")
+        .replace(r#""ip": "192.168.1.4""#, r#""ip": "192.168.1.3""#);
+    let file = k.file("bad.json", bad);
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("spec.features.ha.tke.vip: Invalid value: \"192.168.1.300\""),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("spec.machines[2].ip"), "{out:?}");
+    let last = out.stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("{}: invalid (", file.display())),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let k = Kubectl::new();
+    let bad = TKE_THREE_MASTERS.replace("\"192.168.1.10\"", "\"192.168.1.300\"");
+    let file = k.file("bad.json", bad);
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report = json(&out);
+    let keys: Vec<&String> = report.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["valid", "errors", "warnings", "patch"]);
+    assert_eq!(report["valid"], false);
+    let errors = report["errors"].as_array().unwrap();
+    assert!(!errors.is_empty());
+    for e in errors {
+        let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["field", "type", "message"], "{e}");
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["field"] == "spec.features.ha.tke.vip" && e["type"] == "FieldValueInvalid"),
+        "{report}"
+    );
+    assert!(report["warnings"].is_array());
+    assert!(report["patch"].is_array());
+}
+
+#[test]
+fn json_report_of_a_valid_manifest_carries_the_patch() {
+    let k = Kubectl::new();
+    let out = k.tkeha_stdin(
+        &["validate", "-f", "-", "-o", "json"],
+        TKE_THREE_MASTERS.as_bytes(),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = json(&out);
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["errors"], json!([]));
+    let patch = report["patch"].as_array().unwrap();
+    assert!(
+        patch.iter().any(|op| op["op"] == "add"
+            && op["path"] == "/spec/features/ha/tke/vrid"
+            && op["value"] == 11),
+        "{report}"
+    );
+}
+
+#[test]
+fn yaml_from_stdin_is_accepted() {
+    let yaml = "apiVersion: platform.tkestack.io/v1\nkind: Cluster\nspec:\n  type: Baremetal\n  version: 1.30.0\n  clusterCIDR: 10.244.0.0/16\n  machines:\n  - {ip: 10.0.0.2, port: 22, username: root, password: MTIzNDU2}\n  - {ip: 10.0.0.3, port: 22, username: root, password: MTIzNDU2}\n  - {ip: 10.0.0.4, port: 22, username: root, password: MTIzNDU2}\n  features:\n    ha:\n      thirdParty: {vip: 10.0.0.100, vport: 6443}\n";
+    let out = Kubectl::new().tkeha_stdin(&["validate", "-f", "-"], yaml.as_bytes());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.ends_with("<stdin>: valid (0 warnings)\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn syntax_error_names_file_and_line_with_nothing_on_stdout() {
+    let k = Kubectl::new();
+    let broken = "{\n  \"apiVersion\": \"platform.tkestack.io/v1\",\n  \"kind\": \"Cluster\"\n  \"spec\": {}\n}\n";
+    let file = k.file("broken.json", broken);
+    for format in ["text", "json"] {
+        let out = k.tkeha(&["validate", "-f", file.to_str().unwrap(), "-o", format]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert_eq!(out.stdout, "");
+        let location = format!("{}:4:", file.display());
+        assert!(
+            out.stderr.contains(&location),
+            "expected {location} in {out:?}"
+        );
+    }
+}
+
+#[test]
+fn wrong_type_names_the_field_path() {
+    let k = Kubectl::new();
+    let file = k.file(
+        "port.json",
+        TKE_THREE_MASTERS.replacen("\"port\": 22", "\"port\": \"22\"", 1),
+    );
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.contains("port.json"), "{out:?}");
+    assert!(out.stderr.contains("spec.machines[0].port"), "{out:?}");
+
+    let file = k.file(
+        "vip.json",
+        TKE_THREE_MASTERS.replace("\"192.168.1.10\"", "17"),
+    );
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("spec.features.ha.tke.vip"), "{out:?}");
+}
+
+#[test]
+fn unreadable_inputs_exit_2() {
+    let k = Kubectl::new();
+    let out = k.tkeha(&["validate", "-f", "/nonexistent/cluster.yaml"]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+    assert!(out.stderr.contains("/nonexistent/cluster.yaml"), "{out:?}");
+
+    let mut huge = String::from(
+        "{\"apiVersion\": \"platform.tkestack.io/v1\", \"kind\": \"Cluster\", \"x\": \"",
+    );
+    huge.push_str(&"a".repeat(3 * 1024 * 1024));
+    huge.push_str("\"}");
+    let file = k.file("huge.json", huge);
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+    assert!(out.stderr.contains("3 MiB"), "{out:?}");
+
+    let file = k.file("binary.json", b"\xff\xfe{}");
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+
+    let out = k.tkeha(&["validate", "-f", "-", "--old", "-"]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+}
+
+#[test]
+fn update_that_moves_the_vip_is_denied() {
+    let k = Kubectl::new();
+    let old = k.file("old.json", TKE_THREE_MASTERS);
+    let new = k.file(
+        "new.json",
+        TKE_THREE_MASTERS.replace("192.168.1.10", "192.168.1.11"),
+    );
+    let out = k.tkeha(&[
+        "validate",
+        "-f",
+        new.to_str().unwrap(),
+        "--old",
+        old.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report = json(&out);
+    assert!(
+        report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"].as_str().unwrap().starts_with("spec.features.ha")),
+        "{report}"
+    );
+    // The same object as its own update is fine.
+    let out = k.tkeha(&[
+        "validate",
+        "-f",
+        old.to_str().unwrap(),
+        "--old",
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn wrong_type_in_the_old_object_names_the_old_file() {
+    let k = Kubectl::new();
+    let new = k.file("new.json", TKE_THREE_MASTERS);
+    let old = k.file(
+        "old.json",
+        TKE_THREE_MASTERS.replacen("\"port\": 22", "\"port\": \"22\"", 1),
+    );
+    let out = k.tkeha(&[
+        "validate",
+        "-f",
+        new.to_str().unwrap(),
+        "--old",
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+    assert!(out.stderr.contains("old.json"), "{out:?}");
+}
