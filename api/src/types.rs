@@ -277,7 +277,11 @@ pub struct ClusterStatus {
     pub cluster_cidr: Option<String>,
     #[serde(default, rename = "dnsIP", skip_serializing_if = "Option::is_none")]
     pub dns_ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "nodeCIDRMaskSize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_cidr_mask_size: Option<i32>,
     /// The generation the controller last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,871 @@
+//! Table-driven tests of every create rule: one failing case (exact path and type) and a passing one.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use tkeha_api::ErrorType::{self, *};
+use tkeha_api::{Policy, SingleMasterPolicy, review};
+
+struct Case {
+    name: &'static str,
+    base: fn() -> Value,
+    muts: Vec<(&'static str, Option<Value>)>,
+    /// Expected (field, type); None = must be allowed with no errors.
+    want: Option<(&'static str, ErrorType)>,
+    /// Substring the matching error's message must contain.
+    msg: &'static str,
+}
+
+fn c(
+    name: &'static str,
+    base: fn() -> Value,
+    muts: Vec<(&'static str, Option<Value>)>,
+    want: Option<(&'static str, ErrorType)>,
+    msg: &'static str,
+) -> Case {
+    Case {
+        name,
+        base,
+        muts,
+        want,
+        msg,
+    }
+}
+
+fn s(x: &str) -> Option<Value> {
+    Some(json!(x))
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        // --- the valid bases
+        c("tke3 valid", tke3, vec![], None, ""),
+        c("tp3 valid", tp3, vec![], None, ""),
+        // --- spec.type / spec.version
+        c(
+            "type missing",
+            tke3,
+            vec![("/spec/type", None)],
+            Some(("spec.type", Required)),
+            "Baremetal",
+        ),
+        c(
+            "type empty",
+            tke3,
+            vec![("/spec/type", s(""))],
+            Some(("spec.type", Required)),
+            "",
+        ),
+        c(
+            "version missing",
+            tke3,
+            vec![("/spec/version", None)],
+            Some(("spec.version", Required)),
+            "",
+        ),
+        c(
+            "version v-prefixed",
+            tke3,
+            vec![("/spec/version", s("v1.21.4"))],
+            Some(("spec.version", Invalid)),
+            "MAJOR.MINOR.PATCH",
+        ),
+        c(
+            "version two parts",
+            tke3,
+            vec![("/spec/version", s("1.21"))],
+            Some(("spec.version", Invalid)),
+            "",
+        ),
+        c(
+            "version plain ok",
+            tke3,
+            vec![("/spec/version", s("1.14.10"))],
+            None,
+            "",
+        ),
+        // --- HA mode
+        c(
+            "both modes",
+            tke3,
+            vec![(
+                "/spec/features/ha/thirdParty",
+                Some(json!({"vip": "192.168.1.5", "vport": 6443})),
+            )],
+            Some(("spec.features.ha", Forbidden)),
+            "mutually exclusive",
+        ),
+        // --- VIP (tke)
+        c(
+            "tke vip missing",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", None)],
+            Some(("spec.features.ha.tke.vip", Required)),
+            "vip is required",
+        ),
+        c(
+            "tke vip empty",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s(""))],
+            Some(("spec.features.ha.tke.vip", Required)),
+            "",
+        ),
+        c(
+            "tke vip 300",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("192.168.1.300"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "must be a valid IP address",
+        ),
+        c(
+            "tke vip leading zero",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("192.168.1.010"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "valid IP",
+        ),
+        c(
+            "tke vip prefix",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("192.168.1.10/24"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "valid IP",
+        ),
+        c(
+            "tke vip unspecified",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("0.0.0.0"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "unspecified",
+        ),
+        c(
+            "tke vip loopback",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("127.0.0.5"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "loopback",
+        ),
+        c(
+            "tke vip multicast",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("224.0.0.18"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "multicast",
+        ),
+        c(
+            "tke vip link-local",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("169.254.1.1"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "link-local",
+        ),
+        c(
+            "tke vip v6 link-local",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("fe80::1"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "link-local",
+        ),
+        c(
+            "tke vip = machine",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("192.168.1.3"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "spec.machines[1].ip",
+        ),
+        c(
+            "tke vip in clusterCIDR",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("10.244.3.3"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "spec.clusterCIDR",
+        ),
+        c(
+            "tke vip in serviceCIDR",
+            tke3,
+            vec![
+                ("/spec/serviceCIDR", s("10.96.0.0/16")),
+                ("/spec/features/ha/tke/vip", s("10.96.0.7")),
+            ],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "spec.serviceCIDR",
+        ),
+        c(
+            "tke vip family",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("2001:db8::10"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "IPv6",
+        ),
+        c(
+            "tke vip v6 ok",
+            tke3,
+            vec![
+                ("/spec/features/ha/tke/vip", s("2001:db8::10")),
+                ("/spec/machines/0/ip", s("2001:db8::2")),
+                ("/spec/machines/1/ip", s("2001:db8::3")),
+                ("/spec/machines/2/ip", s("2001:db8::4")),
+                ("/spec/clusterCIDR", s("fd00:10:244::/56")),
+            ],
+            None,
+            "",
+        ),
+        // --- vrid
+        c(
+            "vrid 0",
+            tke3,
+            vec![("/spec/features/ha/tke/vrid", Some(json!(0)))],
+            Some(("spec.features.ha.tke.vrid", Invalid)),
+            "must be a valid vrid, range [1, 255]",
+        ),
+        c(
+            "vrid 256",
+            tke3,
+            vec![("/spec/features/ha/tke/vrid", Some(json!(256)))],
+            Some(("spec.features.ha.tke.vrid", Invalid)),
+            "must be a valid vrid, range [1, 255]",
+        ),
+        c(
+            "vrid 255 ok",
+            tke3,
+            vec![("/spec/features/ha/tke/vrid", Some(json!(255)))],
+            None,
+            "",
+        ),
+        c(
+            "vrid 1 ok",
+            tke3,
+            vec![("/spec/features/ha/tke/vrid", Some(json!(1)))],
+            None,
+            "",
+        ),
+        // --- third party
+        c(
+            "tp vip missing",
+            tp3,
+            vec![("/spec/features/ha/thirdParty/vip", None)],
+            Some(("spec.features.ha.thirdParty.vip", Required)),
+            "",
+        ),
+        c(
+            "tp vip bad",
+            tp3,
+            vec![("/spec/features/ha/thirdParty/vip", s("lb.example.com"))],
+            Some(("spec.features.ha.thirdParty.vip", Invalid)),
+            "valid IP",
+        ),
+        c(
+            "tp vip = machine",
+            tp3,
+            vec![("/spec/features/ha/thirdParty/vip", s("192.168.1.2"))],
+            Some(("spec.features.ha.thirdParty.vip", Invalid)),
+            "spec.machines[0].ip",
+        ),
+        c(
+            "tp vport missing",
+            tp3,
+            vec![("/spec/features/ha/thirdParty/vport", None)],
+            Some(("spec.features.ha.thirdParty.vport", Required)),
+            "6443",
+        ),
+        c(
+            "tp vport 0",
+            tp3,
+            vec![("/spec/features/ha/thirdParty/vport", Some(json!(0)))],
+            Some(("spec.features.ha.thirdParty.vport", Invalid)),
+            "between 1 and 65535",
+        ),
+        c(
+            "tp vport 65536",
+            tp3,
+            vec![("/spec/features/ha/thirdParty/vport", Some(json!(65536)))],
+            Some(("spec.features.ha.thirdParty.vport", Invalid)),
+            "between 1 and 65535",
+        ),
+        c(
+            "tp one machine",
+            tp3,
+            vec![("/spec/machines/2", None), ("/spec/machines/1", None)],
+            Some(("spec.machines", Invalid)),
+            "self-connect",
+        ),
+        c(
+            "tp two machines ok",
+            tp3,
+            vec![("/spec/machines/2", None)],
+            None,
+            "",
+        ),
+        // --- machines
+        c(
+            "machines missing with HA",
+            tke3,
+            vec![("/spec/machines", None)],
+            Some(("spec.machines", Required)),
+            "",
+        ),
+        c(
+            "machines empty with HA",
+            tp3,
+            vec![("/spec/machines", Some(json!([])))],
+            Some(("spec.machines", Required)),
+            "",
+        ),
+        c(
+            "machines missing without HA ok",
+            tke3,
+            vec![("/spec/machines", None), ("/spec/features", None)],
+            None,
+            "",
+        ),
+        c(
+            "machine ip missing",
+            tke3,
+            vec![("/spec/machines/1/ip", None)],
+            Some(("spec.machines[1].ip", Required)),
+            "",
+        ),
+        c(
+            "machine ip bad",
+            tke3,
+            vec![("/spec/machines/1/ip", s("192.168.1"))],
+            Some(("spec.machines[1].ip", Invalid)),
+            "valid IP",
+        ),
+        c(
+            "machine ip leading zero",
+            tke3,
+            vec![("/spec/machines/2/ip", s("192.168.01.4"))],
+            Some(("spec.machines[2].ip", Invalid)),
+            "",
+        ),
+        c(
+            "machine ip duplicate",
+            tke3,
+            vec![("/spec/machines/2/ip", s("192.168.1.2"))],
+            Some(("spec.machines[2].ip", Duplicate)),
+            "spec.machines[0].ip",
+        ),
+        c(
+            "machine port 0",
+            tke3,
+            vec![("/spec/machines/0/port", Some(json!(0)))],
+            Some(("spec.machines[0].port", Invalid)),
+            "between 1 and 65535",
+        ),
+        c(
+            "machine port 70000",
+            tke3,
+            vec![("/spec/machines/0/port", Some(json!(70000)))],
+            Some(("spec.machines[0].port", Invalid)),
+            "",
+        ),
+        c(
+            "machine port 2222 ok",
+            tke3,
+            vec![("/spec/machines/0/port", Some(json!(2222)))],
+            None,
+            "",
+        ),
+        c(
+            "machine username missing",
+            tke3,
+            vec![("/spec/machines/1/username", None)],
+            Some(("spec.machines[1].username", Required)),
+            "root",
+        ),
+        c(
+            "machine password not base64",
+            tke3,
+            vec![("/spec/machines/0/password", s("123456!"))],
+            Some(("spec.machines[0].password", Invalid)),
+            "kubectl tkeha encode-password",
+        ),
+        c(
+            "machine password unpadded",
+            tke3,
+            vec![("/spec/machines/0/password", s("MTIzNDU"))],
+            Some(("spec.machines[0].password", Invalid)),
+            "base64",
+        ),
+        c(
+            "machine privateKey not base64",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s("-----BEGIN")),
+            ],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "base64",
+        ),
+        c(
+            "machine passPhrase not base64",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s("a2V5")),
+                ("/spec/machines/0/passPhrase", s("p@ss")),
+            ],
+            Some(("spec.machines[0].passPhrase", Invalid)),
+            "base64",
+        ),
+        c(
+            "machine key ok",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s("a2V5")),
+                ("/spec/machines/0/passPhrase", s("cGFzcw==")),
+            ],
+            None,
+            "",
+        ),
+        c(
+            "machine no credentials",
+            tke3,
+            vec![("/spec/machines/1/password", None)],
+            Some(("spec.machines[1]", Required)),
+            "password or privateKey",
+        ),
+        c(
+            "machine empty password",
+            tke3,
+            vec![("/spec/machines/1/password", s(""))],
+            Some(("spec.machines[1]", Required)),
+            "",
+        ),
+        // --- clusterCIDR
+        c(
+            "clusterCIDR bad",
+            tke3,
+            vec![("/spec/clusterCIDR", s("10.244.0.0"))],
+            Some(("spec.clusterCIDR", Invalid)),
+            "valid CIDR",
+        ),
+        c(
+            "clusterCIDR empty",
+            tke3,
+            vec![("/spec/clusterCIDR", s(""))],
+            Some(("spec.clusterCIDR", Invalid)),
+            "",
+        ),
+        c(
+            "clusterCIDR bad prefix",
+            tke3,
+            vec![("/spec/clusterCIDR", s("10.244.0.0/33"))],
+            Some(("spec.clusterCIDR", Invalid)),
+            "",
+        ),
+        c(
+            "clusterCIDR two without dual",
+            tke3,
+            vec![("/spec/clusterCIDR", s("10.244.0.0/16,fd00::/56"))],
+            Some(("spec.clusterCIDR", Invalid)),
+            "only one CIDR",
+        ),
+        c(
+            "clusterCIDR dual ok",
+            tke3,
+            vec![
+                ("/spec/clusterCIDR", s("10.244.0.0/16,fd00::/56")),
+                ("/spec/features/ipv6DualStack", Some(json!(true))),
+            ],
+            None,
+            "",
+        ),
+        c(
+            "clusterCIDR dual same family",
+            tke3,
+            vec![
+                ("/spec/clusterCIDR", s("10.244.0.0/16,10.245.0.0/16")),
+                ("/spec/features/ipv6DualStack", Some(json!(true))),
+            ],
+            Some(("spec.clusterCIDR", Invalid)),
+            "one IPv4 and one IPv6",
+        ),
+        c(
+            "clusterCIDR contains machine",
+            tke3,
+            vec![
+                ("/spec/clusterCIDR", s("192.168.0.0/16")),
+                ("/spec/features/ha/tke/vip", s("10.0.0.10")),
+            ],
+            Some(("spec.clusterCIDR", Invalid)),
+            "spec.machines[0].ip",
+        ),
+        c(
+            "clusterCIDR missing ok",
+            tke3,
+            vec![("/spec/clusterCIDR", None)],
+            None,
+            "",
+        ),
+        // --- serviceCIDR
+        c(
+            "serviceCIDR bad",
+            tke3,
+            vec![("/spec/serviceCIDR", s("10.96.0.0/99"))],
+            Some(("spec.serviceCIDR", Invalid)),
+            "valid CIDR",
+        ),
+        c(
+            "serviceCIDR overlaps",
+            tke3,
+            vec![("/spec/serviceCIDR", s("10.244.128.0/20"))],
+            Some(("spec.serviceCIDR", Invalid)),
+            "overlaps spec.clusterCIDR",
+        ),
+        c(
+            "serviceCIDR too small",
+            tke3,
+            vec![("/spec/serviceCIDR", s("10.96.0.0/29"))],
+            Some(("spec.serviceCIDR", Invalid)),
+            "at least 11",
+        ),
+        c(
+            "serviceCIDR /28 ok",
+            tke3,
+            vec![("/spec/serviceCIDR", s("10.96.0.0/28"))],
+            None,
+            "",
+        ),
+        c(
+            "serviceCIDR with maxClusterServiceNum",
+            tke3,
+            vec![
+                ("/spec/serviceCIDR", s("10.96.0.0/16")),
+                ("/spec/properties/maxClusterServiceNum", Some(json!(256))),
+            ],
+            Some(("spec.properties.maxClusterServiceNum", Forbidden)),
+            "spec.serviceCIDR",
+        ),
+        c(
+            "ipvs without serviceCIDR",
+            tke3,
+            vec![("/spec/features/ipvs", Some(json!(true)))],
+            Some(("spec.features.ipvs", Invalid)),
+            "spec.serviceCIDR",
+        ),
+        c(
+            "ipvs with serviceCIDR ok",
+            tke3,
+            vec![
+                ("/spec/features/ipvs", Some(json!(true))),
+                ("/spec/serviceCIDR", s("10.96.0.0/16")),
+            ],
+            None,
+            "",
+        ),
+        // --- properties
+        c(
+            "maxNodePodNum 100",
+            tke3,
+            vec![("/spec/properties/maxNodePodNum", Some(json!(100)))],
+            Some(("spec.properties.maxNodePodNum", NotSupported)),
+            "\"256\"",
+        ),
+        c(
+            "maxNodePodNum 64 ok",
+            tke3,
+            vec![("/spec/properties/maxNodePodNum", Some(json!(64)))],
+            None,
+            "",
+        ),
+        c(
+            "maxClusterServiceNum 300",
+            tke3,
+            vec![("/spec/properties/maxClusterServiceNum", Some(json!(300)))],
+            Some(("spec.properties.maxClusterServiceNum", NotSupported)),
+            "\"32768\"",
+        ),
+        c(
+            "maxClusterServiceNum 16",
+            tke3,
+            vec![("/spec/properties/maxClusterServiceNum", Some(json!(16)))],
+            Some(("spec.properties.maxClusterServiceNum", NotSupported)),
+            "",
+        ),
+        c(
+            "maxClusterServiceNum 32768 ok",
+            tke3,
+            vec![("/spec/properties/maxClusterServiceNum", Some(json!(32768)))],
+            None,
+            "",
+        ),
+        // --- header
+        c(
+            "wrong kind",
+            tke3,
+            vec![("/kind", s("Machine"))],
+            Some(("kind", Invalid)),
+            "Cluster",
+        ),
+        c(
+            "wrong apiVersion",
+            tke3,
+            vec![("/apiVersion", s("v1"))],
+            Some(("apiVersion", Invalid)),
+            "platform.tkestack.io/v1",
+        ),
+        c(
+            "spec missing",
+            tke3,
+            vec![("/spec", None)],
+            Some(("spec", Required)),
+            "",
+        ),
+    ]
+}
+
+#[test]
+fn every_rule_table() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let v = with((case.base)(), &case.muts);
+        let r = run(&v);
+        match case.want {
+            None => {
+                if !r.errors.is_empty() {
+                    failures.push(format!(
+                        "{}: expected allowed, got\n{}",
+                        case.name,
+                        dump(&r)
+                    ));
+                }
+            }
+            Some((field, kind)) => {
+                let hit = r.errors.iter().find(|e| e.field == field && e.kind == kind);
+                match hit {
+                    None => failures.push(format!(
+                        "{}: expected {field} {kind:?}, got\n{}",
+                        case.name,
+                        dump(&r)
+                    )),
+                    Some(e) if !e.to_string().contains(case.msg) => failures.push(format!(
+                        "{}: message {:?} lacks {:?}",
+                        case.name,
+                        e.to_string(),
+                        case.msg
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn all_errors_reported_at_once() {
+    let v = with(
+        tke3(),
+        &[
+            ("/spec/type", None),
+            ("/spec/features/ha/tke/vip", s("1.2.3.300")),
+            ("/spec/features/ha/tke/vrid", Some(json!(0))),
+            ("/spec/machines/1/port", Some(json!(0))),
+            ("/spec/machines/2/ip", s("192.168.1.2")),
+            ("/spec/serviceCIDR", s("10.244.0.0/24")),
+        ],
+    );
+    let got = pairs(&run(&v));
+    for want in [
+        ("spec.type", Required),
+        ("spec.features.ha.tke.vip", Invalid),
+        ("spec.features.ha.tke.vrid", Invalid),
+        ("spec.machines[1].port", Invalid),
+        ("spec.machines[2].ip", Duplicate),
+        ("spec.serviceCIDR", Invalid),
+    ] {
+        assert!(
+            got.contains(&(want.0.to_string(), want.1)),
+            "missing {want:?} in {got:?}"
+        );
+    }
+}
+
+#[test]
+fn kubernetes_error_form() {
+    let v = with(tke3(), &[("/spec/features/ha/tke/vip", s("192.168.1.300"))]);
+    let r = run(&v);
+    let e = r
+        .errors
+        .iter()
+        .find(|e| e.field == "spec.features.ha.tke.vip")
+        .unwrap();
+    let text = e.to_string();
+    assert!(
+        text.starts_with(
+            "spec.features.ha.tke.vip: Invalid value: \"192.168.1.300\": must be a valid IP address"
+        ),
+        "{text}"
+    );
+    let j = serde_json::to_value(e).unwrap();
+    assert_eq!(j["field"], "spec.features.ha.tke.vip");
+    assert_eq!(j["type"], "FieldValueInvalid");
+    assert_eq!(j["message"], text);
+
+    let v = with(tke3(), &[("/spec/features/ha/tke/vrid", Some(json!(300)))]);
+    let r = run(&v);
+    assert_eq!(
+        r.errors[0].to_string(),
+        "spec.features.ha.tke.vrid: Invalid value: 300: must be a valid vrid, range [1, 255]"
+    );
+}
+
+#[test]
+fn secrets_never_echoed() {
+    let v = with(
+        tke3(),
+        &[("/spec/machines/0/password", s("hunter2!secret"))],
+    );
+    let r = run(&v);
+    assert_eq!(r.errors.len(), 1, "{}", dump(&r));
+    assert!(!r.errors[0].to_string().contains("hunter2"));
+    assert!(!format!("{:?}", r.errors).contains("hunter2"));
+}
+
+#[test]
+fn third_party_single_master_policy_warning() {
+    let v = with(
+        tp3(),
+        &[("/spec/machines/2", None), ("/spec/machines/1", None)],
+    );
+    let policy = Policy {
+        third_party_single_master: SingleMasterPolicy::Warning,
+        version_allow_list: None,
+    };
+    let r = review(&v, None, &policy).unwrap();
+    assert!(r.allowed(), "{}", dump(&r));
+    assert!(
+        r.warnings.iter().any(|w| w.starts_with("spec.machines: ")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn version_allow_list() {
+    let policy = Policy {
+        third_party_single_master: SingleMasterPolicy::Error,
+        version_allow_list: Some(vec!["1.20.6-tke.2".into(), "1.21.4-tke.3".into()]),
+    };
+    let r = review(&tke3(), None, &policy).unwrap();
+    assert!(r.allowed(), "{}", dump(&r));
+    let v = with(tke3(), &[("/spec/version", s("1.22.0"))]);
+    let r = review(&v, None, &policy).unwrap();
+    assert_eq!(pairs(&r), vec![("spec.version".to_string(), NotSupported)]);
+    assert!(
+        r.errors[0]
+            .to_string()
+            .contains("\"1.20.6-tke.2\", \"1.21.4-tke.3\"")
+    );
+}
+
+#[test]
+fn warnings() {
+    let check = |v: Value, prefix: &str, needle: &str| {
+        let r = run(&v);
+        assert!(r.allowed(), "{}", dump(&r));
+        let w = r.warnings.iter().find(|w| w.starts_with(prefix));
+        let w = w.unwrap_or_else(|| panic!("no warning {prefix} in {:?}", r.warnings));
+        assert!(w.contains(needle), "{w}");
+        for w in &r.warnings {
+            assert!(w.len() < 120, "warning too long ({}): {w}", w.len());
+        }
+    };
+    check(
+        with(
+            tke3(),
+            &[("/spec/machines/2", None), ("/spec/machines/1", None)],
+        ),
+        "spec.features.ha.tke: ",
+        "failover",
+    );
+    check(
+        with(tke3(), &[("/spec/machines/2", None)]),
+        "spec.machines: ",
+        "even",
+    );
+    check(
+        with(
+            tke3(),
+            &[(
+                "/spec/machines/3",
+                Some(json!({"ip": "192.168.1.9", "username": "root", "password": "MTIzNDU2"})),
+            )],
+        ),
+        "spec.machines: ",
+        "4 masters",
+    );
+    check(
+        with(
+            tp3(),
+            &[("/spec/features/ha/thirdParty/vport", Some(json!(8443)))],
+        ),
+        "spec.features.ha.thirdParty.vport: ",
+        "6443",
+    );
+    check(
+        with(tke3(), &[("/spec/clusterCIDR", s("10.244.1.0/16"))]),
+        "spec.clusterCIDR: ",
+        "10.244.0.0/16",
+    );
+    check(
+        with(tke3(), &[("/spec/features/ha", Some(json!({})))]),
+        "spec.features.ha: ",
+        "no HA",
+    );
+    // and none on the valid 3-master bases
+    assert!(run(&tke3()).warnings.is_empty());
+    assert!(run(&tp3()).warnings.is_empty());
+}
+
+#[test]
+fn decode_errors_carry_the_path() {
+    let cases: Vec<(&str, Option<Value>, &str)> = vec![
+        ("/spec/machines/0/port", s("22"), "spec.machines[0].port"),
+        (
+            "/spec/features/ha/tke/vip",
+            Some(json!(192)),
+            "spec.features.ha.tke.vip",
+        ),
+        ("/spec/machines", s("192.168.1.2"), "spec.machines"),
+        (
+            "/spec/machines/1",
+            Some(json!(["192.168.1.3"])),
+            "spec.machines[1]",
+        ),
+        ("/spec/features", Some(json!([])), "spec.features"),
+        (
+            "/spec/features/ha/tke",
+            Some(json!([1])),
+            "spec.features.ha.tke",
+        ),
+        (
+            "/spec/properties/maxNodePodNum",
+            Some(json!(1.5)),
+            "spec.properties.maxNodePodNum",
+        ),
+        (
+            "/spec/publicAlternativeNames",
+            Some(json!([1])),
+            "spec.publicAlternativeNames[0]",
+        ),
+        ("/spec", Some(json!("x")), "spec"),
+    ];
+    for (ptr, val, path) in cases {
+        let v = with(tke3(), &[(ptr, val)]);
+        let e = review(&v, None, &Policy::default()).unwrap_err();
+        assert_eq!(e.path, path, "{e}");
+    }
+    let e = review(&json!([1]), None, &Policy::default()).unwrap_err();
+    assert_eq!(e.path, ".");
+}
