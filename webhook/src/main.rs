@@ -1,3 +1,71 @@
-//! tkeha-webhook: admission server.
+//! tkeha-webhook binary: flags, logging, runtime, signals; everything else is in the library.
 
-fn main() {}
+use anyhow::Context as _;
+use clap::Parser as _;
+use tkeha_webhook::certs::write_dev_certs;
+use tkeha_webhook::cli::{Args, LogFormat};
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(dir) = &args.gen_certs {
+        let paths = write_dev_certs(dir, &args.gen_certs_host)?;
+        println!(
+            "wrote {} {} {}",
+            paths.ca_cert.display(),
+            paths.tls_cert.display(),
+            paths.tls_key.display()
+        );
+        return Ok(());
+    }
+    init_logging(args.log_format);
+    // ring is the only provider in the tree; make it the process default for any rustls user.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = args
+        .settings()
+        .context("--tls-cert and --tls-key are required")?;
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = args.worker_threads {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.build().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let running = tkeha_webhook::start(settings, termination())
+            .await
+            .context("starting tkeha-webhook")?;
+        running.wait().await.context("tkeha-webhook failed")
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Compact => builder.compact().init(),
+    }
+}
+
+/// Resolves on SIGTERM (kubelet) or SIGINT (Ctrl-C).
+async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers, only Ctrl-C through tokio's fallback remains.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! AdmissionReview wire types (`admission.k8s.io/v1` and `v1beta1`), our own serde structs.
+//!
+//! Own types rather than `kube::core::admission` because kube-core 5 serialises
+//! `response.patch` as an array of numbers (kube-rs issue 1781); the documented wire form,
+//! which these types emit, is a base64 string.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `apiVersion` of the current AdmissionReview.
+pub const V1: &str = "admission.k8s.io/v1";
+/// `apiVersion` of the deprecated AdmissionReview still sent by old API servers.
+pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
+
+/// An incoming AdmissionReview. Fields are optional so that a malformed review can be
+/// reported precisely instead of failing as a whole.
+#[derive(Debug, Deserialize)]
+pub struct ReviewRequest {
+    #[serde(rename = "apiVersion")]
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub request: Option<AdmissionRequest>,
+}
+
+/// `request` of an AdmissionReview: the fields we read. `userInfo`, `options` and the rest
+/// are accepted and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    pub resource: GroupVersionResource,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: String,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// `group`/`version`/`kind` (the core group is the empty string).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    pub kind: String,
+}
+
+/// `group`/`version`/`resource`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionResource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    pub resource: String,
+}
+
+/// The AdmissionReview we answer with, in the `apiVersion` we were asked in.
+#[derive(Debug, Serialize)]
+pub struct ReviewResponse {
+    #[serde(rename = "apiVersion")]
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub response: AdmissionResponse,
+}
+
+impl ReviewResponse {
+    pub fn new(api_version: &'static str, response: AdmissionResponse) -> Self {
+        Self {
+            api_version,
+            kind: "AdmissionReview",
+            response,
+        }
+    }
+}
+
+/// `response` of an AdmissionReview.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionResponse {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Base64 (standard, padded) of the JSON patch document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl AdmissionResponse {
+    /// Allowed, nothing to change.
+    pub fn allow(uid: String) -> Self {
+        Self {
+            uid,
+            allowed: true,
+            status: None,
+            patch: None,
+            patch_type: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Denied with `status`.
+    pub fn deny(uid: String, status: Status) -> Self {
+        Self {
+            allowed: false,
+            status: Some(status),
+            ..Self::allow(uid)
+        }
+    }
+}
+
+/// A `metav1.Status` as the API server passes it on to the user for a denial.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub status: &'static str,
+    pub message: String,
+    pub reason: &'static str,
+    pub code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<StatusDetails>,
+}
+
+/// `status.details`: which object, and one cause per field error.
+#[derive(Debug, Serialize)]
+pub struct StatusDetails {
+    pub name: String,
+    pub group: String,
+    pub kind: String,
+    pub causes: Vec<StatusCause>,
+}
+
+/// One `status.details.causes[]` entry (`reason` is a field error type such as `FieldValueInvalid`).
+#[derive(Debug, Serialize)]
+pub struct StatusCause {
+    pub reason: String,
+    pub message: String,
+    pub field: String,
+}

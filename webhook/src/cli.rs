@@ -1,0 +1,219 @@
+//! Command-line flags of `tkeha-webhook` and their translation into [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use tkeha_api::{Policy, SingleMasterPolicy};
+
+use crate::server::Settings;
+use crate::tls::CertFiles;
+
+/// Admission webhook for clusters.platform.tkestack.io: defaults (POST /mutate) and HA rules
+/// (POST /validate) over TLS; /healthz, /readyz and /metrics on a plain side listener.
+#[derive(Debug, Parser)]
+#[command(name = "tkeha-webhook", version)]
+pub struct Args {
+    /// TLS listener for /mutate and /validate.
+    #[arg(long, env = "TKEHA_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Plain HTTP listener for /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "TKEHA_WEBHOOK_HEALTH_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub health_listen: SocketAddr,
+
+    /// Serving certificate chain (PEM), re-read when it changes.
+    #[arg(
+        long,
+        env = "TKEHA_WEBHOOK_TLS_CERT",
+        required_unless_present = "gen_certs"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key of the serving certificate (PEM), re-read when it changes.
+    #[arg(
+        long,
+        env = "TKEHA_WEBHOOK_TLS_KEY",
+        required_unless_present = "gen_certs"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Third-party HA with fewer than 2 masters: deny (most cloud LBs cannot reach their own
+    /// backend through the VIP) or only warn (for LBs that can).
+    #[arg(long, value_enum, default_value_t = SingleMaster::Error)]
+    pub third_party_single_master: SingleMaster,
+
+    /// Kubernetes versions allowed in spec.version (comma separated); any well-formed one if unset.
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_versions: Option<Vec<String>>,
+
+    /// How often the certificate files are compared with what is served (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub cert_reload_interval: Duration,
+
+    /// Longest wait for a request's headers before the connection is closed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Longest TLS handshake.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub tls_handshake_timeout: Duration,
+
+    /// After SIGTERM, how long /readyz fails before the listener stops accepting.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+
+    /// After that, the longest wait for in-flight requests.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    pub worker_threads: Option<usize>,
+
+    /// Development: write a fresh CA (ca.crt) and a serving pair (tls.crt, tls.key) into DIR
+    /// for --gen-certs-host names, then exit.
+    #[arg(long, value_name = "DIR")]
+    pub gen_certs: Option<PathBuf>,
+
+    /// DNS names or IPs the generated serving certificate covers.
+    #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+    pub gen_certs_host: Vec<String>,
+}
+
+/// `--third-party-single-master`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SingleMaster {
+    Error,
+    Warning,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Compact,
+}
+
+impl Args {
+    /// The rule-engine policy the flags ask for.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            third_party_single_master: match self.third_party_single_master {
+                SingleMaster::Error => SingleMasterPolicy::Error,
+                SingleMaster::Warning => SingleMasterPolicy::Warning,
+            },
+            version_allow_list: self.allowed_versions.as_ref().map(|versions| {
+                versions
+                    .iter()
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .collect()
+            }),
+        }
+    }
+
+    /// Server settings; `None` if the TLS files are missing (only allowed with --gen-certs).
+    pub fn settings(&self) -> Option<Settings> {
+        let tls = CertFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+        };
+        Some(Settings {
+            policy: self.policy(),
+            cert_reload_interval: self.cert_reload_interval,
+            header_read_timeout: self.header_read_timeout,
+            handshake_timeout: self.tls_handshake_timeout,
+            shutdown_delay: self.shutdown_delay,
+            shutdown_timeout: self.shutdown_timeout,
+            ..Settings::new(self.listen, self.health_listen, tls)
+        })
+    }
+}
+
+/// `500ms`, `2s`, `1m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 500ms, 2s, 1m)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m)")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
+        return Err(format!("{text:?} is out of range (0 < d <= 24h)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("2h").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn defaults_and_policy_flags() {
+        let args = Args::parse_from(["tkeha-webhook", "--tls-cert", "c", "--tls-key", "k"]);
+        let s = args.settings().unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(s.health_listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            s.policy.third_party_single_master,
+            SingleMasterPolicy::Error
+        );
+        assert_eq!(s.policy.version_allow_list, None);
+
+        let args = Args::parse_from([
+            "tkeha-webhook",
+            "--tls-cert=c",
+            "--tls-key=k",
+            "--third-party-single-master=warning",
+            "--allowed-versions=1.30.4, 1.31.2",
+            "--cert-reload-interval=1s",
+        ]);
+        let s = args.settings().unwrap();
+        assert_eq!(
+            s.policy.third_party_single_master,
+            SingleMasterPolicy::Warning
+        );
+        assert_eq!(
+            s.policy.version_allow_list,
+            Some(vec!["1.30.4".to_string(), "1.31.2".to_string()])
+        );
+        assert_eq!(s.cert_reload_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn tls_files_are_required_unless_generating_certs() {
+        assert!(Args::try_parse_from(["tkeha-webhook"]).is_err());
+        let args = Args::try_parse_from(["tkeha-webhook", "--gen-certs", "/tmp/x"]).unwrap();
+        assert!(args.settings().is_none());
+    }
+}

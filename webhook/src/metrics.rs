@@ -1,0 +1,205 @@
+//! Prometheus metrics (prometheus-client): admission requests by endpoint and result, latency,
+//! and certificate reloads. Handles are resolved once so the hot path takes no label lookup.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::admit::Endpoint;
+
+/// How an admission request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestResult {
+    Allowed,
+    Denied,
+    /// Not answered with an AdmissionReview (HTTP 4xx: unreadable body, too large, ...).
+    Error,
+}
+
+impl RequestResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestResult::Allowed => "allowed",
+            RequestResult::Denied => "denied",
+            RequestResult::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: &'static str,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
+}
+
+const ENDPOINTS: [Endpoint; 2] = [Endpoint::Mutate, Endpoint::Validate];
+const RESULTS: [RequestResult; 3] = [
+    RequestResult::Allowed,
+    RequestResult::Denied,
+    RequestResult::Error,
+];
+
+/// Latency buckets in seconds: 50 us to 1 s.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 0.25, 1.0,
+];
+
+/// All metrics of the webhook, and the registry that renders them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `[endpoint][result]`.
+    requests: [[Counter; 3]; 2],
+    /// `[endpoint]`.
+    latency: [Histogram; 2],
+    reload_ok: Counter,
+    reload_failed: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tkeha_webhook");
+        let requests_family = Family::<RequestLabels, Counter>::default();
+        let latency_family = Family::<EndpointLabels, Histogram>::new_with_constructor(
+            new_latency_histogram as fn() -> Histogram,
+        );
+        let reloads_family = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "Admission requests by endpoint and result (allowed, denied, error)",
+            requests_family.clone(),
+        );
+        registry.register(
+            "admission_duration_seconds",
+            "Time to answer an admission request, body read to response built",
+            latency_family.clone(),
+        );
+        registry.register(
+            "tls_reloads",
+            "Serving certificate reloads after the files changed, by result",
+            reloads_family.clone(),
+        );
+        let requests = ENDPOINTS.map(|endpoint| {
+            RESULTS.map(|result| {
+                requests_family
+                    .get_or_create(&RequestLabels {
+                        endpoint: endpoint.as_str(),
+                        result: result.as_str(),
+                    })
+                    .clone()
+            })
+        });
+        let latency = ENDPOINTS.map(|endpoint| {
+            latency_family
+                .get_or_create(&EndpointLabels {
+                    endpoint: endpoint.as_str(),
+                })
+                .clone()
+        });
+        let reload_ok = reloads_family
+            .get_or_create(&ReloadLabels { result: "ok" })
+            .clone();
+        let reload_failed = reloads_family
+            .get_or_create(&ReloadLabels { result: "failed" })
+            .clone();
+        Self {
+            registry,
+            requests,
+            latency,
+            reload_ok,
+            reload_failed,
+        }
+    }
+
+    /// Count one admission request and its latency.
+    pub fn observe(&self, endpoint: Endpoint, result: RequestResult, seconds: f64) {
+        let e = endpoint_index(endpoint);
+        let r = match result {
+            RequestResult::Allowed => 0,
+            RequestResult::Denied => 1,
+            RequestResult::Error => 2,
+        };
+        self.requests[e][r].inc();
+        self.latency[e].observe(seconds);
+    }
+
+    /// Count a certificate reload attempt.
+    pub fn tls_reload(&self, ok: bool) {
+        if ok {
+            self.reload_ok.inc();
+        } else {
+            self.reload_failed.inc();
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn endpoint_index(endpoint: Endpoint) -> usize {
+    match endpoint {
+        Endpoint::Mutate => 0,
+        Endpoint::Validate => 1,
+    }
+}
+
+fn new_latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_by_endpoint_and_result_and_the_histogram() {
+        let m = Metrics::new();
+        m.observe(Endpoint::Validate, RequestResult::Denied, 0.000_2);
+        m.observe(Endpoint::Validate, RequestResult::Denied, 0.000_3);
+        m.observe(Endpoint::Mutate, RequestResult::Error, 0.01);
+        m.tls_reload(true);
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"tkeha_webhook_admission_requests_total{endpoint="validate",result="denied"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"tkeha_webhook_admission_requests_total{endpoint="mutate",result="error"} 1"#
+        ));
+        assert!(text.contains(
+            r#"tkeha_webhook_admission_requests_total{endpoint="mutate",result="allowed"} 0"#
+        ));
+        assert!(
+            text.contains(
+                r#"tkeha_webhook_admission_duration_seconds_count{endpoint="validate"} 2"#
+            )
+        );
+        assert!(text.contains(r#"tkeha_webhook_tls_reloads_total{result="ok"} 1"#));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

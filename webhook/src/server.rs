@@ -1,0 +1,187 @@
+//! Server lifecycle: bind the TLS and health listeners, serve, watch the certificate files,
+//! and shut down gracefully (readiness false first, then drain in-flight requests).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use tkeha_api::Policy;
+use tokio::task::JoinHandle;
+
+use crate::health::{Readiness, health_router};
+use crate::metrics::Metrics;
+use crate::router::{AppState, webhook_router};
+use crate::tls::{CertFiles, TlsError};
+
+/// Everything the server needs (the CLI builds it from flags; tests build it directly).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// TLS listener for the admission endpoints.
+    pub listen: SocketAddr,
+    /// Plain listener for `/healthz`, `/readyz`, `/metrics`.
+    pub health_listen: SocketAddr,
+    pub tls: CertFiles,
+    pub policy: Policy,
+    /// How often the certificate files are re-read.
+    pub cert_reload_interval: Duration,
+    /// Longest wait for a request's headers (slow clients are disconnected).
+    pub header_read_timeout: Duration,
+    /// Longest TLS handshake.
+    pub handshake_timeout: Duration,
+    /// After SIGTERM: time with `/readyz` failing before the listener stops accepting, so
+    /// load balancers stop sending new connections first.
+    pub shutdown_delay: Duration,
+    /// After that: longest wait for in-flight requests.
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// Defaults for everything but the addresses and files.
+    pub fn new(listen: SocketAddr, health_listen: SocketAddr, tls: CertFiles) -> Self {
+        Self {
+            listen,
+            health_listen,
+            tls,
+            policy: Policy::default(),
+            cert_reload_interval: Duration::from_secs(2),
+            header_read_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::from_secs(2),
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    /// Bound TLS address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Bound health address.
+    pub health_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Readiness,
+    lifecycle: JoinHandle<Result<(), ServerError>>,
+}
+
+impl Running {
+    /// Wait until the server has shut down (after `shutdown` resolved and requests drained).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        self.lifecycle.await?
+    }
+}
+
+/// Bind both listeners and serve until `shutdown` resolves.
+pub async fn start(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServerError> {
+    let (server_config, fingerprint) = settings.tls.load()?;
+    let live_tls = RustlsConfig::from_config(Arc::new(server_config));
+
+    let bind_err = |addr| move |source| ServerError::Bind { addr, source };
+    let tls_listener =
+        std::net::TcpListener::bind(settings.listen).map_err(bind_err(settings.listen))?;
+    tls_listener
+        .set_nonblocking(true)
+        .map_err(bind_err(settings.listen))?;
+    let addr = tls_listener
+        .local_addr()
+        .map_err(bind_err(settings.listen))?;
+    let health_listener = tokio::net::TcpListener::bind(settings.health_listen)
+        .await
+        .map_err(bind_err(settings.health_listen))?;
+    let health_addr = health_listener
+        .local_addr()
+        .map_err(bind_err(settings.health_listen))?;
+
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    let state = AppState {
+        policy: Arc::new(settings.policy.clone()),
+        metrics: metrics.clone(),
+    };
+
+    let handle = axum_server::Handle::new();
+    let handshake_timeout = settings.handshake_timeout;
+    let mut server = axum_server::from_tcp_rustls(tls_listener, live_tls.clone())
+        .map_err(bind_err(addr))?
+        .map(|acceptor| acceptor.handshake_timeout(handshake_timeout))
+        .first_request_timeout(settings.header_read_timeout)
+        .handle(handle.clone());
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(settings.header_read_timeout);
+    let app = webhook_router(state);
+    let tls_task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+
+    let (health_stop_tx, health_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let health_app = health_router(readiness.clone(), metrics.clone());
+    let health_task = tokio::spawn(async move {
+        axum::serve(health_listener, health_app)
+            .with_graceful_shutdown(async {
+                let _ = health_stop_rx.await;
+            })
+            .await
+    });
+
+    let watcher = tokio::spawn(crate::tls::watch(
+        settings.tls.clone(),
+        live_tls,
+        fingerprint,
+        settings.cert_reload_interval,
+        metrics.clone(),
+    ));
+
+    readiness.set(true);
+    tracing::info!(%addr, %health_addr, "tkeha-webhook serving");
+
+    let lifecycle_ready = readiness.clone();
+    let (delay, timeout) = (settings.shutdown_delay, settings.shutdown_timeout);
+    let lifecycle = tokio::spawn(async move {
+        shutdown.await;
+        lifecycle_ready.set(false);
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            "shutdown requested: not ready, draining"
+        );
+        tokio::time::sleep(delay).await;
+        handle.graceful_shutdown(Some(timeout));
+        let served = tls_task.await;
+        watcher.abort();
+        let _ = health_stop_tx.send(());
+        let health = health_task.await;
+        served?.map_err(ServerError::Serve)?;
+        health?.map_err(ServerError::Serve)?;
+        tracing::info!("tkeha-webhook stopped");
+        Ok(())
+    });
+
+    Ok(Running {
+        addr,
+        health_addr,
+        metrics,
+        readiness,
+        lifecycle,
+    })
+}
