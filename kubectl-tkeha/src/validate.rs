@@ -60,13 +60,16 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     let new = load(&args.file)?;
     let old = args.old.as_deref().map(load).transpose()?;
-    let review = match tkeha_api::review(
-        &new.value,
-        old.as_ref().map(|o| &o.value),
-        &Policy::default(),
-    ) {
+    if let Some(old) = &old {
+        // The webhook only warns about a stored object it cannot read; here it is user input.
+        if let Err(err) = tkeha_api::review(&old.value, None, &Policy::default()) {
+            bail!(decode_message(&old.name, &err));
+        }
+    }
+    let old_value = old.as_ref().map(|o| &o.value);
+    let review = match tkeha_api::review(&new.value, old_value, &Policy::default()) {
         Ok(review) => review,
-        Err(err) => bail!(locate_decode_error(&err, &new, old.as_ref())),
+        Err(err) => bail!(decode_message(&new.name, &err)),
     };
     match args.output {
         ReportFormat::Text => {
@@ -96,13 +99,9 @@ fn load(path: &std::path::Path) -> anyhow::Result<Loaded> {
     }
 }
 
-/// Say which file holds a value of the wrong type: the review of an update decodes both objects.
-fn locate_decode_error(err: &DecodeError, new: &Loaded, old: Option<&Loaded>) -> String {
-    let culprit = match old {
-        Some(old) if tkeha_api::review(&old.value, None, &Policy::default()).is_err() => &old.name,
-        _ => &new.name,
-    };
-    format!("{culprit}: {}: {}", err.path, err.message)
+/// A value of the wrong type: name the file and the field path.
+fn decode_message(name: &str, err: &DecodeError) -> String {
+    format!("{name}: {}: {}", err.path, err.message)
 }
 
 /// Error lines (each with its field path and fix), the defaults applied, then one verdict line.
