@@ -237,11 +237,17 @@ fn parse_yaml(text: &str) -> Result<Value, ManifestError> {
 /// The first line of saphyr's message, without its rendered snippet.
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let s = e.without_snippet().to_string();
-    let first = s.lines().next().unwrap_or("").trim();
+    let mut first = s.lines().next().unwrap_or("").trim();
+    if let Some(i) = first.rfind(" at line ") {
+        first = first[..i].trim_end();
+    }
     if first.is_empty() {
         "could not parse".to_string()
     } else {
-        first.to_string()
+        first.replace(
+            ", set DuplicateKeyPolicy in Options if acceptable",
+            " (each key may appear once)",
+        )
     }
 }
 
