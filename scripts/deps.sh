@@ -20,8 +20,8 @@ for s in ssh keepalived haproxy; do
 done
 # Python venv for the Helm lint gate (helm-sdkpy bundles the real Helm library).
 VENV=${VENV:-.venv}
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import helm_sdkpy' 2>/dev/null; then
-  echo "deps: creating $VENV with helm-sdkpy" >&2
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import helm_sdkpy, helm_python, jsonschema, yaml' 2>/dev/null; then
+  echo "deps: creating $VENV with helm-sdkpy, helm-python-sdk (offline render) and jsonschema" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --ignore-requires-python helm-sdkpy cffi pyyaml
+  "$VENV/bin/pip" install -q --ignore-requires-python helm-sdkpy helm-python-sdk cffi pyyaml jsonschema
 fi
