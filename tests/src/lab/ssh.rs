@@ -1,0 +1,62 @@
+//! Logging in to a master the way an operator would, with OpenSSH's `ssh` (and `sshpass` for passwords).
+
+use super::Lab;
+use anyhow::{Result, bail};
+use std::process::{Command, Stdio};
+
+/// How to authenticate an `ssh` login.
+#[derive(Debug, Clone, Copy)]
+pub enum Login<'a> {
+    /// The lab key.
+    Key,
+    /// A password, offered as `password` (or keyboard-interactive) auth through sshpass.
+    Password(&'a str),
+}
+
+impl Lab {
+    /// Runs `cmd` on master `i` as `user` over ssh, checking the host key against the lab's known_hosts.
+    pub fn ssh(&self, i: usize, user: &str, login: Login<'_>, cmd: &str) -> Result<String> {
+        let m = &self.masters[i];
+        let known = format!("UserKnownHostsFile={}", self.known_hosts_path().display());
+        let mut c = match login {
+            Login::Key => {
+                let mut c = Command::new("ssh");
+                c.arg("-i").arg(self.key_path()).args([
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "IdentitiesOnly=yes",
+                ]);
+                c
+            }
+            Login::Password(pw) => {
+                let mut c = Command::new("sshpass");
+                c.env("SSHPASS", pw)
+                    .args(["-e", "ssh", "-o", "PubkeyAuthentication=no"]);
+                c
+            }
+        };
+        c.args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            &known,
+            "-o",
+            "ConnectTimeout=5",
+        ])
+        .args(["-o", "LogLevel=ERROR", "-p", "22"])
+        .arg(format!("{user}@{}", m.ip))
+        .arg(cmd)
+        .stdin(Stdio::null());
+        let out = c.output()?;
+        if !out.status.success() {
+            bail!(
+                "ssh {user}@{} failed ({}): {}",
+                m.ip,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
