@@ -1,0 +1,188 @@
+//! `drill`: gracefully stop keepalived on the VIP holder, time the failover, restore it, and verify it stays BACKUP.
+//!
+//! Oracle: when an apiserver (or a stand-in) listens on the masters, "answering" means a TCP connect
+//! to `VIP:6443` from this host succeeds after another master took the VIP (polled every 50 ms);
+//! otherwise the first `1` from another master's `ip addr` watch (sampled every 50 ms on the masters).
+//! The clock starts just before the stop command is sent.
+
+use std::time::{Duration, Instant};
+
+use crate::fleet::{self, Options, SCRIPT_TIMEOUT};
+use crate::manifest::{Mode, Plan};
+use crate::probe::{PATH_EXPORT, ProbeRequest};
+use crate::report::{DrillReport, Report, VrrpState};
+use crate::service;
+use crate::status;
+use crate::vip::{self, HolderView};
+
+/// Seconds to watch after restarting the old holder (longer than VRRP's master-down interval of ~3.6 s).
+pub const NOPREEMPT_WATCH_SECS: u32 = 5;
+
+/// Run one failover drill.
+pub fn drill(plan: &Plan, opts: &Options) -> Report {
+    let t = Instant::now();
+    let mut report = Report::new("drill", plan.mode.name(), &plan.vip.to_string());
+    if let Mode::ThirdParty { .. } = plan.mode {
+        report.fail("drill needs TKE HA (keepalived): in third-party mode the external LB does the failover");
+        return report;
+    }
+    let mut hosts = fleet::connect_all(plan, opts);
+    fleet::probe_all(&mut hosts, opts, |_| ProbeRequest::default());
+    let holders = status::fill_states(plan, &mut hosts);
+    let unusable = hosts.iter().filter(|h| !h.usable()).count();
+    let from = match holders.as_slice() {
+        [one] if unusable == 0 => *one,
+        _ => {
+            report.split_brain = holders.len() > 1;
+            report.fail(format!(
+                "a drill needs every master reachable and exactly one VIP holder (holders: {}): run `status`",
+                holders.len()
+            ));
+            return finish(report, hosts, t);
+        }
+    };
+    if hosts
+        .iter()
+        .filter(|h| h.index != from)
+        .all(|h| h.probe.as_ref().is_some_and(|p| !p.running))
+    {
+        report.fail("no other master runs keepalived: nothing could take the VIP over");
+        return finish(report, hosts, t);
+    }
+    let systemd = hosts
+        .get(from)
+        .and_then(|h| h.probe.as_ref())
+        .is_some_and(|p| p.systemd);
+    let tcp_oracle = hosts
+        .iter()
+        .filter_map(|h| h.probe.as_ref())
+        .any(|p| p.apiserver_listening);
+    let secs = u32::try_from(opts.wait_timeout.as_secs()).unwrap_or(30);
+    let view = HolderView::new(hosts.len());
+    let mut measured: Option<(usize, u64)> = None;
+    let mut stop_error = None;
+    std::thread::scope(|s| {
+        let (old, others): (Vec<_>, Vec<_>) = hosts.iter_mut().partition(|h| h.index == from);
+        vip::spawn_watchers(s, others.into_iter(), plan.vip, 50, secs, &view);
+        let Some(old) = old.into_iter().next() else {
+            return;
+        };
+        // Let every watcher report once before the clock starts.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while view
+            .latest()
+            .iter()
+            .enumerate()
+            .any(|(i, v)| i != from && v.is_none())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let start = Instant::now();
+        let script = format!("{PATH_EXPORT}{}echo \"@@end=1\"\n", service::stop(systemd));
+        if let Some(conn) = old.conn.as_mut()
+            && let Err(e) = conn.run("stop keepalived", &script, SCRIPT_TIMEOUT)
+        {
+            stop_error = Some(e.to_string());
+        }
+        let deadline = start + opts.wait_timeout;
+        while stop_error.is_none() && Instant::now() < deadline {
+            let latest = view.latest();
+            let new = latest
+                .iter()
+                .enumerate()
+                .find(|(i, v)| *i != from && **v == Some(true))
+                .map(|(i, _)| i);
+            if let Some(i) = new
+                && (!tcp_oracle || vip::tcp_answers(plan.vip, 6443, Duration::from_millis(200)))
+            {
+                measured = Some((
+                    i,
+                    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(if tcp_oracle { 50 } else { 10 }));
+        }
+        view.stop();
+        old.sync_round_trips();
+    });
+    if let Some(e) = stop_error {
+        report.fail(format!("stopping keepalived on the holder failed: {e}"));
+    }
+    // Restore the old holder whatever happened, then watch that it does not take the VIP back.
+    let restore = format!("{PATH_EXPORT}{}echo \"@@end=1\"\n", service::start(systemd));
+    if let Some(conn) = hosts.get_mut(from).and_then(|h| h.conn.as_mut())
+        && let Err(e) = conn.run("restart keepalived", &restore, SCRIPT_TIMEOUT)
+    {
+        report.fail(format!(
+            "restarting keepalived on {} failed: {e}; run `apply`",
+            plan.machines[from].name()
+        ));
+    }
+    let after = HolderView::new(hosts.len());
+    std::thread::scope(|s| {
+        vip::spawn_watchers(
+            s,
+            hosts.iter_mut(),
+            plan.vip,
+            100,
+            NOPREEMPT_WATCH_SECS,
+            &after,
+        );
+    });
+    let old_stayed_backup = !after.ever().get(from).copied().unwrap_or(true);
+    let latest = after.latest();
+    let holders_now: Vec<usize> = (0..latest.len())
+        .filter(|&i| latest[i] == Some(true))
+        .collect();
+    report.split_brain = holders_now.len() > 1;
+    report.vip_holder = match holders_now.as_slice() {
+        [one] => plan.machines.get(*one).map(|m| m.name()),
+        _ => None,
+    };
+    for h in hosts.iter_mut() {
+        h.report.holds_vip = holders_now.contains(&h.index);
+        h.report.state = if h.report.holds_vip {
+            VrrpState::Master
+        } else {
+            VrrpState::Backup
+        };
+    }
+    match measured {
+        Some((to, ms)) => {
+            report.drill = Some(DrillReport {
+                failover_ms: ms,
+                from: plan.machines[from].name(),
+                to: plan.machines[to].name(),
+                oracle: if tcp_oracle { "tcp" } else { "holder" }.into(),
+                old_holder_stayed_backup: old_stayed_backup,
+            });
+            if !old_stayed_backup {
+                report.fail("the restarted old holder took the VIP back (nopreempt not effective)");
+            }
+        }
+        None => report.fail(format!(
+            "no other master took VIP {} within {} s",
+            plan.vip,
+            opts.wait_timeout.as_secs()
+        )),
+    }
+    if holders_now.len() != 1 {
+        report.fail(format!(
+            "after the drill {} masters hold the VIP",
+            holders_now.len()
+        ));
+    }
+    finish(report, hosts, t)
+}
+
+fn finish(mut report: Report, mut hosts: Vec<fleet::Host<'_>>, t: Instant) -> Report {
+    for h in hosts.iter_mut() {
+        h.sync_round_trips();
+    }
+    report.hosts = hosts.into_iter().map(|h| h.report).collect();
+    report.elapsed_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report.finish();
+    report
+}

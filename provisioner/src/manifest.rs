@@ -1,0 +1,351 @@
+//! Loading a Cluster manifest into a provisioning [`Plan`]: parse, review (defaults + rules), extract masters and credentials.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde_json::Value;
+use tkeha_api::types::{ClusterMachine, ClusterSpec};
+
+/// A secret decoded from the manifest; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// SSH credentials of one master.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub password: Option<Secret>,
+    pub private_key: Option<Secret>,
+    pub pass_phrase: Option<Secret>,
+}
+
+/// One master to provision.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub username: String,
+    pub credentials: Credentials,
+}
+
+impl Machine {
+    /// The name used in reports and progress lines (the machine IP).
+    pub fn name(&self) -> String {
+        self.ip.to_string()
+    }
+}
+
+/// The HA mode of the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// keepalived on the masters floats the VIP (VRRP router id).
+    Tke { vrid: u8 },
+    /// An external LB forwards `VIP:vport` to every master's :6443.
+    ThirdParty { vport: u16 },
+}
+
+impl Mode {
+    /// The name as spelled in the manifest and the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Tke { .. } => "tke",
+            Mode::ThirdParty { .. } => "thirdParty",
+        }
+    }
+}
+
+/// Everything the provisioner needs from a Cluster.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `metadata.name` (may be empty).
+    pub cluster: String,
+    pub mode: Mode,
+    pub vip: IpAddr,
+    pub machines: Vec<Machine>,
+    /// Review warnings (e.g. an even number of masters).
+    pub warnings: Vec<String>,
+}
+
+/// Why a manifest cannot be provisioned (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: tkeha_api::ManifestError,
+    },
+    #[error("{path}: not a Cluster: {source}")]
+    Decode {
+        path: String,
+        source: tkeha_api::review::DecodeError,
+    },
+    #[error("{path}: the Cluster is invalid:\n  {}", errors.join("\n  "))]
+    Invalid { path: String, errors: Vec<String> },
+    #[error("{path}: {message}")]
+    Unsupported { path: String, message: String },
+}
+
+/// Read, review and convert a manifest file.
+pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+        path: p.clone(),
+        source,
+    })?;
+    plan_from_text(&text, &p)
+}
+
+/// Review a manifest's text and convert it (`origin` names it in errors).
+pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
+    let value = tkeha_api::parse_manifest(text).map_err(|source| PlanError::Parse {
+        path: origin.to_string(),
+        source,
+    })?;
+    let review =
+        tkeha_api::review(&value, None, &tkeha_api::Policy::default()).map_err(|source| {
+            PlanError::Decode {
+                path: origin.to_string(),
+                source,
+            }
+        })?;
+    if !review.allowed() {
+        return Err(PlanError::Invalid {
+            path: origin.to_string(),
+            errors: review.errors.iter().map(|e| e.to_string()).collect(),
+        });
+    }
+    plan_from_value(&review.defaulted, origin).map(|mut plan| {
+        plan.warnings = review.warnings;
+        plan
+    })
+}
+
+/// Convert a reviewed (defaulted and valid) Cluster object.
+pub fn plan_from_value(obj: &Value, origin: &str) -> Result<Plan, PlanError> {
+    let unsupported = |message: String| PlanError::Unsupported {
+        path: origin.to_string(),
+        message,
+    };
+    let spec: ClusterSpec = serde_json::from_value(obj.get("spec").cloned().unwrap_or(Value::Null))
+        .map_err(|e| unsupported(format!("spec: {e}")))?;
+    let cluster = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let ha = spec
+        .features
+        .as_ref()
+        .and_then(|f| f.ha.as_ref())
+        .ok_or_else(|| {
+            unsupported(
+                "spec.features.ha is not set: nothing to provision (set tke.vip or thirdParty.vip)"
+                    .into(),
+            )
+        })?;
+    let vip_text = ha
+        .vip()
+        .ok_or_else(|| unsupported("spec.features.ha: no VIP".into()))?;
+    let vip: IpAddr = vip_text.parse().map_err(|_| {
+        unsupported(format!(
+            "spec.features.ha: VIP {vip_text:?} is not an IP address"
+        ))
+    })?;
+    let mode = if let Some(tke) = &ha.tke {
+        let vrid = tke
+            .vrid
+            .unwrap_or_else(|| tkeha_api::defaults::vrid_for(vip));
+        let vrid = u8::try_from(vrid).ok().filter(|v| *v >= 1).ok_or_else(|| {
+            unsupported(format!(
+                "spec.features.ha.tke.vrid {vrid} is outside 1..255"
+            ))
+        })?;
+        Mode::Tke { vrid }
+    } else if let Some(tp) = &ha.third_party {
+        let vport = tp
+            .vport
+            .and_then(|v| u16::try_from(v).ok())
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| {
+                unsupported("spec.features.ha.thirdParty.vport must be 1..65535".into())
+            })?;
+        Mode::ThirdParty { vport }
+    } else {
+        return Err(unsupported(
+            "spec.features.ha: neither tke nor thirdParty is set".into(),
+        ));
+    };
+    let machines = spec.machines.unwrap_or_default();
+    if machines.is_empty() {
+        return Err(unsupported(
+            "spec.machines is empty: no master to provision".into(),
+        ));
+    }
+    let machines = machines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| machine(i, m).map_err(unsupported))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan {
+        cluster,
+        mode,
+        vip,
+        machines,
+        warnings: Vec::new(),
+    })
+}
+
+fn machine(i: usize, m: &ClusterMachine) -> Result<Machine, String> {
+    let field = |f: &str| format!("spec.machines[{i}].{f}");
+    let ip_text = m.ip.as_deref().unwrap_or_default();
+    let ip: IpAddr = ip_text
+        .parse()
+        .map_err(|_| format!("{}: {ip_text:?} is not an IP address", field("ip")))?;
+    let port = u16::try_from(m.port_or_default())
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| format!("{} must be 1..65535", field("port")))?;
+    let username = m
+        .username
+        .clone()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| format!("{} is required", field("username")))?;
+    let text = |bytes: Option<Vec<u8>>, name: &str| -> Result<Option<Secret>, String> {
+        match bytes {
+            None => Ok(None),
+            Some(b) => String::from_utf8(b)
+                .map(|s| Some(Secret::new(s)))
+                .map_err(|_| format!("{} is not UTF-8 text after base64 decoding", field(name))),
+        }
+    };
+    let credentials = Credentials {
+        password: text(m.password_bytes(), "password")?,
+        private_key: text(m.private_key_bytes(), "privateKey")?,
+        pass_phrase: text(m.pass_phrase_bytes(), "passPhrase")?,
+    };
+    if credentials.password.is_none() && credentials.private_key.is_none() {
+        return Err(format!(
+            "{}: neither password nor privateKey is set (base64)",
+            field("password")
+        ));
+    }
+    Ok(Machine {
+        ip,
+        port,
+        username,
+        credentials,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn cluster(ha: Value) -> Value {
+        json!({
+            "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
+            "metadata": {"name": "lab"},
+            "spec": {
+                "type": "Baremetal", "version": "1.30.0",
+                "features": {"ha": ha},
+                "machines": [
+                    {"ip": "10.77.1.11", "port": 22, "username": "root", "password": "cm9vdHB3"},
+                    {"ip": "10.77.1.12", "port": 2222, "username": "tkeha", "privateKey": "a2V5", "passPhrase": "cHA="}
+                ]
+            }
+        })
+    }
+
+    #[test]
+    fn tke_plan_with_credentials() {
+        let plan = plan_from_value(
+            &cluster(json!({"tke": {"vip": "10.77.1.100", "vrid": 101}})),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(plan.cluster, "lab");
+        assert_eq!(plan.mode, Mode::Tke { vrid: 101 });
+        assert_eq!(plan.vip.to_string(), "10.77.1.100");
+        assert_eq!(
+            plan.machines[0]
+                .credentials
+                .password
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "rootpw"
+        );
+        assert_eq!(plan.machines[1].port, 2222);
+        assert_eq!(
+            plan.machines[1]
+                .credentials
+                .private_key
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "key"
+        );
+        assert_eq!(
+            plan.machines[1]
+                .credentials
+                .pass_phrase
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "pp"
+        );
+    }
+
+    #[test]
+    fn vrid_defaults_from_the_vip() {
+        let plan = plan_from_value(&cluster(json!({"tke": {"vip": "10.77.1.100"}})), "x").unwrap();
+        assert_eq!(plan.mode, Mode::Tke { vrid: 101 });
+    }
+
+    #[test]
+    fn third_party_plan() {
+        let plan = plan_from_value(
+            &cluster(json!({"thirdParty": {"vip": "10.77.1.100", "vport": 16443}})),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(plan.mode, Mode::ThirdParty { vport: 16443 });
+    }
+
+    #[test]
+    fn no_ha_is_refused() {
+        let mut c = cluster(json!({}));
+        c["spec"]["features"] = json!({});
+        let e = plan_from_value(&c, "x").unwrap_err();
+        assert!(e.to_string().contains("spec.features.ha is not set"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let plan = plan_from_value(&cluster(json!({"tke": {"vip": "10.77.1.100"}})), "x").unwrap();
+        let dbg = format!("{plan:?}");
+        assert!(!dbg.contains("rootpw"));
+        assert!(dbg.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,308 @@
+//! The provisioner's report: one serde document per run (`-o json`) and its human text form.
+
+use serde::Serialize;
+
+/// VRRP state of keepalived on one master, as far as it can be known from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VrrpState {
+    Master,
+    Backup,
+    Fault,
+    Stopped,
+    #[default]
+    Unknown,
+}
+
+/// Result of the health check of the local apiserver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Pass,
+    Fail,
+    /// No `kube-apiserver.yaml` yet: the check passes so the VIP can come up for bootstrap.
+    Bootstrap,
+}
+
+/// One master's line in the report.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct HostReport {
+    pub host: String,
+    pub ok: bool,
+    /// What failed and how to fix it; never a secret.
+    pub error: Option<String>,
+    pub changed: bool,
+    pub restarted: bool,
+    pub state: VrrpState,
+    pub holds_vip: bool,
+    pub health: Option<Health>,
+    pub round_trips: u32,
+    /// The interface whose prefix holds the machine IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Informational findings (not failures).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl HostReport {
+    pub fn new(host: &str) -> Self {
+        HostReport {
+            host: host.to_string(),
+            ok: true,
+            ..Default::default()
+        }
+    }
+
+    /// Mark the host failed; the first error wins, later ones become notes.
+    pub fn fail(&mut self, error: impl Into<String>) {
+        let error = error.into();
+        self.ok = false;
+        if self.error.is_none() {
+            self.error = Some(error);
+        } else {
+            self.notes.push(error);
+        }
+    }
+}
+
+/// Figures of a failover drill.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub failover_ms: u64,
+    pub from: String,
+    pub to: String,
+    /// How "answering" was decided: `tcp` (VIP:6443 connect from here) or `holder` (ip addr on the masters).
+    pub oracle: String,
+    /// The old holder stayed BACKUP after its keepalived came back (nopreempt).
+    pub old_holder_stayed_backup: bool,
+}
+
+/// Self-connect result of one master through `VIP:vport`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfConnect {
+    pub host: String,
+    pub ok: bool,
+}
+
+/// Third-party LB binding as seen from the provisioner host.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct LbReport {
+    /// Masters the LB reaches through `VIP:vport` (token seen).
+    pub bound: Vec<String>,
+    /// Masters whose :6443 was busy, so the binding could only be checked by TCP.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
+    pub self_connect: Vec<SelfConnect>,
+    /// Connection attempts made to `VIP:vport`.
+    pub attempts: u32,
+}
+
+/// The whole report of one action.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub action: String,
+    pub mode: String,
+    pub ok: bool,
+    pub vip: String,
+    pub elapsed_ms: u64,
+    pub vip_holder: Option<String>,
+    pub split_brain: bool,
+    /// Failures that belong to no single host (e.g. "no master holds the VIP").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    pub hosts: Vec<HostReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb: Option<LbReport>,
+}
+
+impl Report {
+    pub fn new(action: &str, mode: &str, vip: &str) -> Self {
+        Report {
+            action: action.to_string(),
+            mode: mode.to_string(),
+            ok: true,
+            vip: vip.to_string(),
+            elapsed_ms: 0,
+            vip_holder: None,
+            split_brain: false,
+            errors: Vec::new(),
+            hosts: Vec::new(),
+            drill: None,
+            lb: None,
+        }
+    }
+
+    /// Record a failure that belongs to no single host.
+    pub fn fail(&mut self, error: impl Into<String>) {
+        self.errors.push(error.into());
+        self.ok = false;
+    }
+
+    /// Recompute `ok` from the global errors and every host.
+    pub fn finish(&mut self) {
+        self.ok = self.errors.is_empty() && self.hosts.iter().all(|h| h.ok);
+    }
+
+    /// Process exit code: 0 all fine, 1 anything failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.ok { 0 } else { 1 }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"report: {e}\"}}"))
+    }
+
+    /// The human form: one line per host, then the summary.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for h in &self.hosts {
+            let mut parts = vec![if h.ok {
+                "ok".to_string()
+            } else {
+                "FAILED".to_string()
+            }];
+            if self.mode == "tke" && self.action != "check" && self.action != "uninstall" {
+                parts.push(format!("state={:?}", h.state).to_uppercase());
+                parts.push(format!("vip={}", if h.holds_vip { "held" } else { "-" }));
+                if let Some(health) = h.health {
+                    parts.push(format!("health={}", format!("{health:?}").to_lowercase()));
+                }
+            }
+            if self.action == "apply" || self.action == "uninstall" {
+                parts.push(format!("changed={}", h.changed));
+            }
+            if self.action == "apply" {
+                parts.push(format!("restarted={}", h.restarted));
+            }
+            if let Some(i) = &h.interface {
+                parts.push(format!("if={i}"));
+            }
+            parts.push(format!("ssh_round_trips={}", h.round_trips));
+            out.push_str(&format!("[{}] {}\n", h.host, parts.join(" ")));
+            if let Some(e) = &h.error {
+                out.push_str(&format!("    error: {e}\n"));
+            }
+            for n in &h.notes {
+                out.push_str(&format!("    note: {n}\n"));
+            }
+        }
+        if let Some(lb) = &self.lb {
+            out.push_str(&format!(
+                "load balancer {}: reaches {} master(s) [{}] in {} attempts\n",
+                self.vip,
+                lb.bound.len(),
+                lb.bound.join(", "),
+                lb.attempts
+            ));
+            if !lb.unverified.is_empty() {
+                out.push_str(&format!(
+                    "    apiserver already listening on [{}]; binding checked by TCP only\n",
+                    lb.unverified.join(", ")
+                ));
+            }
+            for s in &lb.self_connect {
+                out.push_str(&format!(
+                    "    self-connect from {}: {}\n",
+                    s.host,
+                    if s.ok {
+                        "ok"
+                    } else {
+                        "fails (LB cannot hairpin; the hairpin rule covers it)"
+                    }
+                ));
+            }
+        }
+        if let Some(d) = &self.drill {
+            out.push_str(&format!(
+                "drill: VIP moved {} -> {} in {} ms (oracle: {}); old holder stayed backup: {}\n",
+                d.from, d.to, d.failover_ms, d.oracle, d.old_holder_stayed_backup
+            ));
+        }
+        for e in &self.errors {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        let holder = self.vip_holder.as_deref().unwrap_or("none");
+        let summary = if self.mode == "tke" && self.action != "check" && self.action != "uninstall"
+        {
+            format!(
+                " VIP {} held by {holder}{}",
+                self.vip,
+                if self.split_brain {
+                    " (SPLIT BRAIN)"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{} {} ({} ms):{summary}\n",
+            self.action,
+            if self.ok { "succeeded" } else { "FAILED" },
+            self.elapsed_ms
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let mut r = Report::new("apply", "tke", "10.77.3.100");
+        let mut h = HostReport::new("10.77.3.11");
+        h.state = VrrpState::Master;
+        h.holds_vip = true;
+        h.health = Some(Health::Bootstrap);
+        h.round_trips = 3;
+        r.hosts.push(h);
+        r.vip_holder = Some("10.77.3.11".into());
+        r.finish();
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["action"], "apply");
+        assert_eq!(v["mode"], "tke");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["vip_holder"], "10.77.3.11");
+        assert_eq!(v["split_brain"], false);
+        assert_eq!(v["hosts"][0]["state"], "MASTER");
+        assert_eq!(v["hosts"][0]["health"], "bootstrap");
+        assert_eq!(v["hosts"][0]["round_trips"], 3);
+        assert!(v["hosts"][0]["error"].is_null());
+        assert!(v.get("drill").is_none());
+    }
+
+    #[test]
+    fn a_failed_host_fails_the_report() {
+        let mut r = Report::new("check", "tke", "10.0.0.100");
+        let mut h = HostReport::new("10.0.0.1");
+        h.fail("first");
+        h.fail("second");
+        r.hosts.push(h);
+        r.finish();
+        assert!(!r.ok);
+        assert_eq!(r.exit_code(), 1);
+        assert_eq!(r.hosts[0].error.as_deref(), Some("first"));
+        assert_eq!(r.hosts[0].notes, vec!["second".to_string()]);
+        assert!(r.to_text().contains("error: first"));
+    }
+
+    #[test]
+    fn states_serialize_upper_case() {
+        assert_eq!(
+            serde_json::to_string(&VrrpState::Stopped).unwrap(),
+            "\"STOPPED\""
+        );
+        assert_eq!(
+            serde_json::to_string(&VrrpState::Unknown).unwrap(),
+            "\"UNKNOWN\""
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Shell snippets that control the keepalived service: systemd where present, else the daemon with its pid file in /run.
+
+use crate::keepalived::CONF_PATH;
+
+/// Start keepalived if it is not running, else reload it (HUP); prints `@@action=started|reloaded`.
+pub fn start_or_reload(systemd: bool) -> String {
+    if systemd {
+        "systemctl enable -q keepalived 2>/dev/null || true\n\
+         if systemctl is-active -q keepalived; then systemctl reload keepalived && echo \"@@action=reloaded\";\n\
+         else systemctl start keepalived && echo \"@@action=started\"; fi\n"
+            .to_string()
+    } else {
+        format!(
+            "p=$(cat /run/keepalived.pid 2>/dev/null)\n\
+             if [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; then kill -HUP \"$p\" && echo \"@@action=reloaded\";\n\
+             else {start}fi\n",
+            start = start_daemon()
+        )
+    }
+}
+
+/// Start the daemon without systemd and wait (bounded) for its pid file.
+fn start_daemon() -> String {
+    format!(
+        "rm -f /run/keepalived.pid /run/vrrp.pid\n\
+         keepalived -D -f {CONF_PATH} </dev/null >/dev/null 2>&1 || {{ echo 'keepalived did not start' >&2; exit 6; }}\n\
+         for i in $(seq 40); do [ -s /run/keepalived.pid ] && break; sleep 0.05; done\n\
+         echo \"@@action=started\"\n"
+    )
+}
+
+/// Start keepalived (it is known to be stopped).
+pub fn start(systemd: bool) -> String {
+    if systemd {
+        "systemctl start keepalived && echo \"@@action=started\"\n".to_string()
+    } else {
+        start_daemon()
+    }
+}
+
+/// Gracefully stop keepalived (SIGTERM: it sends a priority-0 advert so a backup takes over at once).
+/// Waits (bounded) until it is gone; prints `@@stopped=1` if it was running.
+pub fn stop(systemd: bool) -> String {
+    if systemd {
+        "if systemctl is-active -q keepalived; then systemctl stop keepalived && echo \"@@stopped=1\"; fi\n".to_string()
+    } else {
+        "p=$(cat /run/keepalived.pid 2>/dev/null)\n\
+         if [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; then\n\
+           kill \"$p\"; for i in $(seq 100); do kill -0 \"$p\" 2>/dev/null || break; sleep 0.05; done\n\
+           echo \"@@stopped=1\"\n\
+         fi\n"
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_mode_uses_pid_file_and_hup() {
+        let s = start_or_reload(false);
+        assert!(s.contains("kill -HUP"));
+        assert!(s.contains("keepalived -D -f /etc/keepalived/keepalived.conf"));
+        assert!(stop(false).contains("kill \"$p\""));
+    }
+
+    #[test]
+    fn systemd_mode_uses_systemctl() {
+        assert!(start_or_reload(true).contains("systemctl reload keepalived"));
+        assert!(stop(true).contains("systemctl stop keepalived"));
+        assert!(start(true).contains("systemctl start keepalived"));
+    }
+}

@@ -1,0 +1,252 @@
+//! One SSH session per master: connect with a timeout, check the host key, authenticate, and run scripts (counting round trips).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ssh2::{KeyboardInteractivePrompt, Prompt, Session};
+
+use crate::hostkeys::{self, HostKeyError, HostKeyPolicy};
+use crate::manifest::Machine;
+
+/// Why a master could not be reached or a script could not be run. Never carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("cannot connect to {addr}: {message}")]
+    Connect { addr: String, message: String },
+    #[error("SSH handshake with {addr} failed: {message}")]
+    Handshake { addr: String, message: String },
+    #[error("host key of {addr}: {source}")]
+    HostKey { addr: String, source: HostKeyError },
+    #[error(
+        "authentication as {user} failed ({methods}): {message}; check spec.machines[].username and the base64 password/privateKey"
+    )]
+    Auth {
+        user: String,
+        methods: String,
+        message: String,
+    },
+    #[error(
+        "user {user} has no passwordless sudo ({message}); log in as root or allow `sudo -n` for this user"
+    )]
+    Sudo { user: String, message: String },
+    #[error("running the {what} script failed: {message}")]
+    Exec { what: String, message: String },
+}
+
+/// Output of one remote script.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: i32,
+}
+
+/// An authenticated session to one master.
+pub struct Conn {
+    sess: Session,
+    user: String,
+    sudo: bool,
+    /// SSH exec round trips used so far.
+    pub round_trips: u32,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("user", &self.user)
+            .field("round_trips", &self.round_trips)
+            .finish()
+    }
+}
+
+struct PasswordPrompter<'a>(&'a str);
+
+impl KeyboardInteractivePrompt for PasswordPrompter<'_> {
+    fn prompt<'a>(
+        &mut self,
+        _user: &str,
+        _instructions: &str,
+        prompts: &[Prompt<'a>],
+    ) -> Vec<String> {
+        // Answer the password to every hidden prompt (PAM's "Password: "), nothing to echoed ones.
+        prompts
+            .iter()
+            .map(|p| {
+                if p.echo {
+                    String::new()
+                } else {
+                    self.0.to_string()
+                }
+            })
+            .collect()
+    }
+}
+
+/// Connect, verify the host key and authenticate (privateKey first, then password, then keyboard-interactive).
+pub fn connect(m: &Machine, policy: &HostKeyPolicy, timeout: Duration) -> Result<Conn, SshError> {
+    let addr = SocketAddr::new(m.ip, m.port);
+    let a = addr.to_string();
+    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| SshError::Connect {
+        addr: a.clone(),
+        message: e.to_string(),
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let mut sess = Session::new().map_err(|e| SshError::Handshake {
+        addr: a.clone(),
+        message: e.to_string(),
+    })?;
+    sess.set_tcp_stream(tcp);
+    sess.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+    sess.handshake().map_err(|e| SshError::Handshake {
+        addr: a.clone(),
+        message: e.message().to_string(),
+    })?;
+    hostkeys::verify(policy, &sess, m.ip, m.port).map_err(|source| SshError::HostKey {
+        addr: a.clone(),
+        source,
+    })?;
+
+    let user = m.username.as_str();
+    let methods = sess
+        .auth_methods(user)
+        .map(str::to_string)
+        .unwrap_or_default();
+    let offers = |name: &str| methods.split(',').any(|x| x == name);
+    let mut last = String::from("no usable credential for the methods the server offers");
+    let c = &m.credentials;
+    if let Some(key) = &c.private_key
+        && offers("publickey")
+    {
+        match sess.userauth_pubkey_memory(
+            user,
+            None,
+            key.expose(),
+            c.pass_phrase.as_ref().map(|p| p.expose()),
+        ) {
+            Ok(()) => {}
+            Err(e) => last = format!("publickey: {}", e.message()),
+        }
+    }
+    if !sess.authenticated()
+        && let Some(pw) = &c.password
+    {
+        if offers("password")
+            && let Err(e) = sess.userauth_password(user, pw.expose())
+        {
+            last = format!("password: {}", e.message());
+        }
+        if !sess.authenticated()
+            && offers("keyboard-interactive")
+            && let Err(e) =
+                sess.userauth_keyboard_interactive(user, &mut PasswordPrompter(pw.expose()))
+        {
+            last = format!("keyboard-interactive: {}", e.message());
+        }
+    }
+    if !sess.authenticated() {
+        return Err(SshError::Auth {
+            user: user.to_string(),
+            methods: format!("server offers {methods}"),
+            message: last,
+        });
+    }
+    Ok(Conn {
+        sess,
+        user: user.to_string(),
+        sudo: user != "root",
+        round_trips: 0,
+    })
+}
+
+impl Conn {
+    fn open(&mut self, what: &str, timeout: Duration) -> Result<ssh2::Channel, SshError> {
+        let err = |e: ssh2::Error| SshError::Exec {
+            what: what.to_string(),
+            message: e.message().to_string(),
+        };
+        self.sess
+            .set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        let mut ch = self.sess.channel_session().map_err(err)?;
+        let shell = if self.sudo {
+            "sudo -n /bin/bash -s"
+        } else {
+            "/bin/bash -s"
+        };
+        ch.exec(shell).map_err(err)?;
+        self.round_trips += 1;
+        Ok(ch)
+    }
+
+    fn sudo_error(&self, out: &ExecOutput) -> Option<SshError> {
+        (self.sudo
+            && out.status == 1
+            && out.stdout.is_empty()
+            && out.stderr.trim_start().starts_with("sudo:"))
+        .then(|| SshError::Sudo {
+            user: self.user.clone(),
+            message: out.stderr.trim().to_string(),
+        })
+    }
+
+    /// Run a bash script (as root: directly or through `sudo -n`), one round trip.
+    pub fn run(
+        &mut self,
+        what: &str,
+        script: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, SshError> {
+        let err = |m: String| SshError::Exec {
+            what: what.to_string(),
+            message: m,
+        };
+        let mut ch = self.open(what, timeout)?;
+        ch.write_all(script.as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+        ch.send_eof().map_err(|e| err(e.message().to_string()))?;
+        let mut out = ExecOutput::default();
+        ch.read_to_string(&mut out.stdout)
+            .map_err(|e| err(e.to_string()))?;
+        ch.stderr()
+            .read_to_string(&mut out.stderr)
+            .map_err(|e| err(e.to_string()))?;
+        ch.wait_close().map_err(|e| err(e.message().to_string()))?;
+        out.status = ch.exit_status().map_err(|e| err(e.message().to_string()))?;
+        if let Some(e) = self.sudo_error(&out) {
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    /// Run a script that prints lines over time; `on_line` returns false to stop (the channel is then closed).
+    pub fn stream(
+        &mut self,
+        what: &str,
+        script: &str,
+        line_timeout: Duration,
+        mut on_line: impl FnMut(&str) -> bool,
+    ) -> Result<(), SshError> {
+        let err = |m: String| SshError::Exec {
+            what: what.to_string(),
+            message: m,
+        };
+        let mut ch = self.open(what, line_timeout)?;
+        ch.write_all(script.as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+        ch.send_eof().map_err(|e| err(e.message().to_string()))?;
+        let mut reader = BufReader::new(&mut ch);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(|e| err(e.to_string()))?;
+            if n == 0 || !on_line(line.trim_end()) {
+                break;
+            }
+        }
+        drop(reader);
+        let _ = ch.close();
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! `status`: per master keepalived state, VIP holder and health; more than one holder is split brain.
+
+use std::time::Instant;
+
+use crate::fleet::{self, Host, Options};
+use crate::manifest::{Mode, Plan};
+use crate::probe::{Probe, ProbeRequest};
+use crate::report::{Health, Report, VrrpState};
+
+/// Health from the probe: the installed check script decides; without it, manifest + listener.
+pub fn health(p: &Probe) -> Health {
+    if !p.apiserver_manifest {
+        return Health::Bootstrap;
+    }
+    let pass = match p.health_rc {
+        Some(rc) => rc == 0,
+        None => p.apiserver_listening,
+    };
+    if pass { Health::Pass } else { Health::Fail }
+}
+
+/// VRRP state inferred from outside: holds the VIP => MASTER; stopped => STOPPED; failing health => FAULT; else BACKUP.
+pub fn infer_state(p: &Probe, holds: bool) -> VrrpState {
+    match (p.running, holds, health(p)) {
+        (false, _, _) => VrrpState::Stopped,
+        (true, true, _) => VrrpState::Master,
+        (true, false, Health::Fail) => VrrpState::Fault,
+        (true, false, _) => VrrpState::Backup,
+    }
+}
+
+/// Fill each host's state from its probe; returns the holders' indices.
+pub fn fill_states(plan: &Plan, hosts: &mut [Host<'_>]) -> Vec<usize> {
+    let mut holders = Vec::new();
+    for h in hosts.iter_mut() {
+        let Some(p) = h.probe.as_ref() else { continue };
+        let holds = p.holds(plan.vip);
+        h.report.holds_vip = holds;
+        h.report.health = Some(health(p));
+        if holds {
+            holders.push(h.index);
+        }
+        if let Mode::Tke { .. } = plan.mode {
+            h.report.state = infer_state(p, holds);
+        }
+    }
+    holders
+}
+
+/// Report the HA state of every master.
+pub fn status(plan: &Plan, opts: &Options) -> Report {
+    let t = Instant::now();
+    let mut report = Report::new("status", plan.mode.name(), &plan.vip.to_string());
+    let mut hosts = fleet::connect_all(plan, opts);
+    fleet::probe_all(&mut hosts, opts, |_| match plan.mode {
+        Mode::ThirdParty { vport } => ProbeRequest {
+            hairpin: Some((plan.vip, vport)),
+            ..Default::default()
+        },
+        Mode::Tke { .. } => ProbeRequest::default(),
+    });
+    let holders = fill_states(plan, &mut hosts);
+    match plan.mode {
+        Mode::Tke { .. } => {
+            for h in hosts.iter_mut() {
+                if h.probe.as_ref().is_some_and(|p| !p.running) {
+                    h.report
+                        .fail("keepalived is not running: run `tkeha-provisioner apply`");
+                }
+            }
+            report.split_brain = holders.len() > 1;
+            match holders.as_slice() {
+                [] => report.fail(format!(
+                    "no master holds VIP {}: the control plane is unreachable through it",
+                    plan.vip
+                )),
+                [one] => report.vip_holder = hosts.get(*one).map(|h| h.report.host.clone()),
+                many => report.fail(format!(
+                    "SPLIT BRAIN: {} masters hold VIP {} ([{}]): check VRRP traffic between them",
+                    many.len(),
+                    plan.vip,
+                    many.iter()
+                        .filter_map(|i| hosts.get(*i))
+                        .map(|h| h.report.host.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        }
+        Mode::ThirdParty { .. } => {
+            for h in hosts.iter_mut() {
+                if h.probe.as_ref().is_some_and(|p| !p.hairpin) {
+                    h.report.fail("the hairpin rule (tkeha-hairpin) is missing: run `tkeha-provisioner apply`");
+                }
+            }
+        }
+    }
+    for h in hosts.iter_mut() {
+        h.sync_round_trips();
+    }
+    report.hosts = hosts.into_iter().map(|h| h.report).collect();
+    report.elapsed_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report.finish();
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(running: bool, manifest: bool, rc: Option<i32>) -> Probe {
+        Probe {
+            running,
+            apiserver_manifest: manifest,
+            health_rc: rc,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn states_are_inferred() {
+        assert_eq!(
+            infer_state(&probe(false, false, None), false),
+            VrrpState::Stopped
+        );
+        assert_eq!(
+            infer_state(&probe(true, false, Some(0)), true),
+            VrrpState::Master
+        );
+        assert_eq!(
+            infer_state(&probe(true, true, Some(1)), false),
+            VrrpState::Fault
+        );
+        assert_eq!(
+            infer_state(&probe(true, true, Some(0)), false),
+            VrrpState::Backup
+        );
+        assert_eq!(
+            infer_state(&probe(true, false, Some(1)), false),
+            VrrpState::Backup
+        );
+    }
+
+    #[test]
+    fn health_bootstraps_without_manifest() {
+        assert_eq!(health(&probe(true, false, Some(1))), Health::Bootstrap);
+        assert_eq!(health(&probe(true, true, Some(0))), Health::Pass);
+        assert_eq!(health(&probe(true, true, None)), Health::Fail);
+    }
+}

@@ -1,0 +1,251 @@
+//! Third-party HA: which masters the external LB reaches through `VIP:vport` (token listeners), self-connect, and the hairpin rule.
+//!
+//! Each master whose :6443 is free runs, for at most 30 s, a listener answering a per-host random
+//! token (socat if installed, else python3). From the provisioner host we connect to `VIP:vport`
+//! at least 3x the number of masters (round-robin LBs) and for at most 12 s (health checks of the
+//! LB need a few seconds to mark the new listeners up), and collect the tokens. A master whose :6443
+//! is busy (an apiserver already runs) can only be checked by TCP; if its answer names its hostname
+//! (the lab's stand-in does) it counts as bound.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::fleet::{self, Host, Options, SCRIPT_TIMEOUT};
+use crate::manifest::Plan;
+use crate::probe::{PATH_EXPORT, hairpin_rule};
+use crate::report::{LbReport, Report, SelfConnect};
+
+/// How long to keep trying `VIP:vport`.
+pub const BINDING_DEADLINE: Duration = Duration::from_secs(12);
+
+/// One connection to `VIP:vport`: what it answered (empty if nothing), or None if the connect failed.
+fn attempt(addr: SocketAddr) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_millis(700)));
+    let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: tkeha-binding-check\r\n\r\n");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while buf.len() < 4096 {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Which host an answer came from: a token, or a hostname as a whole word (busy :6443 only).
+pub fn attribute(
+    answer: &str,
+    tokens: &[(usize, String)],
+    hostnames: &[(usize, String)],
+) -> Option<usize> {
+    if let Some((i, _)) = tokens.iter().find(|(_, t)| answer.contains(t.as_str())) {
+        return Some(*i);
+    }
+    let words: Vec<&str> = answer
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        .collect();
+    hostnames
+        .iter()
+        .find(|(_, h)| !h.is_empty() && words.contains(&h.as_str()))
+        .map(|(i, _)| *i)
+}
+
+/// Collect which masters answer through `VIP:vport` and judge the binding.
+pub fn verify_binding(
+    plan: &Plan,
+    vport: u16,
+    hosts: &[Host<'_>],
+    tokens: &[String],
+    report: &mut Report,
+) {
+    let addr = SocketAddr::new(plan.vip, vport);
+    let with_listener: Vec<(usize, String)> = hosts
+        .iter()
+        .filter(|h| h.probe.as_ref().is_some_and(|p| p.listener_pid.is_some()))
+        .filter_map(|h| tokens.get(h.index).map(|t| (h.index, t.clone())))
+        .collect();
+    let busy: Vec<(usize, String)> = hosts
+        .iter()
+        .filter(|h| h.probe.as_ref().is_some_and(|p| p.listener_pid.is_none()))
+        .map(|h| {
+            (
+                h.index,
+                h.probe
+                    .as_ref()
+                    .map(|p| p.hostname.clone())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let min_attempts = 3 * plan.machines.len();
+    let deadline = Instant::now() + BINDING_DEADLINE;
+    let mut seen = vec![false; plan.machines.len()];
+    let mut attempts = 0u32;
+    let mut tcp_ok = false;
+    loop {
+        attempts += 1;
+        let mut matched = false;
+        if let Some(answer) = attempt(addr) {
+            tcp_ok = true;
+            if let Some(i) = attribute(&answer, &with_listener, &busy) {
+                if let Some(s) = seen.get_mut(i) {
+                    *s = true;
+                }
+                matched = true;
+            }
+        }
+        let all_listeners_seen = with_listener
+            .iter()
+            .all(|(i, _)| seen.get(*i).copied().unwrap_or(false));
+        let busy_seen = busy
+            .iter()
+            .all(|(i, _)| seen.get(*i).copied().unwrap_or(false));
+        if (attempts as usize >= min_attempts
+            && all_listeners_seen
+            && (busy.is_empty() || busy_seen))
+            || Instant::now() >= deadline
+        {
+            break;
+        }
+        if !matched {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let name = |i: usize| plan.machines.get(i).map(|m| m.name()).unwrap_or_default();
+    let bound: Vec<String> = (0..seen.len()).filter(|&i| seen[i]).map(name).collect();
+    let unverified: Vec<String> = busy
+        .iter()
+        .filter(|(i, _)| !seen[*i])
+        .map(|(i, _)| name(*i))
+        .collect();
+    let counted = bound.len() + if tcp_ok { unverified.len() } else { 0 };
+    if !tcp_ok {
+        report.fail(format!(
+            "cannot connect to {addr} from this host: the load balancer is not listening on the VIP/vport (spec.features.ha.thirdParty)"
+        ));
+    } else if counted < 2 {
+        report.fail(format!(
+            "the load balancer reaches only {} master(s) through {addr} ([{}]): bind at least 2 masters' :6443 as its backends \
+             (a master usually cannot reach itself through the LB)",
+            bound.len(),
+            bound.join(", ")
+        ));
+    }
+    report.lb = Some(LbReport {
+        bound,
+        unverified,
+        self_connect: Vec::new(),
+        attempts,
+    });
+}
+
+/// Second step on every master: test `VIP:vport` from the master, stop the token listener, and
+/// (when `install` and nothing failed) add the hairpin rule idempotently.
+pub fn finish(
+    plan: &Plan,
+    vport: u16,
+    hosts: &mut [Host<'_>],
+    opts: &Options,
+    report: &mut Report,
+    install: bool,
+) {
+    let install = install && report.ok && hosts.iter().all(|h| h.report.ok);
+    let vip = plan.vip;
+    let rule = hairpin_rule(vip, vport);
+    let results = std::sync::Mutex::new(Vec::new());
+    fleet::each(
+        hosts,
+        opts,
+        if install {
+            "self-connect + hairpin rule"
+        } else {
+            "self-connect"
+        },
+        |h| {
+            let pid = h.probe.as_ref().and_then(|p| p.listener_pid);
+            let mut s = format!("{PATH_EXPORT}set +e\n");
+            s.push_str(&format!(
+                "timeout 2 bash -c '</dev/tcp/{vip}/{vport}' 2>/dev/null && echo \"@@self=1\"\n"
+            ));
+            if let Some(pid) = pid {
+                s.push_str(&format!("kill {pid} 2>/dev/null\n"));
+            }
+            if install {
+                s.push_str(&format!(
+                "if ! iptables -w 5 -t nat -C {rule} 2>/dev/null; then iptables -w 5 -t nat -I {rule} && echo \"@@hairpin_added=1\" || echo \"@@hairpin_failed=1\"; fi\n"
+            ));
+            }
+            s.push_str("echo \"@@end=1\"\n");
+            let conn = h.conn.as_mut().ok_or("no session")?;
+            let out = conn
+                .run("self-connect", &s, SCRIPT_TIMEOUT)
+                .map_err(|e| e.to_string())?;
+            let self_ok = out.stdout.contains("@@self=1");
+            results.lock().unwrap_or_else(|p| p.into_inner()).push((
+                h.index,
+                h.report.host.clone(),
+                self_ok,
+            ));
+            if out.stdout.contains("@@hairpin_failed=1") {
+                return Err(format!(
+                    "adding the hairpin rule failed: {}",
+                    out.stderr.trim()
+                ));
+            }
+            if out.stdout.contains("@@hairpin_added=1") {
+                h.report.changed = true;
+            }
+            if !self_ok {
+                h.report.notes.push(format!(
+                    "this master cannot reach {vip}:{vport} itself (LB self-connect limit){}",
+                    if install || h.probe.as_ref().is_some_and(|p| p.hairpin) {
+                        "; the hairpin rule covers it"
+                    } else {
+                        "; apply installs the hairpin rule"
+                    }
+                ));
+            }
+            Ok(())
+        },
+    );
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort();
+    let lb = report.lb.get_or_insert_with(LbReport::default);
+    lb.self_connect = results
+        .into_iter()
+        .map(|(_, host, ok)| SelfConnect { host, ok })
+        .collect();
+}
+
+/// Remove the hairpin rule (every copy) on one master: the script.
+pub fn remove_rule_script(plan: &Plan, vport: u16) -> String {
+    let rule = hairpin_rule(plan.vip, vport);
+    format!(
+        "while iptables -w 5 -t nat -C {rule} 2>/dev/null; do iptables -w 5 -t nat -D {rule} && echo \"@@hairpin_removed=1\" || break; done\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_tokens_then_whole_hostnames() {
+        let tokens = vec![
+            (0, "tkeha-token-aa".to_string()),
+            (1, "tkeha-token-bb".to_string()),
+        ];
+        let names = vec![(2, "m3".to_string())];
+        assert_eq!(attribute("tkeha-token-bb\n", &tokens, &names), Some(1));
+        assert_eq!(
+            attribute("HTTP/1.0 200 OK\r\n\r\napiserver m3\n", &tokens, &names),
+            Some(2)
+        );
+        // "m3" inside "m33" is not m3.
+        assert_eq!(attribute("apiserver m33\n", &tokens, &names), None);
+        assert_eq!(attribute("", &tokens, &names), None);
+    }
+}

@@ -1,0 +1,226 @@
+//! Watching which masters hold the VIP (one streaming SSH exec per host) and testing whether the VIP answers TCP.
+
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::fleet::Host;
+use crate::probe::PATH_EXPORT;
+
+/// A remote loop printing `1` (VIP on one of my interfaces) or `0` every `interval_ms`, for at most `secs`.
+pub fn watch_script(vip: IpAddr, interval_ms: u32, secs: u32) -> String {
+    let family = if vip.is_ipv4() { "inet" } else { "inet6" };
+    let sleep = f64::from(interval_ms) / 1000.0;
+    format!(
+        "{PATH_EXPORT}end=$((SECONDS+{secs}))\n\
+         while [ $SECONDS -lt $end ]; do\n\
+           if ip -o addr show 2>/dev/null | grep -qF ' {family} {vip}/'; then echo 1; else echo 0; fi\n\
+           sleep {sleep}\n\
+         done\n"
+    )
+}
+
+/// What the watchers saw so far (indexed like the hosts).
+#[derive(Debug)]
+pub struct HolderView {
+    latest: Mutex<Vec<Option<bool>>>,
+    ever: Mutex<Vec<bool>>,
+    stop: AtomicBool,
+}
+
+impl HolderView {
+    pub fn new(n: usize) -> Self {
+        HolderView {
+            latest: Mutex::new(vec![None; n]),
+            ever: Mutex::new(vec![false; n]),
+            stop: AtomicBool::new(false),
+        }
+    }
+    fn set(&self, i: usize, holds: bool) {
+        if let Some(slot) = self
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(i)
+        {
+            *slot = Some(holds);
+        }
+        if holds
+            && let Some(slot) = self
+                .ever
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(i)
+        {
+            *slot = true;
+        }
+    }
+    /// Latest answer per host (None: not heard from yet or not watched).
+    pub fn latest(&self) -> Vec<Option<bool>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    /// Hosts that held the VIP at any time during the watch.
+    pub fn ever(&self) -> Vec<bool> {
+        self.ever.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Spawn a watcher on each given host inside `scope`; they end when `view.stop()` is called or after `secs`.
+pub fn spawn_watchers<'scope, 'env, 'a: 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    hosts: impl Iterator<Item = &'env mut Host<'a>>,
+    vip: IpAddr,
+    interval_ms: u32,
+    secs: u32,
+    view: &'env HolderView,
+) {
+    let script = watch_script(vip, interval_ms, secs);
+    for h in hosts {
+        let script = script.clone();
+        scope.spawn(move || {
+            let i = h.index;
+            if let Some(conn) = h.conn.as_mut() {
+                let r = conn.stream("VIP watch", &script, Duration::from_secs(5), |line| {
+                    match line {
+                        "1" => view.set(i, true),
+                        "0" => view.set(i, false),
+                        _ => {}
+                    }
+                    !view.stopped()
+                });
+                if let Err(e) = r {
+                    h.report.notes.push(format!("VIP watch ended: {e}"));
+                }
+            }
+            h.sync_round_trips();
+        });
+    }
+}
+
+/// Exactly one of the watched hosts holds the VIP: its index.
+pub fn single_holder(latest: &[Option<bool>], watched: &[usize]) -> Option<usize> {
+    if watched
+        .iter()
+        .any(|&i| latest.get(i).copied().flatten().is_none())
+    {
+        return None;
+    }
+    let holders: Vec<usize> = watched
+        .iter()
+        .copied()
+        .filter(|&i| latest.get(i).copied().flatten() == Some(true))
+        .collect();
+    (holders.len() == 1).then(|| holders[0])
+}
+
+/// Wait until exactly one usable host holds the VIP, steadily for `stable`. Returns its index, or the last view.
+pub fn wait_single_holder(
+    hosts: &mut [Host<'_>],
+    vip: IpAddr,
+    timeout: Duration,
+    stable: Duration,
+) -> Result<usize, Vec<Option<bool>>> {
+    let n = hosts.len();
+    let view = HolderView::new(n);
+    let watched: Vec<usize> = hosts
+        .iter()
+        .filter(|h| h.usable())
+        .map(|h| h.index)
+        .collect();
+    let secs = u32::try_from(timeout.as_secs())
+        .unwrap_or(u32::MAX)
+        .saturating_add(2);
+    let deadline = Instant::now() + timeout;
+    let mut result = Err(Vec::new());
+    std::thread::scope(|s| {
+        spawn_watchers(
+            s,
+            hosts.iter_mut().filter(|h| h.usable()),
+            vip,
+            100,
+            secs,
+            &view,
+        );
+        let mut since: Option<(usize, Instant)> = None;
+        loop {
+            let latest = view.latest();
+            match single_holder(&latest, &watched) {
+                Some(i) => {
+                    let (j, t) = *since.get_or_insert((i, Instant::now()));
+                    if j != i {
+                        since = Some((i, Instant::now()));
+                    } else if t.elapsed() >= stable {
+                        result = Ok(i);
+                        break;
+                    }
+                }
+                None => since = None,
+            }
+            if Instant::now() >= deadline {
+                result = Err(latest);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        view.stop();
+    });
+    result
+}
+
+/// Whether `ip:port` accepts a TCP connection within `timeout`.
+pub fn tcp_answers(ip: IpAddr, port: u16, timeout: Duration) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::new(ip, port), timeout).is_ok()
+}
+
+/// Poll `ip:port` until it answers or the deadline passes.
+pub fn wait_tcp(ip: IpAddr, port: u16, deadline: Instant) -> bool {
+    loop {
+        if tcp_answers(ip, port, Duration::from_millis(300)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_holder_needs_every_watched_host() {
+        assert_eq!(
+            single_holder(&[Some(false), Some(true), None], &[0, 1, 2]),
+            None
+        );
+        assert_eq!(
+            single_holder(&[Some(false), Some(true), None], &[0, 1]),
+            Some(1)
+        );
+        assert_eq!(single_holder(&[Some(true), Some(true)], &[0, 1]), None);
+        assert_eq!(single_holder(&[Some(false), Some(false)], &[0, 1]), None);
+    }
+
+    #[test]
+    fn watch_script_matches_whole_address() {
+        let s = watch_script(
+            "10.0.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            50,
+            10,
+        );
+        assert!(s.contains("grep -qF ' inet 10.0.0.1/'"), "{s}");
+        assert!(s.contains("sleep 0.05"));
+    }
+}
