@@ -4,3 +4,5 @@
 pub mod bins;
 pub mod lab;
 pub mod provisioner;
+pub mod scenario;
+pub mod watch;
