@@ -1,0 +1,133 @@
+//! tkeha-provision-bench: wall time of `tkeha-provisioner apply` on fresh labs of 1, 3 and 12
+//! masters, from start to the VIP answering HTTP from outside, and SSH round trips per host.
+//! Prints a Markdown section for BENCHMARKS.md.
+
+use anyhow::{Context, Result, bail};
+use std::time::{Duration, Instant};
+use tkeha_e2e::bench::{max, median, verdict};
+use tkeha_e2e::lab::{Lab, LabConfig, ManifestOptions, probe};
+use tkeha_e2e::provisioner;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("tkeha-provision-bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+struct Sample {
+    to_answer: f64,
+    apply: f64,
+    round_trips: Vec<f64>,
+}
+
+fn one(masters: usize) -> Result<Sample> {
+    let lab = Lab::up(LabConfig::masters(masters))?;
+    // Stand-ins run before apply (no kube-apiserver.yaml: health is "bootstrap"), so "the VIP
+    // answers" is an HTTP answer through the VIP, observed from the root namespace.
+    for i in 0..masters {
+        lab.start_apiserver(i)?;
+    }
+    let m = lab.write_manifest("cluster.json", &ManifestOptions::default(), |_| {})?;
+    let kh = lab.known_hosts_path();
+    let start = Instant::now();
+    let bin = provisioner::binary()?;
+    let child = std::process::Command::new(bin)
+        .args(["apply", "-o", "json", "-f"])
+        .arg(&m)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let answered = probe::wait_for(Duration::from_secs(60), Duration::from_millis(20), || {
+        lab.get_vip(6443, Duration::from_millis(100))
+            .map(|_| start.elapsed())
+    })
+    .context("the VIP never answered")?;
+    let out = child.wait_with_output()?;
+    let apply = start.elapsed();
+    if !out.status.success() {
+        bail!(
+            "apply failed on {masters} masters: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let round_trips = report["hosts"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|h| h["round_trips"].as_f64()).collect())
+        .unwrap_or_default();
+    Ok(Sample {
+        to_answer: answered.as_secs_f64(),
+        apply: apply.as_secs_f64(),
+        round_trips,
+    })
+}
+
+fn run() -> Result<()> {
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let mut rows = Vec::new();
+    let mut medians = Vec::new();
+    let mut all_trips = Vec::new();
+    for masters in [1usize, 3, 12] {
+        let mut answer = Vec::new();
+        let mut apply = Vec::new();
+        let mut trips = Vec::new();
+        for r in 0..runs {
+            let s = one(masters)?;
+            eprintln!(
+                "masters={masters} run={} vip-answers={:.2}s apply-exit={:.2}s round-trips={:?}",
+                r + 1,
+                s.to_answer,
+                s.apply,
+                s.round_trips
+            );
+            answer.push(s.to_answer);
+            apply.push(s.apply);
+            trips.extend(s.round_trips);
+        }
+        medians.push((masters, median(&answer)));
+        all_trips.extend(trips.iter().copied());
+        rows.push(format!(
+            "| {masters} | {:.2} s | {:.2} s | {:.2} s | {} / {} |",
+            median(&answer),
+            max(&answer),
+            median(&apply),
+            median(&trips),
+            max(&trips)
+        ));
+    }
+    let one_m = medians[0].1;
+    let twelve = medians[2].1;
+    println!("### Provisioning (TKE HA, fresh lab, `tkeha-provisioner apply`)\n");
+    println!(
+        "Command: `scripts/bench-provision.sh` (runs `tkeha-provision-bench`, {runs} fresh labs per size; time from"
+    );
+    println!(
+        "starting `apply` until `GET http://VIP:6443/` answers from the root namespace, stand-in apiservers running).\n"
+    );
+    println!(
+        "| masters | VIP answers (median) | (max) | apply exits (median) | SSH round trips per host (median / max) |"
+    );
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    println!();
+    println!(
+        "Targets: 12 masters <= 6 s: {} ({twelve:.2} s); 12 masters <= 2x one master: {} ({:.2}x).",
+        verdict(twelve <= 6.0),
+        verdict(twelve <= 2.0 * one_m),
+        if one_m > 0.0 { twelve / one_m } else { 0.0 }
+    );
+    println!(
+        "SSH round trips per host <= 6: {} (max {}).",
+        verdict(max(&all_trips) <= 6.0),
+        max(&all_trips)
+    );
+    Ok(())
+}
