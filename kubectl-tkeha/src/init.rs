@@ -23,7 +23,7 @@ const MAX_KEY_BYTES: u64 = 64 * 1024;
 pub enum HaMode {
     /// keepalived on every master floats the VIP inside the node network.
     Tke,
-    /// An external load balancer forwards VIP:vport to every master's :6443.
+    /// an external load balancer forwards VIP:vport to every master's :6443.
     ThirdParty,
 }
 
@@ -146,7 +146,10 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
     }
     if !review.allowed() {
         for error in &review.errors {
-            eprintln!("error: {error}");
+            match flag_for(&error.field) {
+                Some(flag) => eprintln!("error: {error} [{flag}]"),
+                None => eprintln!("error: {error}"),
+            }
         }
         eprintln!(
             "error: refusing to write a manifest that would be rejected; fix the flags above"
@@ -244,6 +247,40 @@ pub fn build_manifest(args: &InitArgs, credentials: &Credentials) -> Value {
         "metadata": metadata,
         "spec": spec,
     })
+}
+
+/// The flag that sets a field, so a refusal says what to change on the command line.
+fn flag_for(field: &str) -> Option<&'static str> {
+    let table: [(&str, &str); 10] = [
+        ("spec.features.ha.tke.vrid", "--vrid"),
+        ("spec.features.ha.thirdParty.vport", "--vport"),
+        ("spec.features.ha", "--vip"),
+        ("spec.machines", "--master"),
+        ("spec.clusterCIDR", "--cluster-cidr"),
+        ("spec.serviceCIDR", "--service-cidr"),
+        ("spec.version", "--version"),
+        ("spec.type", "--type"),
+        ("metadata.name", "--name"),
+        ("spec.publicAlternativeNames", "--vip"),
+    ];
+    table
+        .iter()
+        .find(|(prefix, _)| field.starts_with(prefix))
+        .map(|(_, flag)| *flag)
+        .map(|flag| machine_flag(field).unwrap_or(flag))
+}
+
+/// Machine fields map to the SSH flags rather than `--master`.
+fn machine_flag(field: &str) -> Option<&'static str> {
+    let rest = field.strip_prefix("spec.machines")?;
+    let leaf = rest.rsplit('.').next()?;
+    match leaf {
+        "port" => Some("--ssh-port"),
+        "username" => Some("--ssh-user"),
+        "password" => Some("--password-stdin"),
+        "privateKey" | "passPhrase" => Some("--ssh-key"),
+        _ => None,
+    }
 }
 
 fn machine(ip: &str, args: &InitArgs, credentials: &Credentials) -> Value {
@@ -350,6 +387,23 @@ mod tests {
             m["spec"]["features"],
             json!({"ha": {"thirdParty": {"vip": "192.168.1.5", "vport": 6443}}})
         );
+    }
+
+    #[test]
+    fn errors_point_at_the_flag_to_change() {
+        assert_eq!(flag_for("spec.features.ha.tke.vip"), Some("--vip"));
+        assert_eq!(flag_for("spec.features.ha.thirdParty.vip"), Some("--vip"));
+        assert_eq!(flag_for("spec.features.ha.tke.vrid"), Some("--vrid"));
+        assert_eq!(
+            flag_for("spec.features.ha.thirdParty.vport"),
+            Some("--vport")
+        );
+        assert_eq!(flag_for("spec.machines[1].ip"), Some("--master"));
+        assert_eq!(flag_for("spec.machines"), Some("--master"));
+        assert_eq!(flag_for("spec.machines[0].port"), Some("--ssh-port"));
+        assert_eq!(flag_for("spec.machines[0].username"), Some("--ssh-user"));
+        assert_eq!(flag_for("spec.clusterCIDR"), Some("--cluster-cidr"));
+        assert_eq!(flag_for("spec.dnsDomain"), None);
     }
 
     #[test]

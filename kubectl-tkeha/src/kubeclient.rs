@@ -1,0 +1,148 @@
+//! Connecting to the API server the way kubectl does: `--kubeconfig`, `--context`, `$KUBECONFIG`, in-cluster.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// Where to find the cluster: kubectl's global flags, which a plugin must implement itself.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// `--kubeconfig FILE`; `None` means `$KUBECONFIG`, then `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context NAME`; `None` means the kubeconfig's current context.
+    pub context: Option<String>,
+}
+
+impl Target {
+    pub fn new(kubeconfig: Option<&Path>, context: Option<&str>) -> Self {
+        Self {
+            kubeconfig: kubeconfig.map(Path::to_path_buf),
+            context: context.map(str::to_string),
+        }
+    }
+
+    /// The client configuration for this target. Reads files; contacts nothing.
+    pub async fn config(&self) -> anyhow::Result<Config> {
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            cluster: None,
+            user: None,
+        };
+        match (&self.kubeconfig, &self.context) {
+            (Some(path), _) => {
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+                Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .with_context(|| match &self.context {
+                        Some(context) => format!("kubeconfig {}: context {context}", path.display()),
+                        None => format!("kubeconfig {}", path.display()),
+                    })
+            }
+            (None, Some(context)) => Config::from_kubeconfig(&options)
+                .await
+                .with_context(|| format!("kubeconfig ($KUBECONFIG or ~/.kube/config): context {context}")),
+            (None, None) => Config::infer()
+                .await
+                .context("no usable kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster"),
+        }
+    }
+
+    /// A client for this target. Contacts nothing until the first request.
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        let config = self.config().await?;
+        Client::try_from(config).context("building the Kubernetes client")
+    }
+}
+
+/// A small single-threaded runtime: the plugin makes a handful of requests, one at a time.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// How kubectl shows a failed request: `Error from server (Reason): message`.
+pub fn describe_error(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) if status.reason.is_empty() => {
+            format!("Error from server: {}", status.message)
+        }
+        kube::Error::Api(status) => {
+            format!("Error from server ({}): {}", status.reason, status.message)
+        }
+        other => format!("error: talking to the API server: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn kubeconfig(dir: &Path) -> PathBuf {
+        let path = dir.join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: one\n\
+             clusters:\n\
+             - name: one\n  cluster:\n    server: http://127.0.0.1:1001\n\
+             - name: two\n  cluster:\n    server: http://127.0.0.1:1002\n\
+             contexts:\n\
+             - name: one\n  context:\n    cluster: one\n    user: u\n\
+             - name: two\n  context:\n    cluster: two\n    user: u\n\
+             users:\n- name: u\n  user:\n    token: not-a-secret\n",
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn the_current_context_is_the_default_and_context_selects_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = kubeconfig(dir.path());
+        let rt = runtime().unwrap();
+        let current = rt
+            .block_on(Target::new(Some(&path), None).config())
+            .unwrap();
+        assert_eq!(current.cluster_url.to_string(), "http://127.0.0.1:1001/");
+        let two = rt
+            .block_on(Target::new(Some(&path), Some("two")).config())
+            .unwrap();
+        assert_eq!(two.cluster_url.to_string(), "http://127.0.0.1:1002/");
+    }
+
+    #[test]
+    fn an_unknown_context_or_missing_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = kubeconfig(dir.path());
+        let rt = runtime().unwrap();
+        let err = rt
+            .block_on(Target::new(Some(&path), Some("three")).config())
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("context three"), "{err:#}");
+        let missing = dir.path().join("absent");
+        let err = rt
+            .block_on(Target::new(Some(&missing), None).config())
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("absent"), "{err:#}");
+    }
+
+    #[test]
+    fn api_errors_read_like_kubectl() {
+        let status = kube::core::Status::failure("admission webhook denied the request", "Invalid");
+        assert_eq!(
+            describe_error(&kube::Error::Api(status.boxed())),
+            "Error from server (Invalid): admission webhook denied the request"
+        );
+        let bare = kube::core::Status::failure("boom", "");
+        assert_eq!(
+            describe_error(&kube::Error::Api(bare.boxed())),
+            "Error from server: boom"
+        );
+    }
+}
