@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tkeha_api::Policy;
@@ -33,35 +32,89 @@ pub fn webhook_router(state: AppState) -> Router {
         .route("/mutate", post(mutate))
         .route("/validate", post(validate))
         .route("/livez", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
-async fn mutate(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
-    handle(Endpoint::Mutate, &state, body)
+async fn mutate(State(state): State<AppState>, request: Request) -> Response {
+    handle(Endpoint::Mutate, &state, request).await
 }
 
-async fn validate(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
-    handle(Endpoint::Validate, &state, body)
+async fn validate(State(state): State<AppState>, request: Request) -> Response {
+    handle(Endpoint::Validate, &state, request).await
 }
 
-fn handle(endpoint: Endpoint, state: &AppState, body: Result<Bytes, BytesRejection>) -> Response {
+/// Why a body was not read.
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    Read(String),
+}
+
+/// Read the body, refusing an announced length over the limit before reading anything and
+/// stopping a chunked body as soon as it passes the limit.
+async fn read_body(request: Request) -> Result<Bytes, BodyError> {
+    if announced_length(request.headers()).is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+        .await
+        .map_err(|e| {
+            let inner = e.into_inner();
+            if is_length_limit(inner.as_ref()) {
+                BodyError::TooLarge
+            } else {
+                BodyError::Read(inner.to_string())
+            }
+        })
+}
+
+fn announced_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn is_length_limit(mut error: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        match error.source() {
+            Some(next) => error = next,
+            None => return false,
+        }
+    }
+}
+
+async fn handle(endpoint: Endpoint, state: &AppState, request: Request) -> Response {
     let start = Instant::now();
-    let body = match body {
+    let body = match read_body(request).await {
         Ok(body) => body,
-        Err(rejection) => {
-            let response = rejection.into_response();
-            state.metrics.observe(
-                endpoint,
-                RequestResult::Error,
-                start.elapsed().as_secs_f64(),
-            );
+        Err(e) => {
+            let (status, message) = match e {
+                BodyError::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("AdmissionReview larger than {BODY_LIMIT} bytes"),
+                ),
+                BodyError::Read(reason) => (
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the request body: {reason}"),
+                ),
+            };
+            let seconds = start.elapsed().as_secs_f64();
+            state
+                .metrics
+                .observe(endpoint, RequestResult::Error, seconds);
             tracing::warn!(
                 endpoint = endpoint.as_str(),
-                status = response.status().as_u16(),
+                status = status.as_u16(),
+                error = %message,
                 "admission request body rejected"
             );
-            return response;
+            return (status, message).into_response();
         }
     };
     match admit(endpoint, &body, &state.policy) {

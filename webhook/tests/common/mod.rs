@@ -296,3 +296,100 @@ impl TlsClient {
         serde_json::from_slice(&answer.body).unwrap()
     }
 }
+
+/// A started server with its Secret-like cert dir, a verifying client and a shutdown trigger.
+pub struct TestServer {
+    pub secret: SecretDir,
+    pub client: TlsClient,
+    pub running: Option<tkeha_webhook::Running>,
+    pub addr: SocketAddr,
+    pub health_addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|s| s).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(Settings) -> Settings) -> Self {
+        let ca = CertAuthority::new("tkeha test CA").unwrap();
+        let first = ca
+            .issue(
+                "tkeha-webhook gen1",
+                &["localhost".into(), "127.0.0.1".into()],
+                1,
+            )
+            .unwrap();
+        let secret = SecretDir::new(&first, ca);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let settings = tweak(test_settings(secret.files()));
+        let running = tkeha_webhook::start(settings, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+        let client = TlsClient::new(&secret.ca.ca_pem(), running.addr);
+        Self {
+            addr: running.addr,
+            health_addr: running.health_addr,
+            secret,
+            client,
+            running: Some(running),
+            stop: Some(tx),
+        }
+    }
+
+    /// Trigger the shutdown (as SIGTERM would).
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Shut down and wait for the server to finish.
+    pub async fn stop(mut self) {
+        self.trigger_shutdown();
+        if let Some(running) = self.running.take() {
+            running.wait().await.unwrap();
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        self.running.as_ref().unwrap().metrics.render()
+    }
+}
+
+/// Plain HTTP/1.1 GET (health listener).
+pub async fn plain_get(addr: SocketAddr, path: &str) -> (StatusCode, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let request = hyper::Request::get(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Poll `check` until it is true; panics after `limit` (a hang guard, not a timing assertion).
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
