@@ -23,8 +23,8 @@ Examples:
   printf 123456 | kubectl tkeha encode-password        # MTIzNDU2
 
   # Preflight the masters over SSH, then install keepalived on them
-  kubectl tkeha check -f cluster.yaml
-  kubectl tkeha provision -f cluster.yaml
+  kubectl tkeha check -f cluster.yaml --known-hosts ~/.ssh/known_hosts
+  kubectl tkeha provision -f cluster.yaml --known-hosts ~/.ssh/known_hosts
 
 Exit codes: 0 success, 1 rejected/failed, 2 unusable input or usage error.";
 

@@ -35,8 +35,8 @@ pub struct ProvisionArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  kubectl tkeha status -f cluster.yaml
-  kubectl tkeha status -f cluster.yaml -o json")]
+  kubectl tkeha status -f cluster.yaml --known-hosts ~/.ssh/known_hosts
+  kubectl tkeha status -f cluster.yaml --known-hosts ~/.ssh/known_hosts -o json")]
 pub struct StatusArgs {
     #[command(flatten)]
     pub ha: HaArgs,
@@ -48,8 +48,8 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  kubectl tkeha drill -f cluster.yaml
-  kubectl tkeha drill -f cluster.yaml -o json")]
+  kubectl tkeha drill -f cluster.yaml --known-hosts ~/.ssh/known_hosts
+  kubectl tkeha drill -f cluster.yaml --known-hosts ~/.ssh/known_hosts -o json")]
 pub struct DrillArgs {
     #[command(flatten)]
     pub ha: HaArgs,
@@ -59,7 +59,7 @@ pub struct DrillArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  kubectl tkeha uninstall -f cluster.yaml")]
+  kubectl tkeha uninstall -f cluster.yaml --known-hosts ~/.ssh/known_hosts")]
 pub struct UninstallArgs {
     #[command(flatten)]
     pub ha: HaArgs,

@@ -6,4 +6,5 @@ mod completion;
 mod encode_password;
 mod harness;
 mod init;
+mod provision;
 mod validate;
