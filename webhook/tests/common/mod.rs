@@ -38,10 +38,12 @@ pub fn seed(name: &str) -> Value {
 pub fn cluster_review(uid: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
     let gvk = json!({"group": "platform.tkestack.io", "version": "v1", "kind": "Cluster"});
     let gvr = json!({"group": "platform.tkestack.io", "version": "v1", "resource": "clusters"});
+    // The API server always sends a string name (empty when the name is generated later).
     let name = object
         .pointer("/metadata/name")
-        .cloned()
-        .unwrap_or(json!(""));
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let options_kind = match operation {
         "CREATE" => "CreateOptions",
         "UPDATE" => "UpdateOptions",
