@@ -68,8 +68,10 @@ pub fn requested(args: &[OsString]) -> Option<Vec<String>> {
 pub fn run(words: &[String]) -> ExitCode {
     let mut cmd = Cli::command();
     cmd.build();
-    print!("{}", complete(&cmd, words).render());
-    ExitCode::SUCCESS
+    match crate::render::to_stdout(complete(&cmd, words).render()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
 }
 
 /// Complete the last word of `words` (empty string = a new word) against a built `root`.

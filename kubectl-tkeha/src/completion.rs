@@ -1,6 +1,5 @@
 //! `completion`: shell completion scripts for `kubectl-tkeha`, and the `kubectl_complete-tkeha` shim for kubectl.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory};
@@ -45,10 +44,7 @@ pub enum CompletionShell {
 }
 
 pub fn run(args: &CompletionArgs) -> anyhow::Result<ExitCode> {
-    let script = script(args.shell);
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&script)?;
-    stdout.flush()?;
+    crate::render::to_stdout(script(args.shell))?;
     Ok(ExitCode::SUCCESS)
 }
 

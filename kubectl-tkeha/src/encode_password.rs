@@ -22,6 +22,6 @@ pub struct EncodePasswordArgs {}
 
 pub fn run(_args: &EncodePasswordArgs) -> anyhow::Result<ExitCode> {
     let password = secret::from_stdin_or_prompt("password")?;
-    println!("{}", password.to_base64());
+    crate::render::to_stdout(format!("{}\n", password.to_base64()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 use tkeha_api::Policy;
 
-use crate::render::{ManifestFormat, render};
+use crate::render::{ManifestFormat, render, to_stdout};
 use crate::secret::{self, Secret};
 
 /// The Kubernetes version written when `--version` is not given.
@@ -156,7 +156,7 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    print!("{}", render(&review.defaulted, args.output)?);
+    to_stdout(render(&review.defaulted, args.output)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,17 @@
-//! Printing a manifest as YAML or pretty JSON.
+//! Printing results: a manifest as YAML or pretty JSON, and stdout writes that survive a closed pipe.
+
+use std::io::Write;
 
 use serde_json::Value;
+
+/// Write `bytes` to stdout in one go. A reader that went away (`| head`) is not an error.
+pub fn to_stdout(bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes.as_ref()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
 
 /// Output format of a generated manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

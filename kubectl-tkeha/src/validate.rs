@@ -11,6 +11,7 @@ use tkeha_api::review::DecodeError;
 use tkeha_api::{FieldError, Policy, Review};
 
 use crate::input;
+use crate::render::to_stdout;
 
 /// Check a Cluster manifest offline with exactly the rules of the admission webhook.
 ///
@@ -76,9 +77,9 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             for warning in &review.warnings {
                 eprintln!("Warning: {warning}");
             }
-            print!("{}", text_report(&new.name, &review));
+            to_stdout(text_report(&new.name, &review))?;
         }
-        ReportFormat::Json => println!("{}", json_report(&review)?),
+        ReportFormat::Json => to_stdout(json_report(&review)? + "\n")?,
     }
     Ok(if review.allowed() {
         ExitCode::SUCCESS
