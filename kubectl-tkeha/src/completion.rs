@@ -36,8 +36,11 @@ pub struct CompletionArgs {
 /// Which script to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CompletionShell {
+    /// Bash script for `kubectl-tkeha`.
     Bash,
+    /// Zsh script for `kubectl-tkeha`.
     Zsh,
+    /// Fish script for `kubectl-tkeha`.
     Fish,
     /// The `kubectl_complete-tkeha` script for kubectl's plugin completion.
     Kubectl,

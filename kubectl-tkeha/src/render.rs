@@ -16,8 +16,10 @@ pub fn to_stdout(bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
 /// Output format of a generated manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ManifestFormat {
+    /// YAML (kubectl create -f accepts it).
     #[default]
     Yaml,
+    /// Pretty-printed JSON.
     Json,
 }
 

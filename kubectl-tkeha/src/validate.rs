@@ -23,7 +23,8 @@ use crate::render::to_stdout;
 #[command(after_help = "\
 Examples:
   kubectl tkeha validate -f cluster.yaml
-  kubectl tkeha init --ha tke --vip 10.0.0.100 --master 10.0.0.2 --ssh-key id_ed25519 | kubectl tkeha validate -f -
+  kubectl tkeha init --ha tke --vip 10.0.0.100 --master 10.0.0.2 --ssh-key id_ed25519 \\
+      | kubectl tkeha validate -f -
   # An update: the HA mode, VIP, type and CIDRs are immutable; masters change one way at a time
   kubectl tkeha validate -f cluster-new.yaml --old cluster.yaml
   # Machine-readable: {\"valid\", \"errors\": [{\"field\",\"type\",\"message\"}], \"warnings\", \"patch\"}
@@ -43,8 +44,10 @@ pub struct ValidateArgs {
 /// Output format of `validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ReportFormat {
+    /// One line per error, warnings on stderr, a verdict line.
     #[default]
     Text,
+    /// {"valid", "errors", "warnings", "patch"} on stdout.
     Json,
 }
 
