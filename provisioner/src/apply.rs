@@ -202,6 +202,7 @@ fn apply_keepalived(
     });
     if !hosts.iter().all(|h| h.report.ok) {
         report.fail("keepalived could not be configured on every master");
+        return;
     }
     let remaining = opts
         .wait_timeout

@@ -79,7 +79,10 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
             std::thread::sleep(Duration::from_millis(10));
         }
         let start = Instant::now();
-        let script = format!("{PATH_EXPORT}{}echo \"@@end=1\"\n", service::stop(systemd));
+        let script = format!(
+            "{PATH_EXPORT}{}echo \"@@end=1\"\n",
+            service::stop_nowait(systemd)
+        );
         if let Some(conn) = old.conn.as_mut()
             && let Err(e) = conn.run("stop keepalived", &script, SCRIPT_TIMEOUT)
         {
@@ -93,14 +96,29 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
                 .enumerate()
                 .find(|(i, v)| *i != from && **v == Some(true))
                 .map(|(i, _)| i);
-            if let Some(i) = new
-                && (!tcp_oracle || vip::tcp_answers(plan.vip, 6443, Duration::from_millis(200)))
-            {
-                measured = Some((
-                    i,
-                    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-                ));
-                break;
+            if let Some(i) = new {
+                if !tcp_oracle {
+                    // The watcher's own timestamp of its first "1": not delayed by this loop.
+                    let at = view
+                        .first_held()
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .unwrap_or_else(Instant::now);
+                    measured = Some((
+                        i,
+                        u64::try_from(at.saturating_duration_since(start).as_millis())
+                            .unwrap_or(u64::MAX),
+                    ));
+                    break;
+                }
+                if vip::tcp_answers(plan.vip, 6443, Duration::from_millis(200)) {
+                    measured = Some((
+                        i,
+                        u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    ));
+                    break;
+                }
             }
             std::thread::sleep(Duration::from_millis(if tcp_oracle { 50 } else { 10 }));
         }

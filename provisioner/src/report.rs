@@ -166,7 +166,7 @@ impl Report {
                 "FAILED".to_string()
             }];
             if self.mode == "tke" && self.action != "check" && self.action != "uninstall" {
-                parts.push(format!("state={:?}", h.state).to_uppercase());
+                parts.push(format!("state={}", format!("{:?}", h.state).to_uppercase()));
                 parts.push(format!("vip={}", if h.holds_vip { "held" } else { "-" }));
                 if let Some(health) = h.health {
                     parts.push(format!("health={}", format!("{health:?}").to_lowercase()));

@@ -11,7 +11,7 @@ pub fn start_or_reload(systemd: bool) -> String {
             .to_string()
     } else {
         format!(
-            "p=$(cat /run/keepalived.pid 2>/dev/null)\n\
+            "p=$(cat /run/keepalived.pid 2>/dev/null || true)\n\
              if [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; then kill -HUP \"$p\" && echo \"@@action=reloaded\";\n\
              else {start}fi\n",
             start = start_daemon()
@@ -29,12 +29,29 @@ fn start_daemon() -> String {
     )
 }
 
-/// Start keepalived (it is known to be stopped).
+/// Start keepalived after a [`stop_nowait`]: wait (bounded) for the old daemon to be gone first.
 pub fn start(systemd: bool) -> String {
     if systemd {
-        "systemctl start keepalived && echo \"@@action=started\"\n".to_string()
+        "for i in $(seq 100); do systemctl is-active -q keepalived || break; sleep 0.05; done\n\
+         systemctl start keepalived && echo \"@@action=started\"\n"
+            .to_string()
     } else {
-        start_daemon()
+        format!(
+            "p=$(cat /run/keepalived.pid 2>/dev/null || true)\n\
+             for i in $(seq 100); do [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null || break; sleep 0.05; done\n{}",
+            start_daemon()
+        )
+    }
+}
+
+/// Send keepalived SIGTERM and return at once (a drill's clock must not include its shutdown).
+pub fn stop_nowait(systemd: bool) -> String {
+    if systemd {
+        "systemctl stop --no-block keepalived && echo \"@@stopped=1\"\n".to_string()
+    } else {
+        "p=$(cat /run/keepalived.pid 2>/dev/null || true)\n\
+         [ -n \"$p\" ] && kill \"$p\" 2>/dev/null && echo \"@@stopped=1\"\n"
+            .to_string()
     }
 }
 
@@ -44,7 +61,7 @@ pub fn stop(systemd: bool) -> String {
     if systemd {
         "if systemctl is-active -q keepalived; then systemctl stop keepalived && echo \"@@stopped=1\"; fi\n".to_string()
     } else {
-        "p=$(cat /run/keepalived.pid 2>/dev/null)\n\
+        "p=$(cat /run/keepalived.pid 2>/dev/null || true)\n\
          if [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; then\n\
            kill \"$p\"; for i in $(seq 100); do kill -0 \"$p\" 2>/dev/null || break; sleep 0.05; done\n\
            echo \"@@stopped=1\"\n\

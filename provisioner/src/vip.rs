@@ -26,6 +26,7 @@ pub fn watch_script(vip: IpAddr, interval_ms: u32, secs: u32) -> String {
 pub struct HolderView {
     latest: Mutex<Vec<Option<bool>>>,
     ever: Mutex<Vec<bool>>,
+    first_held: Mutex<Vec<Option<Instant>>>,
     stop: AtomicBool,
 }
 
@@ -34,6 +35,7 @@ impl HolderView {
         HolderView {
             latest: Mutex::new(vec![None; n]),
             ever: Mutex::new(vec![false; n]),
+            first_held: Mutex::new(vec![None; n]),
             stop: AtomicBool::new(false),
         }
     }
@@ -55,6 +57,15 @@ impl HolderView {
         {
             *slot = true;
         }
+        if holds
+            && let Some(slot) = self
+                .first_held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(i)
+        {
+            slot.get_or_insert_with(Instant::now);
+        }
     }
     /// Latest answer per host (None: not heard from yet or not watched).
     pub fn latest(&self) -> Vec<Option<bool>> {
@@ -66,6 +77,13 @@ impl HolderView {
     /// Hosts that held the VIP at any time during the watch.
     pub fn ever(&self) -> Vec<bool> {
         self.ever.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// When each host was first seen holding the VIP (line arrival time on this host).
+    pub fn first_held(&self) -> Vec<Option<Instant>> {
+        self.first_held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
