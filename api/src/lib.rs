@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod field;
 pub mod manifest;
 pub mod review;
+pub mod secret;
 pub mod types;
 pub mod validation;
 

@@ -1,5 +1,6 @@
 //! The one entry point: defaults (as a JSON patch), then validation of the defaulted object.
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::defaults::apply_defaults;
@@ -174,6 +175,10 @@ pub fn decode_spec(root: &Value) -> Result<Option<ClusterSpec>, DecodeError> {
         Some(s) => s,
     };
     check_objects(spec)?;
+    // Fast path without path tracking; on failure decode again to learn where it failed.
+    if let Ok(decoded) = ClusterSpec::deserialize(spec) {
+        return Ok(Some(decoded));
+    }
     serde_path_to_error::deserialize::<_, ClusterSpec>(spec)
         .map(Some)
         .map_err(|e| {

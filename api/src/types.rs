@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -206,9 +205,9 @@ impl std::fmt::Debug for ClusterMachine {
     }
 }
 
-/// Decode a wire secret (standard base64 with padding). `None` when absent or not base64.
+/// Decode a wire secret (standard base64 with padding, as Go). `None` when absent or not base64.
 pub fn decode_secret(s: Option<&str>) -> Option<Vec<u8>> {
-    s.and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+    s.and_then(crate::secret::decode)
 }
 
 impl ClusterMachine {

@@ -3,16 +3,56 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use base64::Engine as _;
-
 use super::Ctx;
 use crate::field::{FieldError, quote};
 
 /// Detail for any IP that does not parse.
 pub const IP_DETAIL: &str = "must be a valid IP address (e.g. 10.9.8.7 or 2001:db8::ffff), without leading zeros or a prefix length";
 
-fn is_base64(s: &str) -> bool {
-    base64::engine::general_purpose::STANDARD.decode(s).is_ok()
+/// `spec.machines[i]`, formatted only when an error needs it.
+#[derive(Clone, Copy)]
+struct Lazy(usize);
+
+impl std::fmt::Display for Lazy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "spec.machines[{}]", self.0)
+    }
+}
+
+/// First index of each machine IP: a linear scan for the usual handful, a map beyond.
+enum Seen {
+    Few(Vec<(IpAddr, usize)>),
+    Many(HashMap<IpAddr, usize>),
+}
+
+impl Seen {
+    fn new(n: usize) -> Self {
+        if n <= 16 {
+            Seen::Few(Vec::with_capacity(n))
+        } else {
+            Seen::Many(HashMap::with_capacity(n))
+        }
+    }
+
+    /// The earlier index holding `ip`, or None after recording `i` as its first.
+    fn first(&mut self, ip: IpAddr, i: usize) -> Option<usize> {
+        match self {
+            Seen::Few(v) => match v.iter().find(|(a, _)| *a == ip) {
+                Some((_, j)) => Some(*j),
+                None => {
+                    v.push((ip, i));
+                    None
+                }
+            },
+            Seen::Many(m) => match m.get(&ip) {
+                Some(j) => Some(*j),
+                None => {
+                    m.insert(ip, i);
+                    None
+                }
+            },
+        }
+    }
 }
 
 pub fn validate(ctx: &mut Ctx<'_>) {
@@ -30,9 +70,9 @@ pub fn validate(ctx: &mut Ctx<'_>) {
         return;
     }
 
-    let mut seen: HashMap<IpAddr, usize> = HashMap::with_capacity(machines.len());
+    let mut seen = Seen::new(machines.len());
     for (i, m) in machines.iter().enumerate() {
-        let at = format!("spec.machines[{i}]");
+        let at = Lazy(i);
         match (m.ip.as_deref(), ctx.machine_ips.get(i).copied().flatten()) {
             (None | Some(""), _) => ctx.error(FieldError::required(
                 format!("{at}.ip"),
@@ -44,14 +84,12 @@ pub fn validate(ctx: &mut Ctx<'_>) {
                 IP_DETAIL,
             )),
             (Some(s), Some(ip)) => {
-                if let Some(first) = seen.get(&ip) {
+                if let Some(first) = seen.first(ip, i) {
                     ctx.error(FieldError::duplicate(
                         format!("{at}.ip"),
                         Some(quote(s)),
                         format!("same address as spec.machines[{first}].ip: list each master once"),
                     ));
-                } else {
-                    seen.insert(ip, i);
                 }
             }
         }
@@ -79,7 +117,7 @@ pub fn validate(ctx: &mut Ctx<'_>) {
             ("passPhrase", &m.pass_phrase),
         ] {
             if let Some(v) = value.as_deref()
-                && !is_base64(v)
+                && !crate::secret::is_valid(v)
             {
                 // The value is a secret: never echo it back.
                 ctx.error(FieldError::invalid(
@@ -96,7 +134,7 @@ pub fn validate(ctx: &mut Ctx<'_>) {
         let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
         if !has(&m.password) && !has(&m.private_key) {
             ctx.error(FieldError::required(
-                at,
+                at.to_string(),
                 "must specify password or privateKey (base64; `kubectl tkeha encode-password` makes one)",
             ));
         }

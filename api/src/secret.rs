@@ -1,0 +1,82 @@
+//! Secrets on the wire: Go `[]byte` JSON encoding (standard base64 with padding), checked and decoded as Go does.
+//!
+//! Go's `encoding/base64.StdEncoding` skips `\r` and `\n` anywhere in the input (so the output
+//! of `base64 id_rsa`, wrapped at 76 columns, is accepted) and does not insist that the unused
+//! bits of the last character are zero. Both are mirrored here so that nothing TKEStack accepts
+//! is refused. Padding is required.
+
+use base64::Engine as _;
+use base64::alphabet::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+const GO_STD: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
+
+/// Whether `s` decodes under Go's `base64.StdEncoding` (without allocating).
+pub fn is_valid(s: &str) -> bool {
+    let mut n = 0usize;
+    let mut pad = 0usize;
+    for b in s.bytes() {
+        match b {
+            b'\r' | b'\n' => continue,
+            b'=' => pad += 1,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' if pad == 0 => {}
+            _ => return false,
+        }
+        n += 1;
+    }
+    // Padding only at the end (enforced above), at most two, whole 4-character groups.
+    n.is_multiple_of(4) && pad <= 2
+}
+
+/// Decode like Go: `None` when not valid.
+pub fn decode(s: &str) -> Option<Vec<u8>> {
+    if !is_valid(s) {
+        return None;
+    }
+    if s.bytes().any(|b| b == b'\r' || b == b'\n') {
+        let cleaned: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        GO_STD.decode(cleaned).ok()
+    } else {
+        GO_STD.decode(s).ok()
+    }
+}
+
+/// Encode bytes the way Go marshals `[]byte` (standard alphabet, padded).
+pub fn encode(bytes: &[u8]) -> String {
+    GO_STD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_compatible() {
+        for ok in [
+            "",
+            "MTIzNDU2",
+            "YQ==",
+            "YWI=",
+            "YR==",
+            "TWFu\nTWFu\r\n",
+            "cGFzcw==",
+        ] {
+            assert!(is_valid(ok), "{ok:?}");
+            assert!(decode(ok).is_some(), "{ok:?}");
+        }
+        for bad in [
+            "MTIzNDU", "123456!", "Y===", "====", "YQ=", "YQ==YQ==", "Y Q==", "-_8=", "YQ=a",
+        ] {
+            assert!(!is_valid(bad), "{bad:?}");
+            assert!(decode(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(decode("MTIzNDU2").as_deref(), Some(&b"123456"[..]));
+        assert_eq!(decode("YR==").as_deref(), Some(&b"a"[..]));
+        assert_eq!(encode(b"123456"), "MTIzNDU2");
+    }
+}
