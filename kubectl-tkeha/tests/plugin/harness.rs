@@ -56,6 +56,80 @@ impl Kubectl {
         self.kubectl(&all, stdin)
     }
 
+    /// `kubectl tkeha ARGS` on a pseudo-terminal (util-linux `script`), answering each prompt
+    /// with its answer once the prompt has appeared. Returns everything the terminal showed.
+    pub fn tkeha_tty(&self, args: &[&str], answers: &[(&str, &str)]) -> Output {
+        let command = std::iter::once("kubectl tkeha")
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("PATH", &self.path)
+            .env("KUBECONFIG", self.dir.path().join("no-kubeconfig"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("util-linux script must be installed");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let mut from = 0;
+        for (prompt, answer) in answers {
+            // Guard against a hang only; nothing here measures time.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let text = String::from_utf8_lossy(&seen[from..]).into_owned();
+                if let Some(at) = text.find(prompt) {
+                    from += at + prompt.len();
+                    break;
+                }
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(chunk) => seen.extend_from_slice(&chunk),
+                    Err(_) => {
+                        let _ = child.kill();
+                        panic!(
+                            "no prompt {prompt:?}; terminal showed {:?}",
+                            String::from_utf8_lossy(&seen)
+                        );
+                    }
+                }
+            }
+            // Type like a person: rpassword prints the prompt before it turns echo off, so
+            // input sent in the same instant could still be echoed by the terminal.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            stdin.write_all(answer.as_bytes()).unwrap();
+            stdin.write_all(b"\n").unwrap();
+            stdin.flush().unwrap();
+        }
+        let status = child.wait().unwrap();
+        drop(stdin);
+        reader.join().unwrap();
+        seen.extend(rx.try_iter().flatten());
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            e.read_to_string(&mut stderr).unwrap();
+        }
+        Output {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&seen).replace("\r\n", "\n"),
+            stderr,
+        }
+    }
+
     /// `kubectl ARGS` with `stdin` piped in.
     pub fn kubectl(&self, args: &[&str], stdin: &[u8]) -> Output {
         let mut child = Command::new("kubectl")

@@ -6,5 +6,6 @@ mod completion;
 mod encode_password;
 mod harness;
 mod init;
+mod prompt;
 mod provision;
 mod validate;
