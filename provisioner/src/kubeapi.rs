@@ -1,4 +1,4 @@
-//! Connecting to the API server the way kubectl does: `--kubeconfig`, `--context`, `$KUBECONFIG`, in-cluster.
+//! Connecting to the API server the way kubectl does (`--kubeconfig`, `--context`, `$KUBECONFIG`, in-cluster); shared by the plugin and Job mode.
 
 use std::path::{Path, PathBuf};
 

@@ -12,6 +12,7 @@ pub mod drill;
 pub mod fleet;
 pub mod hostkeys;
 pub mod keepalived;
+pub mod kubeapi;
 pub mod manifest;
 pub mod probe;
 pub mod report;
