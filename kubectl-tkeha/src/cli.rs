@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{completion, encode_password, init, provision, validate};
+use crate::{completion, create, encode_password, init, provision, validate};
 
 const ABOUT: &str =
     "Highly available control planes for TKEStack Cluster objects (platform.tkestack.io/v1)";
@@ -18,6 +18,9 @@ Examples:
 
   # Check it offline with the same rules as the admission webhook
   kubectl tkeha validate -f cluster.yaml
+
+  # Create it through the API server (same rules first, defaults filled in)
+  kubectl tkeha create -f cluster.yaml --context global
 
   # Base64 a password for a hand-written manifest
   printf 123456 | kubectl tkeha encode-password        # MTIzNDU2
@@ -62,6 +65,7 @@ pub enum Command {
     Init(Box<init::InitArgs>),
     EncodePassword(encode_password::EncodePasswordArgs),
     Validate(validate::ValidateArgs),
+    Create(create::CreateArgs),
     Check(provision::CheckArgs),
     Provision(provision::ProvisionArgs),
     Status(provision::StatusArgs),
@@ -73,12 +77,11 @@ pub enum Command {
 impl Command {
     /// Run the command. `Err` means unusable input (exit 2); a rejection is `Ok(1)`.
     pub fn run(self, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-        // Only `create` (added later) talks to an API server; the offline commands ignore these.
-        let _ = global;
         match self {
             Command::Init(args) => init::run(&args),
             Command::EncodePassword(args) => encode_password::run(&args),
             Command::Validate(args) => validate::run(&args),
+            Command::Create(args) => create::run(&args, global),
             Command::Check(args) => Ok(provision::run_check(&args)),
             Command::Provision(args) => Ok(provision::run_provision(&args)),
             Command::Status(args) => Ok(provision::run_status(&args)),

@@ -3,6 +3,7 @@
 mod cli;
 mod complete;
 mod completion;
+mod create;
 mod encode_password;
 mod init;
 mod input;

@@ -52,9 +52,10 @@ pub enum ReportFormat {
 }
 
 /// A parsed manifest and the name to show for it.
-struct Loaded {
-    name: String,
-    value: Value,
+#[derive(Debug)]
+pub struct Loaded {
+    pub name: String,
+    pub value: Value,
 }
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -92,7 +93,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Read and parse one manifest; errors name the file (and line:column for syntax errors).
-fn load(path: &std::path::Path) -> anyhow::Result<Loaded> {
+pub fn load(path: &std::path::Path) -> anyhow::Result<Loaded> {
     let input = input::read(path)?;
     match tkeha_api::parse_manifest(&input.text) {
         Ok(value) => Ok(Loaded {
@@ -104,7 +105,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<Loaded> {
 }
 
 /// A value of the wrong type: name the file and the field path.
-fn decode_message(name: &str, err: &DecodeError) -> String {
+pub fn decode_message(name: &str, err: &DecodeError) -> String {
     format!("{name}: {}: {}", err.path, err.message)
 }
 

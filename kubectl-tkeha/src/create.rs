@@ -1,0 +1,230 @@
+//! `create`: review a manifest with the shared rules, then POST the defaulted Cluster to the API server like `kubectl create`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, PostParams};
+use serde_json::Value;
+use tkeha_api::types::Cluster;
+use tkeha_api::{FieldError, Policy};
+use tkeha_provisioner::kubeapi::{self, Target};
+
+use crate::cli::GlobalArgs;
+use crate::render::{self, ManifestFormat, to_stdout};
+use crate::validate;
+
+/// How kubectl names the resource in its answers (`cluster.platform.tkestack.io/prod created`).
+pub const RESOURCE: &str = "cluster.platform.tkestack.io";
+
+/// The field manager recorded in `metadata.managedFields` for objects this plugin creates.
+pub const FIELD_MANAGER: &str = "kubectl-tkeha";
+
+/// Create a Cluster through the API server, after checking it with the admission webhook's rules.
+///
+/// The manifest is reviewed exactly as `validate` does (defaults applied, every rule); an invalid
+/// one is refused with the same report, exit 1, and nothing is sent. A valid one is sent with
+/// its defaults filled in, so the result is the same whether or not the webhook is installed
+/// (beside TKEStack's tke-platform-api no webhook runs). Exit 0 created, 1 refused (here or by
+/// the API server), 2 unusable input or kubeconfig.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  kubectl tkeha create -f cluster.yaml
+  kubectl tkeha create -f cluster.yaml --context global --kubeconfig ~/.kube/tke
+  # Ask the API server (and its admission webhooks) without storing anything
+  kubectl tkeha create -f cluster.yaml --dry-run=server
+  # The object as it would be sent, defaults filled in; nothing is contacted
+  kubectl tkeha create -f cluster.yaml --dry-run=client -o yaml")]
+pub struct CreateArgs {
+    /// The manifest: JSON, JSON with // comments, or YAML. `-` reads stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub file: PathBuf,
+    /// `client`: review and print, contact nothing. `server`: the API server runs every admission
+    /// step but stores nothing. `none`: create (the default; `--dry-run` alone means `client`).
+    #[arg(long, value_enum, value_name = "STRATEGY", num_args = 0..=1, require_equals = true,
+          default_value_t = DryRun::None, default_missing_value = "client")]
+    pub dry_run: DryRun,
+    /// Print the object (as the server answered, or as it would be sent) instead of the one-line answer.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<CreateOutput>,
+}
+
+/// `--dry-run` strategies, as kubectl spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Really create the object.
+    None,
+    /// Review locally and print; no request is sent.
+    Client,
+    /// Send with `dryRun=All`: admission runs, nothing is stored.
+    Server,
+}
+
+/// `-o` of `create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CreateOutput {
+    /// The object as YAML.
+    Yaml,
+    /// The object as pretty JSON.
+    Json,
+    /// `cluster.platform.tkestack.io/NAME` only.
+    Name,
+}
+
+pub fn run(args: &CreateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let loaded = validate::load(&args.file)?;
+    let Some(object) = review(&loaded)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let display = display_name(&object);
+    if args.dry_run == DryRun::Client {
+        return answer(args, &object, &display, " (dry run)");
+    }
+    let target = Target::new(global.kubeconfig.as_deref(), global.context.as_deref());
+    let runtime = kubeapi::runtime()?;
+    let result = runtime.block_on(async {
+        let client = target.client().await?;
+        let request = serde_json::from_value::<DynamicObject>(object.clone())
+            .with_context(|| format!("{}: metadata", loaded.name))?;
+        let api: Api<DynamicObject> = Api::all_with(client, &ApiResource::erase::<Cluster>(&()));
+        let params = PostParams {
+            dry_run: args.dry_run == DryRun::Server,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        anyhow::Ok(api.create(&params, &request).await)
+    })?;
+    match result {
+        Ok(created) => {
+            let created = serde_json::to_value(&created)?;
+            let suffix = if args.dry_run == DryRun::Server {
+                " (server dry run)"
+            } else {
+                ""
+            };
+            answer(args, &created, &display_name(&created), suffix)
+        }
+        Err(err) => {
+            eprintln!("{}", describe_create_error(&err));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Review as `validate` does, plus what only a create needs (a name). `None`: refused, report printed.
+fn review(loaded: &validate::Loaded) -> anyhow::Result<Option<Value>> {
+    let mut review = match tkeha_api::review(&loaded.value, None, &Policy::default()) {
+        Ok(review) => review,
+        Err(err) => bail!(validate::decode_message(&loaded.name, &err)),
+    };
+    if let Some(error) = name_error(&loaded.value) {
+        review.errors.insert(0, error);
+    }
+    for warning in &review.warnings {
+        eprintln!("Warning: {warning}");
+    }
+    if !review.allowed() {
+        // The same lines as `validate`, on stderr: stdout carries only what was created.
+        eprint!("{}", validate::text_report(&loaded.name, &review));
+        return Ok(None);
+    }
+    let mut object = review.defaulted;
+    if let Value::Object(root) = &mut object {
+        // kubectl requires both; the rules accept their absence (the webhook sees them filled in).
+        root.entry("apiVersion")
+            .or_insert_with(|| Value::String(tkeha_api::review::API_VERSION.to_string()));
+        root.entry("kind")
+            .or_insert_with(|| Value::String("Cluster".to_string()));
+    }
+    Ok(Some(object))
+}
+
+/// The API server refuses an object with neither `metadata.name` nor `metadata.generateName`.
+fn name_error(object: &Value) -> Option<FieldError> {
+    let metadata = object.get("metadata");
+    let has = |key: &str| {
+        metadata
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if has("name") || has("generateName") {
+        return None;
+    }
+    Some(FieldError::required(
+        "metadata.name",
+        "name or generateName is required: set metadata.name (e.g. `kubectl tkeha init --name prod`) or metadata.generateName (e.g. \"prod-\")",
+    ))
+}
+
+/// `metadata.name`; empty for an object still to be named from `generateName` (as kubectl shows it).
+fn display_name(object: &Value) -> String {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Print the answer: `-o yaml|json|name`, else kubectl's `RESOURCE/NAME created`.
+fn answer(args: &CreateArgs, object: &Value, name: &str, suffix: &str) -> anyhow::Result<ExitCode> {
+    let text = match args.output {
+        Some(CreateOutput::Yaml) => render::render(object, ManifestFormat::Yaml)?,
+        Some(CreateOutput::Json) => render::render(object, ManifestFormat::Json)?,
+        Some(CreateOutput::Name) => format!("{RESOURCE}/{name}\n"),
+        None => format!("{RESOURCE}/{name} created{suffix}\n"),
+    };
+    to_stdout(text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// kubectl's wording for a failed create; a missing resource type gets the fix.
+fn describe_create_error(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) if status.code == 404 => {
+            format!(
+                "error: the server doesn't have a resource type \"clusters\" in group \"platform.tkestack.io\" \
+                 (POST /apis/platform.tkestack.io/v1/clusters: 404 {}): install the tkeha chart, which \
+                 installs the CRD, or point --context at the global cluster that runs tke-platform-api",
+                status.message.trim()
+            )
+        }
+        other => kubeapi::describe_error(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_name_or_generate_name_is_required() {
+        assert!(name_error(&json!({"metadata": {"name": "prod"}})).is_none());
+        assert!(name_error(&json!({"metadata": {"generateName": "prod-"}})).is_none());
+        for object in [
+            json!({}),
+            json!({"metadata": {}}),
+            json!({"metadata": {"name": ""}}),
+        ] {
+            let error = name_error(&object).unwrap();
+            assert_eq!(error.field, "metadata.name");
+            assert!(error.to_string().contains("generateName"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_missing_resource_type_names_the_fix() {
+        let status =
+            kube::core::Status::failure("404 page not found", "Failed to parse error data")
+                .with_code(404);
+        let message = describe_create_error(&kube::Error::Api(status.boxed()));
+        assert!(message.contains("install the tkeha chart"), "{message}");
+        assert!(message.contains("404 page not found"), "{message}");
+    }
+}
