@@ -2,9 +2,31 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{InferConfigError, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
+
+/// Why no client could be made for a [`Target`]. Messages name the file or context to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeApiError {
+    #[error("reading kubeconfig {path}: {error}")]
+    ReadKubeconfig {
+        path: String,
+        error: KubeconfigError,
+    },
+    #[error("kubeconfig {what}: {error}")]
+    Kubeconfig {
+        what: String,
+        error: KubeconfigError,
+    },
+    #[error(
+        "no usable kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster: {error}"
+    )]
+    Infer { error: InferConfigError },
+    #[error("building the Kubernetes client: {error}")]
+    Client { error: kube::Error },
+    #[error("starting the async runtime: {error}")]
+    Runtime { error: std::io::Error },
+}
 
 /// Where to find the cluster: kubectl's global flags, which a plugin must implement itself.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +46,7 @@ impl Target {
     }
 
     /// The client configuration for this target. Reads files; contacts nothing.
-    pub async fn config(&self) -> anyhow::Result<Config> {
+    pub async fn config(&self) -> Result<Config, KubeApiError> {
         let options = KubeConfigOptions {
             context: self.context.clone(),
             cluster: None,
@@ -32,37 +54,48 @@ impl Target {
         };
         match (&self.kubeconfig, &self.context) {
             (Some(path), _) => {
-                let kubeconfig = Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+                let kubeconfig =
+                    Kubeconfig::read_from(path).map_err(|error| KubeApiError::ReadKubeconfig {
+                        path: path.display().to_string(),
+                        error,
+                    })?;
                 Config::from_custom_kubeconfig(kubeconfig, &options)
                     .await
-                    .with_context(|| match &self.context {
-                        Some(context) => format!("kubeconfig {}: context {context}", path.display()),
-                        None => format!("kubeconfig {}", path.display()),
+                    .map_err(|error| KubeApiError::Kubeconfig {
+                        what: match &self.context {
+                            Some(context) => format!("{}: context {context}", path.display()),
+                            None => path.display().to_string(),
+                        },
+                        error,
                     })
             }
-            (None, Some(context)) => Config::from_kubeconfig(&options)
-                .await
-                .with_context(|| format!("kubeconfig ($KUBECONFIG or ~/.kube/config): context {context}")),
+            (None, Some(context)) => {
+                Config::from_kubeconfig(&options)
+                    .await
+                    .map_err(|error| KubeApiError::Kubeconfig {
+                        what: format!("($KUBECONFIG or ~/.kube/config): context {context}"),
+                        error,
+                    })
+            }
             (None, None) => Config::infer()
                 .await
-                .context("no usable kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster"),
+                .map_err(|error| KubeApiError::Infer { error }),
         }
     }
 
     /// A client for this target. Contacts nothing until the first request.
-    pub async fn client(&self) -> anyhow::Result<Client> {
+    pub async fn client(&self) -> Result<Client, KubeApiError> {
         let config = self.config().await?;
-        Client::try_from(config).context("building the Kubernetes client")
+        Client::try_from(config).map_err(|error| KubeApiError::Client { error })
     }
 }
 
 /// A small single-threaded runtime: the plugin makes a handful of requests, one at a time.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, KubeApiError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")
+        .map_err(|error| KubeApiError::Runtime { error })
 }
 
 /// How kubectl shows a failed request: `Error from server (Reason): message`.

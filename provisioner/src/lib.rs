@@ -4,10 +4,14 @@
 //! lines on stderr): [`check::check`], [`apply::apply`], [`status::status`], [`drill::drill`],
 //! [`uninstall::uninstall`], or [`cli::run_plan`] for any [`cli::Action`]. Build a [`manifest::Plan`]
 //! with [`manifest::load_plan`] and [`fleet::Options`] with a [`hostkeys::HostKeyPolicy`].
+//!
+//! Job mode ([`cluster_api::run`], or [`cli::run_with`] with a `CLUSTER-NAME`) reads the Cluster
+//! through the API server ([`kubeapi::Target`]) and writes the `HAReady` condition to its status.
 
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod cluster_api;
 pub mod drill;
 pub mod fleet;
 pub mod hostkeys;

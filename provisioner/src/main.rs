@@ -1,12 +1,32 @@
 //! tkeha-provisioner: the command-line front of the provisioner library.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
-use tkeha_provisioner::cli::{Action, HaArgs, run};
+use tkeha_provisioner::cli::{Action, HaArgs, run_with};
+use tkeha_provisioner::kubeapi::Target;
 
 /// Highly available control planes for TKEStack Clusters: keepalived over SSH, LB checks, failover drills.
+///
+/// The Cluster comes from a manifest (-f FILE) or, by name, from the API server (CLUSTER-NAME);
+/// by name, apply/status/drill/uninstall record the outcome in the Cluster's status (HAReady).
 #[derive(Debug, Parser)]
-#[command(name = "tkeha-provisioner", version)]
+#[command(
+    name = "tkeha-provisioner",
+    version,
+    after_help = "\
+Examples:
+  tkeha-provisioner apply -f cluster.yaml --known-hosts ~/.ssh/known_hosts
+  tkeha-provisioner apply my-cluster --known-hosts /etc/tkeha/known-hosts/known_hosts   # in a Job
+  tkeha-provisioner status my-cluster --context prod --known-hosts ~/.ssh/known_hosts -o json"
+)]
 struct Cli {
+    /// Path to the kubeconfig file for CLUSTER-NAME (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service account).
+    #[arg(long, global = true, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    context: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,5 +54,6 @@ fn main() {
         Command::Drill(a) => (Action::Drill, a),
         Command::Uninstall(a) => (Action::Uninstall, a),
     };
-    std::process::exit(run(action, args));
+    let target = Target::new(cli.kubeconfig.as_deref(), cli.context.as_deref());
+    std::process::exit(run_with(action, args, &target));
 }

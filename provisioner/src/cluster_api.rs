@@ -1,0 +1,567 @@
+//! Job mode: read a Cluster by name through the API server, provision it like a file, and record the outcome in its status (`HAReady`, `status.ha`).
+//!
+//! Requests (and the RBAC they need): `GET /apis/platform.tkestack.io/v1/clusters/NAME`
+//! (clusters: get), then for `apply`, `status`, `drill` and `uninstall` a fresh GET and
+//! `PATCH .../clusters/NAME/status` as `application/merge-patch+json` (clusters/status: patch)
+//! carrying `metadata.resourceVersion`, so a concurrent writer makes it fail with 409 and we
+//! re-read and retry instead of dropping its conditions. `check` only reads.
+//!
+//! Credentials come from the Cluster's spec (`spec.machines[].password|privateKey|passPhrase`).
+//! Nothing written to the status is taken from them: messages are built from the review's field
+//! errors and the report's per-host errors, neither of which carries a secret value.
+
+use k8s_openapi::jiff;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::{Client, Resource};
+use serde_json::{Map, Value, json};
+use tkeha_api::types::Cluster;
+
+use crate::cli::Action;
+use crate::kubeapi::{KubeApiError, Target, describe_error, runtime};
+use crate::manifest::{self, Plan, PlanError};
+use crate::report::Report;
+
+/// The condition type this provisioner owns in `status.conditions`.
+pub const CONDITION_TYPE: &str = "HAReady";
+/// `fieldManager` of our status patches.
+pub const FIELD_MANAGER: &str = "tkeha-provisioner";
+/// Conditions' messages are cut to this many bytes (the API server accepts far more; a status
+/// is read by people).
+const MAX_MESSAGE: usize = 2048;
+/// Status writes retried after a 409 (someone else wrote the Cluster in between).
+const CONFLICT_RETRIES: usize = 5;
+
+/// Why a Job-mode run could not start or could not record its outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterApiError {
+    #[error(transparent)]
+    Connect(#[from] KubeApiError),
+    #[error(
+        "Cluster {name:?} not found: no clusters.platform.tkestack.io object of that name \
+         (list them with `kubectl get clusters.platform.tkestack.io`)"
+    )]
+    NotFound { name: String },
+    #[error("reading Cluster {name}: {}", describe_error(error))]
+    Get { name: String, error: kube::Error },
+    #[error("Cluster {name}: the object read is not JSON-shaped: {error}")]
+    Shape {
+        name: String,
+        error: serde_json::Error,
+    },
+    #[error("writing the status of Cluster {name}: {}", describe_error(error))]
+    Patch { name: String, error: kube::Error },
+    #[error(
+        "writing the status of Cluster {name}: still conflicting after {CONFLICT_RETRIES} retries \
+         (another controller keeps writing it)"
+    )]
+    Conflict { name: String },
+    #[error("{error}{}", status_note(status_write))]
+    Invalid {
+        error: PlanError,
+        /// Why `HAReady=False` could not be recorded, when it could not.
+        status_write: Option<Box<ClusterApiError>>,
+    },
+}
+
+fn status_note(e: &Option<Box<ClusterApiError>>) -> String {
+    match e {
+        None => String::new(),
+        Some(e) => format!("\n(also: {e})"),
+    }
+}
+
+impl ClusterApiError {
+    /// 2: nothing was done on any host (the Cluster could not be read or is invalid);
+    /// 1: the hosts were worked on but the outcome could not be recorded.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClusterApiError::Patch { .. } | ClusterApiError::Conflict { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// The verdict written as the `HAReady` condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `True` or `False`.
+    pub status: &'static str,
+    /// CamelCase reason, e.g. `Provisioned`, `ApplyFailed`, `InvalidCluster`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What was written to the status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub status: String,
+    pub reason: Option<String>,
+    /// The whole `HAReady` entry as sent.
+    pub condition: Value,
+}
+
+/// The result of a Job-mode run that got as far as the hosts.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    /// The `HAReady` condition written (`None` for `check`, or when the write failed).
+    pub condition: Option<Written>,
+    /// Why the status could not be written, when it could not.
+    pub status_error: Option<ClusterApiError>,
+}
+
+impl Outcome {
+    /// The report's exit code, at least 1 when the status could not be recorded.
+    pub fn exit_code(&self) -> i32 {
+        let code = self.report.exit_code();
+        if self.status_error.is_some() {
+            code.max(1)
+        } else {
+            code
+        }
+    }
+}
+
+/// Read Cluster `name` from `target`, build its plan with the shared rules, run `work` on it (the
+/// action on the masters), and record the outcome in the Cluster's status unless the action is
+/// `check`. An invalid Cluster is refused before any host is contacted; its status gets
+/// `HAReady=False` with reason `InvalidCluster` and the field errors.
+pub fn run(
+    target: &Target,
+    name: &str,
+    action: Action,
+    work: impl FnOnce(&Plan) -> Report,
+) -> Result<Outcome, ClusterApiError> {
+    let rt = runtime()?;
+    let client = rt.block_on(target.client())?;
+    let api = ClusterApi::new(client, name);
+    let object = rt.block_on(api.get())?;
+    let plan = match plan_from_object(&object, name) {
+        Ok(plan) => plan,
+        Err(error) => {
+            let status_write = if action == Action::Check {
+                None
+            } else {
+                let verdict = Verdict {
+                    status: "False",
+                    reason: "InvalidCluster",
+                    message: error.to_string(),
+                };
+                rt.block_on(api.write(&verdict, HaFields::Keep)).err()
+            };
+            return Err(ClusterApiError::Invalid {
+                error,
+                status_write: status_write.map(Box::new),
+            });
+        }
+    };
+    let report = work(&plan);
+    let Some(verdict) = verdict_for(action, &plan, &report) else {
+        return Ok(Outcome {
+            report,
+            condition: None,
+            status_error: None,
+        });
+    };
+    let ha = match action {
+        Action::Apply => HaFields::Apply {
+            holder: report.vip_holder.clone(),
+            succeeded: report.ok,
+        },
+        Action::Uninstall => HaFields::Holder(None),
+        _ => HaFields::Holder(report.vip_holder.clone()),
+    };
+    let (condition, status_error) = match rt.block_on(api.write(&verdict, ha)) {
+        Ok(w) => (Some(w), None),
+        Err(e) => (None, Some(e)),
+    };
+    Ok(Outcome {
+        report,
+        condition,
+        status_error,
+    })
+}
+
+/// Review a Cluster object read from the API server exactly as a file would be (defaults, every
+/// rule) and convert it; `name` names it in errors.
+pub fn plan_from_object(object: &Value, name: &str) -> Result<Plan, PlanError> {
+    let origin = format!("Cluster {name}");
+    let review =
+        tkeha_api::review(object, None, &tkeha_api::Policy::default()).map_err(|source| {
+            PlanError::Decode {
+                path: origin.clone(),
+                source,
+            }
+        })?;
+    if !review.allowed() {
+        return Err(PlanError::Invalid {
+            path: origin,
+            errors: review.errors.iter().map(|e| e.to_string()).collect(),
+        });
+    }
+    let mut plan = manifest::plan_from_value(&review.defaulted, &origin)?;
+    plan.warnings = review.warnings;
+    Ok(plan)
+}
+
+/// The `HAReady` verdict for one action's report; `None` for `check` (a preflight says nothing
+/// about whether HA is in place).
+pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdict> {
+    let vip = &plan.vip;
+    let what = match &report.vip_holder {
+        Some(holder) => format!("VIP {vip} held by {holder}"),
+        None => match &report.lb {
+            Some(lb) => format!(
+                "VIP {vip}: the load balancer reaches {} of {} masters",
+                lb.bound.len(),
+                plan.machines.len()
+            ),
+            None => format!("VIP {vip}"),
+        },
+    };
+    let failure = || failure_summary(report);
+    let (status, reason, message) = match action {
+        Action::Check => return None,
+        Action::Apply if report.ok => (
+            "True",
+            "Provisioned",
+            format!(
+                "{} HA applied on {} master(s); {what}",
+                plan.mode.name(),
+                plan.machines.len()
+            ),
+        ),
+        Action::Apply => (
+            "False",
+            "ApplyFailed",
+            format!("apply failed: {}", failure()),
+        ),
+        Action::Status if report.ok => ("True", "Healthy", format!("{what}; all masters healthy")),
+        Action::Status if report.split_brain => (
+            "False",
+            "SplitBrain",
+            format!("more than one master holds VIP {vip}: {}", failure()),
+        ),
+        Action::Status => ("False", "Unhealthy", failure()),
+        Action::Drill if report.ok => {
+            let figure = report
+                .drill
+                .as_ref()
+                .map(|d| {
+                    format!(
+                        "; failover drill {} -> {} in {} ms",
+                        d.from, d.to, d.failover_ms
+                    )
+                })
+                .unwrap_or_default();
+            ("True", "DrillPassed", format!("{what}{figure}"))
+        }
+        Action::Drill => (
+            "False",
+            "DrillFailed",
+            format!("drill failed: {}", failure()),
+        ),
+        Action::Uninstall if report.ok => (
+            "False",
+            "Uninstalled",
+            format!("HA removed from {} master(s)", plan.machines.len()),
+        ),
+        Action::Uninstall => (
+            "False",
+            "UninstallFailed",
+            format!("uninstall failed: {}", failure()),
+        ),
+    };
+    Some(Verdict {
+        status,
+        reason,
+        message: truncate(message, MAX_MESSAGE),
+    })
+}
+
+/// `host: error; host: error; general error` from a report (its errors never carry secrets).
+fn failure_summary(report: &Report) -> String {
+    let mut parts: Vec<String> = report
+        .hosts
+        .iter()
+        .filter_map(|h| h.error.as_ref().map(|e| format!("{}: {e}", h.host)))
+        .collect();
+    parts.extend(report.errors.iter().cloned());
+    if parts.is_empty() {
+        "no detail in the report".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max.saturating_sub(3);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+/// What to write under `status.ha` besides the condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaFields {
+    /// Leave `status.ha` as it is (the Cluster was refused before any host was contacted).
+    Keep,
+    /// Set `vipHolder` (`None` removes it).
+    Holder(Option<String>),
+    /// After an apply: `vipHolder`, `lastApplyTime` = now, `lastApplySucceeded`.
+    Apply {
+        holder: Option<String>,
+        succeeded: bool,
+    },
+}
+
+/// The current time as Kubernetes writes it (`metav1.Time`: RFC 3339, seconds, UTC).
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The merge patch for `clusters/NAME/status`, given the object as last read: `status.conditions`
+/// is a list, which a merge patch replaces whole, so every other condition is copied through
+/// unchanged; the `HAReady` entry keeps its `lastTransitionTime` unless its status flips.
+pub fn status_patch(current: &Value, verdict: &Verdict, ha: &HaFields, now: &str) -> Value {
+    let existing = current
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let previous = existing
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(CONDITION_TYPE));
+    let transition = previous
+        .filter(|p| p.get("status").and_then(Value::as_str) == Some(verdict.status))
+        .and_then(|p| p.get("lastTransitionTime").cloned())
+        .unwrap_or_else(|| Value::String(now.to_string()));
+    let entry = json!({
+        "type": CONDITION_TYPE,
+        "status": verdict.status,
+        "lastProbeTime": now,
+        "lastTransitionTime": transition,
+        "reason": verdict.reason,
+        "message": verdict.message,
+    });
+    let mut conditions = Vec::with_capacity(existing.len() + 1);
+    let mut placed = false;
+    for c in existing {
+        if c.get("type").and_then(Value::as_str) == Some(CONDITION_TYPE) {
+            if !placed {
+                conditions.push(entry.clone());
+                placed = true;
+            }
+        } else {
+            conditions.push(c);
+        }
+    }
+    if !placed {
+        conditions.push(entry);
+    }
+    let mut status = Map::new();
+    status.insert("conditions".into(), Value::Array(conditions));
+    let holder = |h: &Option<String>| h.clone().map_or(Value::Null, Value::String);
+    match ha {
+        HaFields::Keep => {}
+        HaFields::Holder(h) => {
+            status.insert("ha".into(), json!({ "vipHolder": holder(h) }));
+        }
+        HaFields::Apply {
+            holder: h,
+            succeeded,
+        } => {
+            status.insert(
+                "ha".into(),
+                json!({
+                    "vipHolder": holder(h),
+                    "lastApplyTime": now,
+                    "lastApplySucceeded": succeeded,
+                }),
+            );
+        }
+    }
+    let mut patch = json!({ "status": Value::Object(status) });
+    if let Some(rv) = current.pointer("/metadata/resourceVersion") {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
+    patch
+}
+
+/// The two requests Job mode makes against one Cluster.
+struct ClusterApi {
+    api: Api<DynamicObject>,
+    name: String,
+}
+
+impl ClusterApi {
+    fn new(client: Client, name: &str) -> Self {
+        let resource = ApiResource::erase::<Cluster>(&());
+        debug_assert_eq!(Cluster::group(&()), "platform.tkestack.io");
+        Self {
+            api: Api::all_with(client, &resource),
+            name: name.to_string(),
+        }
+    }
+
+    /// `GET /apis/platform.tkestack.io/v1/clusters/NAME` as JSON.
+    async fn get(&self) -> Result<Value, ClusterApiError> {
+        let object = self
+            .api
+            .get(&self.name)
+            .await
+            .map_err(|error| match &error {
+                kube::Error::Api(s) if s.is_not_found() => ClusterApiError::NotFound {
+                    name: self.name.clone(),
+                },
+                _ => ClusterApiError::Get {
+                    name: self.name.clone(),
+                    error,
+                },
+            })?;
+        serde_json::to_value(&object).map_err(|error| ClusterApiError::Shape {
+            name: self.name.clone(),
+            error,
+        })
+    }
+
+    /// Re-read, then merge-patch the status with the verdict; retry on 409.
+    async fn write(&self, verdict: &Verdict, ha: HaFields) -> Result<Written, ClusterApiError> {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self.get().await?;
+            let patch = status_patch(&current, verdict, &ha, &now());
+            let condition = patch
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| {
+                    cs.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some(CONDITION_TYPE))
+                })
+                .cloned()
+                .unwrap_or(Value::Null);
+            match self
+                .api
+                .patch_status(&self.name, &params, &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {
+                    return Ok(Written {
+                        status: verdict.status.to_string(),
+                        reason: Some(verdict.reason.to_string()),
+                        condition,
+                    });
+                }
+                Err(kube::Error::Api(s)) if s.is_conflict() => continue,
+                Err(error) => {
+                    return Err(ClusterApiError::Patch {
+                        name: self.name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        Err(ClusterApiError::Conflict {
+            name: self.name.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn verdict(status: &'static str) -> Verdict {
+        Verdict {
+            status,
+            reason: "Provisioned",
+            message: "ok".into(),
+        }
+    }
+
+    #[test]
+    fn other_conditions_survive_in_order_and_ha_ready_is_replaced_once() {
+        let current = json!({
+            "metadata": {"name": "c", "resourceVersion": "42"},
+            "status": {"conditions": [
+                {"type": "EnsureEtcd", "status": "True", "extra": {"kept": 1}},
+                {"type": "HAReady", "status": "False", "lastTransitionTime": "2020-01-01T00:00:00Z"},
+                {"type": "EnsureKubeadm", "status": "False"},
+                {"type": "HAReady", "status": "False"}
+            ]}
+        });
+        let patch = status_patch(&current, &verdict("True"), &HaFields::Keep, "T");
+        let cs = patch["status"]["conditions"].as_array().unwrap();
+        let types: Vec<_> = cs.iter().map(|c| c["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["EnsureEtcd", "HAReady", "EnsureKubeadm"]);
+        assert_eq!(cs[0]["extra"]["kept"], 1);
+        assert_eq!(cs[1]["status"], "True");
+        assert_eq!(cs[1]["lastTransitionTime"], "T", "status flipped");
+        assert_eq!(cs[1]["lastProbeTime"], "T");
+        assert_eq!(patch["metadata"]["resourceVersion"], "42");
+        assert!(patch["status"].get("ha").is_none(), "Keep leaves status.ha");
+    }
+
+    #[test]
+    fn the_transition_time_stays_while_the_status_does() {
+        let current = json!({"status": {"conditions": [
+            {"type": "HAReady", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}
+        ]}});
+        let patch = status_patch(
+            &current,
+            &verdict("True"),
+            &HaFields::Holder(Some("10.0.0.1".into())),
+            "2030-01-01T00:00:00Z",
+        );
+        let c = &patch["status"]["conditions"][0];
+        assert_eq!(c["lastTransitionTime"], "2020-01-01T00:00:00Z");
+        assert_eq!(c["lastProbeTime"], "2030-01-01T00:00:00Z");
+        assert_eq!(patch["status"]["ha"], json!({"vipHolder": "10.0.0.1"}));
+        assert!(patch.get("metadata").is_none());
+    }
+
+    #[test]
+    fn apply_fields_and_a_lost_holder_is_removed() {
+        let patch = status_patch(
+            &json!({}),
+            &verdict("False"),
+            &HaFields::Apply {
+                holder: None,
+                succeeded: false,
+            },
+            "T",
+        );
+        assert_eq!(
+            patch["status"]["ha"],
+            json!({"vipHolder": null, "lastApplyTime": "T", "lastApplySucceeded": false})
+        );
+        assert_eq!(patch["status"]["conditions"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn now_is_a_metav1_time() {
+        let t = now();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+        assert!(t.parse::<jiff::Timestamp>().is_ok(), "{t}");
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let s = truncate("é".repeat(3000), MAX_MESSAGE);
+        assert!(s.len() <= MAX_MESSAGE && s.ends_with("..."));
+        assert_eq!(truncate("short".into(), MAX_MESSAGE), "short");
+    }
+}
