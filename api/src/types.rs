@@ -285,6 +285,26 @@ pub struct ClusterStatus {
     /// The generation the controller last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What tkeha's provisioner last saw, beside its `HAReady` condition (not a TKEStack field:
+    /// tke-platform-api drops it, the condition survives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaStatus>,
+}
+
+/// `Cluster.status.ha`: written by `tkeha-provisioner` when it works on a Cluster by name.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HaStatus {
+    /// The master (machine IP) holding the VIP at the last apply, status or drill; absent when
+    /// none did or the HA mode has no holder (third-party LB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip_holder: Option<String>,
+    /// When the last apply finished (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_apply_time: Option<String>,
+    /// Whether that apply succeeded on every master.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_apply_succeeded: Option<bool>,
 }
 
 /// One `status.conditions[]` entry; while provisioning `type` is the step name.
