@@ -83,7 +83,7 @@ impl Command {
             Command::Validate(args) => validate::run(&args),
             Command::Create(args) => create::run(&args, global),
             Command::Check(args) => Ok(provision::run_check(&args)),
-            Command::Provision(args) => Ok(provision::run_provision(&args)),
+            Command::Provision(args) => provision::run_provision(&args, global),
             Command::Status(args) => Ok(provision::run_status(&args)),
             Command::Drill(args) => Ok(provision::run_drill(&args)),
             Command::Uninstall(args) => Ok(provision::run_uninstall(&args)),

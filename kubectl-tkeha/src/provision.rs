@@ -1,9 +1,19 @@
-//! `check`, `provision`, `status`, `drill`, `uninstall`: thin wrappers over the provisioner library.
+//! `check`, `provision`, `status`, `drill`, `uninstall`: the provisioner library from here, or (`provision --in-cluster`) as a Job.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::bail;
 use clap::Args;
 use tkeha_provisioner::cli::{Action, HaArgs};
+use tkeha_provisioner::kubeapi::{self, Target};
+
+use crate::cli::GlobalArgs;
+use crate::in_cluster;
+use crate::job::{self, HostKeys, JobParams};
+use crate::render::{self, ManifestFormat, to_stdout};
 
 /// Preflight the masters over SSH: reachability, interfaces, the VIP, the load balancer binding.
 ///
@@ -20,15 +30,85 @@ pub struct CheckArgs {
 
 /// Make the cluster's masters highly available: keepalived (TKE HA) or the LB hairpin fix (third-party HA).
 ///
-/// Idempotent: a rerun with nothing changed touches nothing. Exit 1 if any host failed.
+/// From here over SSH (`-f FILE`), or with `--in-cluster` as a Job in the global cluster that
+/// reads the Cluster object CLUSTER-NAME and records the outcome in its status; its log is
+/// followed here and the exit code is the Job's. Idempotent: a rerun with nothing changed touches
+/// nothing. Exit 1 if any host failed, 2 for unusable input.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   kubectl tkeha provision -f cluster.yaml --known-hosts ~/.ssh/known_hosts
-  kubectl tkeha provision -f cluster.yaml --accept-new-host-keys -o json")]
+  kubectl tkeha provision -f cluster.yaml --accept-new-host-keys -o json
+  # As a Job in the global cluster (the chart's namespace, image and ServiceAccount)
+  kubectl -n tkeha-system create configmap prod-known-hosts --from-file=known_hosts=$HOME/.ssh/known_hosts
+  kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts
+  # The Job it would submit, without contacting any cluster
+  kubectl tkeha provision prod --in-cluster --insecure-ignore-host-keys --dry-run -o yaml")]
 pub struct ProvisionArgs {
+    /// The name of a Cluster object in the API server (with --in-cluster).
+    #[arg(value_name = "CLUSTER-NAME")]
+    pub cluster: Option<String>,
+    /// The Cluster manifest (JSON, JSON with // comments, or YAML), provisioned from here.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub file: Option<PathBuf>,
+    /// Only trust host keys listed in this OpenSSH known_hosts file.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub known_hosts: Option<PathBuf>,
+    /// Record host keys seen for the first time (in --known-hosts or ~/.ssh/known_hosts); refuse changed ones.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Do not check host keys at all (lab use only).
+    #[arg(long)]
+    pub insecure_ignore_host_keys: bool,
+    /// Report format (`text`, `json`); with --dry-run the Job's format (`yaml`, `json`).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ProvisionOutput>,
+    /// Seconds to wait for the VIP to settle [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Seconds to wait for each SSH connection [default: 5].
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<u64>,
     #[command(flatten)]
-    pub ha: HaArgs,
+    pub job: InClusterArgs,
+}
+
+/// `-o` of `provision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProvisionOutput {
+    /// The provisioner's report for people.
+    Text,
+    /// The provisioner's report as JSON, or the Job as JSON with --dry-run.
+    Json,
+    /// The Job as YAML (--dry-run only).
+    Yaml,
+}
+
+/// The Job mode of `provision`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "In-cluster (a Job in the global cluster)")]
+pub struct InClusterArgs {
+    /// Run the provisioner as a batch/v1 Job in the cluster of --kubeconfig/--context instead of from here.
+    #[arg(long)]
+    pub in_cluster: bool,
+    /// Namespace of the Job: where the chart is installed [default: tkeha-system].
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The image holding tkeha-provisioner [default: the chart's, tkeha/tkeha:VERSION].
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// ServiceAccount the Job runs as (the chart's provisioner.serviceAccount.name) [default: tkeha-provisioner].
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+    /// ConfigMap in the Job's namespace whose key `known_hosts` is an OpenSSH known_hosts file.
+    #[arg(long, value_name = "CONFIGMAP")]
+    pub known_hosts_configmap: Option<String>,
+    /// Print the Job (-o yaml|json) instead of submitting it; contacts no cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds to wait for the Job's pod to start before giving up (the Job is left in place).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub start_timeout: u64,
 }
 
 /// Show which master holds the VIP, keepalived state per host, and whether the VIP answers.
@@ -69,8 +149,178 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
     delegate(Action::Check, &args.ha)
 }
 
-pub fn run_provision(args: &ProvisionArgs) -> ExitCode {
-    delegate(Action::Apply, &args.ha)
+pub fn run_provision(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    if args.job.in_cluster {
+        return run_in_cluster(args, global);
+    }
+    let job_flags = [
+        ("--namespace", args.job.namespace.is_some()),
+        ("--image", args.job.image.is_some()),
+        ("--service-account", args.job.service_account.is_some()),
+        (
+            "--known-hosts-configmap",
+            args.job.known_hosts_configmap.is_some(),
+        ),
+        ("--dry-run", args.job.dry_run),
+    ];
+    if let Some((flag, _)) = job_flags.iter().find(|(_, given)| *given) {
+        bail!("{flag} is a Job setting: add --in-cluster, or drop {flag} to provision from here");
+    }
+    if args.output == Some(ProvisionOutput::Yaml) {
+        bail!(
+            "-o yaml prints the Job of --in-cluster --dry-run; the report formats are text and json"
+        );
+    }
+    let ha = local_args(args)?;
+    Ok(delegate(Action::Apply, &ha))
+}
+
+/// Rebuild the provisioner's own flags from ours, so the library sees exactly what
+/// `tkeha-provisioner apply` would (its defaults included).
+fn local_args(args: &ProvisionArgs) -> anyhow::Result<HaArgs> {
+    #[derive(Debug, clap::Parser)]
+    #[command(no_binary_name = true)]
+    struct Local {
+        #[command(flatten)]
+        ha: HaArgs,
+    }
+    let mut argv: Vec<OsString> = Vec::new();
+    match (&args.file, &args.cluster) {
+        (Some(file), None) => argv.extend(["-f".into(), file.clone().into_os_string()]),
+        (None, Some(name)) => argv.push(name.into()),
+        (Some(_), Some(_)) => bail!("give either -f FILE or CLUSTER-NAME, not both"),
+        (None, None) => bail!(
+            "no Cluster given: pass -f FILE (provision from here) or CLUSTER-NAME --in-cluster (a Job in the global cluster)"
+        ),
+    }
+    if let Some(known_hosts) = &args.known_hosts {
+        argv.extend(["--known-hosts".into(), known_hosts.clone().into_os_string()]);
+    }
+    if args.accept_new_host_keys {
+        argv.push("--accept-new-host-keys".into());
+    }
+    if args.insecure_ignore_host_keys {
+        argv.push("--insecure-ignore-host-keys".into());
+    }
+    if args.output == Some(ProvisionOutput::Json) {
+        argv.extend(["-o".into(), "json".into()]);
+    }
+    if let Some(secs) = args.timeout {
+        argv.extend(["--timeout".into(), secs.to_string().into()]);
+    }
+    if let Some(secs) = args.connect_timeout {
+        argv.extend(["--connect-timeout".into(), secs.to_string().into()]);
+    }
+    match <Local as clap::Parser>::try_parse_from(argv) {
+        Ok(local) => Ok(local.ha),
+        Err(_) if args.cluster.is_some() => bail!(
+            "CLUSTER-NAME needs --in-cluster (a Job reads the Cluster from the API server); to provision from here pass -f FILE"
+        ),
+        Err(err) => bail!(
+            "{}",
+            err.to_string().trim_start_matches("error: ").trim_end()
+        ),
+    }
+}
+
+/// `--in-cluster`: build the Job, then print it (--dry-run) or submit and follow it.
+fn run_in_cluster(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let params = job_params(args)?;
+    let job = job::build(&params);
+    if args.job.dry_run {
+        let format = match args.output {
+            None | Some(ProvisionOutput::Yaml) => ManifestFormat::Yaml,
+            Some(ProvisionOutput::Json) => ManifestFormat::Json,
+            Some(ProvisionOutput::Text) => {
+                bail!("--dry-run prints the Job as -o yaml (the default) or -o json, not text")
+            }
+        };
+        to_stdout(render::render(&job::to_value(&job)?, format)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let target = Target::new(global.kubeconfig.as_deref(), global.context.as_deref());
+    let runtime = kubeapi::runtime()?;
+    runtime.block_on(async {
+        let client = target.client().await?;
+        let start_timeout = Duration::from_secs(args.job.start_timeout.max(1));
+        match in_cluster::run(client, &params.namespace, &job, start_timeout).await {
+            Ok(code) => Ok(code),
+            Err(err) => {
+                let message = err.to_string();
+                if message.starts_with("Error from server") || message.starts_with("error:") {
+                    eprintln!("{message}");
+                } else {
+                    eprintln!("error: {message}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
+
+/// The Job's settings from the flags, refusing the ones that only make sense from here.
+fn job_params(args: &ProvisionArgs) -> anyhow::Result<JobParams> {
+    if args.file.is_some() {
+        bail!(
+            "-f FILE cannot be used with --in-cluster: the Job reads the Cluster object from the API server. \
+             Create it first (kubectl tkeha create -f FILE), then run provision CLUSTER-NAME --in-cluster"
+        );
+    }
+    let Some(cluster) = args.cluster.clone().filter(|n| !n.is_empty()) else {
+        bail!("--in-cluster needs CLUSTER-NAME, the metadata.name of a Cluster in the API server");
+    };
+    if args.known_hosts.is_some() || args.accept_new_host_keys {
+        bail!(
+            "--known-hosts and --accept-new-host-keys name files on this machine, which the Job cannot read: \
+             put the known_hosts file in a ConfigMap and pass --known-hosts-configmap NAME \
+             (kubectl -n NS create configmap NAME --from-file=known_hosts=FILE)"
+        );
+    }
+    let host_keys = match (
+        &args.job.known_hosts_configmap,
+        args.insecure_ignore_host_keys,
+    ) {
+        (Some(_), true) => bail!(
+            "--known-hosts-configmap and --insecure-ignore-host-keys exclude each other: choose one"
+        ),
+        (Some(name), false) if !name.is_empty() => HostKeys::ConfigMap(name.clone()),
+        (Some(_), false) => bail!("--known-hosts-configmap needs the ConfigMap's name"),
+        (None, true) => HostKeys::Insecure,
+        (None, false) => bail!(
+            "--in-cluster needs a host-key policy for the Job's SSH connections: \
+             --known-hosts-configmap NAME (a ConfigMap with key known_hosts, mounted read-only) \
+             or, for a lab, --insecure-ignore-host-keys"
+        ),
+    };
+    let mut extra_args = Vec::new();
+    if args.output == Some(ProvisionOutput::Json) && !args.job.dry_run {
+        extra_args.extend(["-o".to_string(), "json".to_string()]);
+    }
+    if args.output == Some(ProvisionOutput::Yaml) && !args.job.dry_run {
+        bail!("-o yaml prints the Job with --dry-run; the report formats are text and json");
+    }
+    if let Some(secs) = args.timeout {
+        extra_args.extend(["--timeout".to_string(), secs.to_string()]);
+    }
+    if let Some(secs) = args.connect_timeout {
+        extra_args.extend(["--connect-timeout".to_string(), secs.to_string()]);
+    }
+    Ok(JobParams {
+        cluster,
+        namespace: args
+            .job
+            .namespace
+            .clone()
+            .unwrap_or_else(|| job::DEFAULT_NAMESPACE.to_string()),
+        image: args.job.image.clone().unwrap_or_else(job::default_image),
+        service_account: args
+            .job
+            .service_account
+            .clone()
+            .unwrap_or_else(|| job::DEFAULT_SERVICE_ACCOUNT.to_string()),
+        host_keys,
+        extra_args,
+    })
 }
 
 pub fn run_status(args: &StatusArgs) -> ExitCode {
