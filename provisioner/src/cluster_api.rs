@@ -41,14 +41,18 @@ pub enum ClusterApiError {
          (list them with `kubectl get clusters.platform.tkestack.io`)"
     )]
     NotFound { name: String },
-    #[error("reading Cluster {name}: {}", describe_error(error))]
-    Get { name: String, error: kube::Error },
+    #[error("reading Cluster {name} from {url}: {}", error_text(error))]
+    Get {
+        name: String,
+        url: String,
+        error: kube::Error,
+    },
     #[error("Cluster {name}: the object read is not JSON-shaped: {error}")]
     Shape {
         name: String,
         error: serde_json::Error,
     },
-    #[error("writing the status of Cluster {name}: {}", describe_error(error))]
+    #[error("writing the status of Cluster {name}: {}", error_text(error))]
     Patch { name: String, error: kube::Error },
     #[error(
         "writing the status of Cluster {name}: still conflicting after {CONFLICT_RETRIES} retries \
@@ -61,6 +65,25 @@ pub enum ClusterApiError {
         /// Why `HAReady=False` could not be recorded, when it could not.
         status_write: Option<Box<ClusterApiError>>,
     },
+}
+
+/// The API server's answer as kubectl shows it, or the transport failure with its causes
+/// (`client error (Connect): tcp connect error: Connection refused`).
+fn error_text(error: &kube::Error) -> String {
+    if let kube::Error::Api(_) = error {
+        return describe_error(error);
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn status_note(e: &Option<Box<ClusterApiError>>) -> String {
@@ -133,8 +156,14 @@ pub fn run(
     work: impl FnOnce(&Plan) -> Report,
 ) -> Result<Outcome, ClusterApiError> {
     let rt = runtime()?;
-    let client = rt.block_on(target.client())?;
-    let api = ClusterApi::new(client, name);
+    let config = rt.block_on(target.config())?;
+    let url = config.cluster_url.to_string();
+    // The client spawns its request buffer onto the runtime, so it must be built inside it.
+    let client = {
+        let _inside = rt.enter();
+        Client::try_from(config).map_err(|error| KubeApiError::Client { error })?
+    };
+    let api = ClusterApi::new(client, name, url);
     let object = rt.block_on(api.get())?;
     let plan = match plan_from_object(&object, name) {
         Ok(plan) => plan,
@@ -399,15 +428,18 @@ pub fn status_patch(current: &Value, verdict: &Verdict, ha: &HaFields, now: &str
 struct ClusterApi {
     api: Api<DynamicObject>,
     name: String,
+    /// The API server's URL, for error messages.
+    url: String,
 }
 
 impl ClusterApi {
-    fn new(client: Client, name: &str) -> Self {
+    fn new(client: Client, name: &str, url: String) -> Self {
         let resource = ApiResource::erase::<Cluster>(&());
         debug_assert_eq!(Cluster::group(&()), "platform.tkestack.io");
         Self {
             api: Api::all_with(client, &resource),
             name: name.to_string(),
+            url,
         }
     }
 
@@ -423,6 +455,7 @@ impl ClusterApi {
                 },
                 _ => ClusterApiError::Get {
                     name: self.name.clone(),
+                    url: self.url.clone(),
                     error,
                 },
             })?;

@@ -192,5 +192,10 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let reply = (shared.script)(&recorded);
     shared.requests.lock().unwrap().push(recorded);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, reply.content_type)],
+        reply.body,
+    )
+        .into_response()
 }

@@ -1,0 +1,3 @@
+//! Test helpers shared by the provisioner's integration tests.
+
+pub mod fake_apiserver;
