@@ -82,11 +82,11 @@ impl Command {
             Command::EncodePassword(args) => encode_password::run(&args),
             Command::Validate(args) => validate::run(&args),
             Command::Create(args) => create::run(&args, global),
-            Command::Check(args) => Ok(provision::run_check(&args)),
+            Command::Check(args) => Ok(provision::run_check(&args, global)),
             Command::Provision(args) => provision::run_provision(&args, global),
-            Command::Status(args) => Ok(provision::run_status(&args)),
-            Command::Drill(args) => Ok(provision::run_drill(&args)),
-            Command::Uninstall(args) => Ok(provision::run_uninstall(&args)),
+            Command::Status(args) => Ok(provision::run_status(&args, global)),
+            Command::Drill(args) => Ok(provision::run_drill(&args, global)),
+            Command::Uninstall(args) => Ok(provision::run_uninstall(&args, global)),
             Command::Completion(args) => completion::run(&args),
         }
     }

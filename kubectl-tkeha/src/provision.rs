@@ -22,7 +22,9 @@ use crate::render::{self, ManifestFormat, to_stdout};
 #[command(after_help = "\
 Examples:
   kubectl tkeha check -f cluster.yaml --known-hosts ~/.ssh/known_hosts
-  kubectl tkeha check -f cluster.yaml --accept-new-host-keys -o json")]
+  kubectl tkeha check -f cluster.yaml --accept-new-host-keys -o json
+  # A Cluster stored in the API server, by name
+  kubectl tkeha check prod --context global --known-hosts ~/.ssh/known_hosts")]
 pub struct CheckArgs {
     #[command(flatten)]
     pub ha: HaArgs,
@@ -39,13 +41,16 @@ pub struct CheckArgs {
 Examples:
   kubectl tkeha provision -f cluster.yaml --known-hosts ~/.ssh/known_hosts
   kubectl tkeha provision -f cluster.yaml --accept-new-host-keys -o json
+  # A Cluster stored in the API server, from here; the outcome goes to its status (HAReady)
+  kubectl tkeha provision prod --known-hosts ~/.ssh/known_hosts
   # As a Job in the global cluster (the chart's namespace, image and ServiceAccount)
   kubectl -n tkeha-system create configmap prod-known-hosts --from-file=known_hosts=$HOME/.ssh/known_hosts
   kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts
   # The Job it would submit, without contacting any cluster
   kubectl tkeha provision prod --in-cluster --insecure-ignore-host-keys --dry-run -o yaml")]
 pub struct ProvisionArgs {
-    /// The name of a Cluster object in the API server (with --in-cluster).
+    /// The name of a Cluster object in the API server: provisioned from here (its status records
+    /// the outcome) or, with --in-cluster, by a Job.
     #[arg(value_name = "CLUSTER-NAME")]
     pub cluster: Option<String>,
     /// The Cluster manifest (JSON, JSON with // comments, or YAML), provisioned from here.
@@ -116,7 +121,8 @@ pub struct InClusterArgs {
 #[command(after_help = "\
 Examples:
   kubectl tkeha status -f cluster.yaml --known-hosts ~/.ssh/known_hosts
-  kubectl tkeha status -f cluster.yaml --known-hosts ~/.ssh/known_hosts -o json")]
+  kubectl tkeha status -f cluster.yaml --known-hosts ~/.ssh/known_hosts -o json
+  kubectl tkeha status prod --context global --known-hosts ~/.ssh/known_hosts")]
 pub struct StatusArgs {
     #[command(flatten)]
     pub ha: HaArgs,
@@ -145,8 +151,8 @@ pub struct UninstallArgs {
     pub ha: HaArgs,
 }
 
-pub fn run_check(args: &CheckArgs) -> ExitCode {
-    delegate(Action::Check, &args.ha)
+pub fn run_check(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
+    delegate(Action::Check, &args.ha, global)
 }
 
 pub fn run_provision(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -172,7 +178,7 @@ pub fn run_provision(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Resul
         );
     }
     let ha = local_args(args)?;
-    Ok(delegate(Action::Apply, &ha))
+    Ok(delegate(Action::Apply, &ha, global))
 }
 
 /// Rebuild the provisioner's own flags from ours, so the library sees exactly what
@@ -190,7 +196,7 @@ fn local_args(args: &ProvisionArgs) -> anyhow::Result<HaArgs> {
         (None, Some(name)) => argv.push(name.into()),
         (Some(_), Some(_)) => bail!("give either -f FILE or CLUSTER-NAME, not both"),
         (None, None) => bail!(
-            "no Cluster given: pass -f FILE (provision from here) or CLUSTER-NAME --in-cluster (a Job in the global cluster)"
+            "no Cluster given: pass -f FILE (a manifest) or CLUSTER-NAME (a Cluster in the API server; add --in-cluster to run as a Job there)"
         ),
     }
     if let Some(known_hosts) = &args.known_hosts {
@@ -213,9 +219,6 @@ fn local_args(args: &ProvisionArgs) -> anyhow::Result<HaArgs> {
     }
     match <Local as clap::Parser>::try_parse_from(argv) {
         Ok(local) => Ok(local.ha),
-        Err(_) if args.cluster.is_some() => bail!(
-            "CLUSTER-NAME needs --in-cluster (a Job reads the Cluster from the API server); to provision from here pass -f FILE"
-        ),
         Err(err) => bail!(
             "{}",
             err.to_string().trim_start_matches("error: ").trim_end()
@@ -323,20 +326,22 @@ fn job_params(args: &ProvisionArgs) -> anyhow::Result<JobParams> {
     })
 }
 
-pub fn run_status(args: &StatusArgs) -> ExitCode {
-    delegate(Action::Status, &args.ha)
+pub fn run_status(args: &StatusArgs, global: &GlobalArgs) -> ExitCode {
+    delegate(Action::Status, &args.ha, global)
 }
 
-pub fn run_drill(args: &DrillArgs) -> ExitCode {
-    delegate(Action::Drill, &args.ha)
+pub fn run_drill(args: &DrillArgs, global: &GlobalArgs) -> ExitCode {
+    delegate(Action::Drill, &args.ha, global)
 }
 
-pub fn run_uninstall(args: &UninstallArgs) -> ExitCode {
-    delegate(Action::Uninstall, &args.ha)
+pub fn run_uninstall(args: &UninstallArgs, global: &GlobalArgs) -> ExitCode {
+    delegate(Action::Uninstall, &args.ha, global)
 }
 
-fn delegate(action: Action, args: &HaArgs) -> ExitCode {
-    exit_code(tkeha_provisioner::cli::run(action, args))
+/// Run the library with the plugin's `--kubeconfig` / `--context` (used for a CLUSTER-NAME only).
+fn delegate(action: Action, args: &HaArgs, global: &GlobalArgs) -> ExitCode {
+    let target = Target::new(global.kubeconfig.as_deref(), global.context.as_deref());
+    exit_code(tkeha_provisioner::cli::run_with(action, args, &target))
 }
 
 /// The library returns an `i32`; anything that does not fit a process exit code counts as a failure.

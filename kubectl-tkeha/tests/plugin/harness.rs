@@ -9,6 +9,9 @@ use std::process::{Command, Stdio};
 pub struct Kubectl {
     dir: tempfile::TempDir,
     path: OsString,
+    /// `$KUBECONFIG` of the child; by default a file that does not exist, so no test can reach
+    /// the machine's own clusters.
+    kubeconfig: PathBuf,
 }
 
 /// What a finished process left behind.
@@ -34,7 +37,22 @@ impl Kubectl {
             !d.join("kubectl-tkeha").exists() && !d.join("kubectl_complete-tkeha").exists()
         }));
         let path = std::env::join_paths(dirs).unwrap();
-        Kubectl { dir, path }
+        let kubeconfig = dir.path().join("no-kubeconfig");
+        Kubectl {
+            dir,
+            path,
+            kubeconfig,
+        }
+    }
+
+    /// The temp dir (for kubeconfigs and manifests).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Run children with `KUBECONFIG=path`.
+    pub fn set_kubeconfig_env(&mut self, path: &Path) {
+        self.kubeconfig = path.to_path_buf();
     }
 
     /// A file in the temp dir with `content`.
@@ -66,7 +84,7 @@ impl Kubectl {
         let mut child = Command::new("script")
             .args(["-qec", &command, "/dev/null"])
             .env("PATH", &self.path)
-            .env("KUBECONFIG", self.dir.path().join("no-kubeconfig"))
+            .env("KUBECONFIG", &self.kubeconfig)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -135,7 +153,7 @@ impl Kubectl {
         let mut child = Command::new("kubectl")
             .args(args)
             .env("PATH", &self.path)
-            .env("KUBECONFIG", self.dir.path().join("no-kubeconfig"))
+            .env("KUBECONFIG", &self.kubeconfig)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

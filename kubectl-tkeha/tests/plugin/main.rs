@@ -3,8 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod completion;
+mod create;
 mod encode_password;
+#[path = "../../../provisioner/tests/support/fake_apiserver.rs"]
+mod fake_apiserver;
+mod fake_queries;
 mod harness;
+mod in_cluster;
 mod init;
 mod prompt;
 mod provision;

@@ -1,0 +1,324 @@
+//! `kubectl tkeha create` against the fake API server: what is sent (method, path, query, content
+//! type, body), what is not sent (invalid input), and how the server's answers are shown.
+
+use serde_json::{Value, json};
+
+use crate::fake_apiserver::{FakeApiServer, Recorded, Reply};
+use crate::fake_queries::pairs;
+use crate::harness::Kubectl;
+
+const CLUSTERS: &str = "/apis/platform.tkestack.io/v1/clusters";
+
+/// Three masters with a VIP; no port and no vrid, so defaults must be filled in.
+const PROD: &str = r#"# the seed shape, as YAML
+apiVersion: platform.tkestack.io/v1
+kind: Cluster
+metadata:
+  name: prod
+spec:
+  clusterCIDR: 10.244.0.0/16
+  type: Baremetal
+  version: "1.30.0"
+  machines:
+    - {ip: 192.168.1.2, username: root, password: MTIzNDU2}
+    - {ip: 192.168.1.3, username: root, password: MTIzNDU2}
+    - {ip: 192.168.1.4, username: root, password: MTIzNDU2}
+  features:
+    ha:
+      tke: {vip: 192.168.1.10}
+"#;
+
+/// What the API server stores: the posted object with a uid (and a name from generateName).
+fn echo_created(request: &Recorded) -> Reply {
+    let mut object = request.json();
+    let metadata = object["metadata"].as_object_mut().unwrap();
+    if !metadata.contains_key("name") {
+        let prefix = metadata["generateName"].as_str().unwrap().to_string();
+        metadata.insert("name".into(), json!(format!("{prefix}x7k2p")));
+    }
+    metadata.insert("uid".into(), json!("7d1c2c4e-0000-4000-8000-000000000001"));
+    Reply::json(201, object)
+}
+
+fn the_defaulted_prod() -> Value {
+    let machine =
+        |ip: &str| json!({"ip": ip, "username": "root", "password": "MTIzNDU2", "port": 22});
+    json!({
+        "apiVersion": "platform.tkestack.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "prod"},
+        "spec": {
+            "clusterCIDR": "10.244.0.0/16",
+            "type": "Baremetal",
+            "version": "1.30.0",
+            "machines": [machine("192.168.1.2"), machine("192.168.1.3"), machine("192.168.1.4")],
+            "features": {"ha": {"tke": {"vip": "192.168.1.10", "vrid": 11}}},
+            "publicAlternativeNames": ["192.168.1.10"]
+        }
+    })
+}
+
+#[test]
+fn a_valid_cluster_is_posted_once_with_its_defaults_filled_in() {
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let file = k.file("prod.yaml", PROD);
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod created\n");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let post = &requests[0];
+    assert_eq!(post.line(), format!("POST {CLUSTERS}"));
+    assert_eq!(post.content_type, "application/json");
+    assert_eq!(pairs(&post.query), ["fieldManager=kubectl-tkeha"]);
+    assert_eq!(post.json(), the_defaulted_prod());
+}
+
+#[test]
+fn an_invalid_cluster_is_refused_with_validates_report_and_nothing_is_sent() {
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let bad = PROD.replace("vip: 192.168.1.10", "vip: 192.168.1.300");
+    let file = k.file("bad.yaml", bad);
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "", "nothing was created");
+    let validate = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert!(
+        validate.stdout.contains("spec.features.ha.tke.vip"),
+        "{validate:?}"
+    );
+    assert!(
+        out.stderr.ends_with(&validate.stdout),
+        "create must refuse with validate's report:\n{}\nvs\n{}",
+        out.stderr,
+        validate.stdout
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+#[test]
+fn a_cluster_without_any_name_is_refused_before_any_request() {
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let file = k.file(
+        "noname.yaml",
+        PROD.replace("  name: prod\n", "  labels: {}\n"),
+    );
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("metadata.name: Required value"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("generateName"), "{out:?}");
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn generate_name_is_sent_as_is_and_the_servers_name_is_shown() {
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let file = k.file(
+        "gen.yaml",
+        PROD.replace("  name: prod\n", "  generateName: prod-\n"),
+    );
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/prod-x7k2p created\n"
+    );
+    let body = server.requests()[0].json();
+    assert_eq!(body["metadata"], json!({"generateName": "prod-"}));
+}
+
+#[test]
+fn a_refusal_from_the_server_reads_like_kubectl_and_exits_1() {
+    let message = "admission webhook \"validate.tkeha.tkestack.io\" denied the request: \
+                   spec.machines[1].ip: Duplicate value: \"192.168.1.2\"";
+    let server = FakeApiServer::start(move |_| Reply::status(422, "Invalid", message));
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let file = k.file("prod.yaml", PROD);
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!("Error from server (Invalid): {message}\n")
+    );
+}
+
+#[test]
+fn already_exists_and_a_missing_crd_are_explained() {
+    let exists = FakeApiServer::start(|_| {
+        Reply::status(
+            409,
+            "AlreadyExists",
+            "clusters.platform.tkestack.io \"prod\" already exists",
+        )
+    });
+    let k = Kubectl::new();
+    let file = k.file("prod.yaml", PROD);
+    let kubeconfig = exists.kubeconfig(k.dir(), "fake");
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "Error from server (AlreadyExists): clusters.platform.tkestack.io \"prod\" already exists\n"
+    );
+
+    // kube-apiserver answers a group it does not serve with a plain-text 404.
+    let no_crd = FakeApiServer::start(|_| Reply::text(404, "404 page not found"));
+    let kubeconfig = no_crd.kubeconfig(k.dir(), "fake");
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("doesn't have a resource type \"clusters\""),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("install the tkeha chart"), "{out:?}");
+}
+
+#[test]
+fn context_selects_the_server_from_the_flag_file_or_kubeconfig_env() {
+    let server = FakeApiServer::start(echo_created);
+    let mut k = Kubectl::new();
+    // The current context is the decoy (nothing listens there); only --context reaches the fake.
+    let kubeconfig = server.kubeconfig(k.dir(), "decoy");
+    let file = k.file("prod.yaml", PROD);
+    let file = file.to_str().unwrap();
+
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file,
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.starts_with("error: talking to the API server"),
+        "{out:?}"
+    );
+    assert!(server.requests().is_empty());
+
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file,
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "fake",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(server.requests().len(), 1);
+
+    // Without --kubeconfig the file comes from $KUBECONFIG, as with kubectl.
+    k.set_kubeconfig_env(&kubeconfig);
+    let out = k.tkeha(&["create", "-f", file, "--context", "fake"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(server.requests().len(), 2);
+
+    let out = k.tkeha(&["create", "-f", file, "--context", "nowhere"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("context nowhere"), "{out:?}");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn server_dry_run_asks_for_dry_run_all_and_client_dry_run_sends_nothing() {
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let file = k.file("prod.yaml", PROD);
+    let file = file.to_str().unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let out = k.tkeha(&[
+        "create",
+        "-f",
+        file,
+        "--kubeconfig",
+        kubeconfig,
+        "--dry-run=server",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/prod created (server dry run)\n"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        pairs(&requests[0].query),
+        ["dryRun=All", "fieldManager=kubectl-tkeha"]
+    );
+
+    for args in [["--dry-run", "-ojson"], ["--dry-run=client", "-ojson"]] {
+        let mut all = vec!["create", "-f", file, "--kubeconfig", kubeconfig];
+        all.extend(args);
+        let out = k.tkeha(&all);
+        assert_eq!(out.code, 0, "{out:?}");
+        let printed: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(printed, the_defaulted_prod());
+    }
+    assert_eq!(server.requests().len(), 1, "client dry runs sent a request");
+
+    let out = k.tkeha(&["create", "-f", file, "--dry-run"]);
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/prod created (dry run)\n"
+    );
+}
