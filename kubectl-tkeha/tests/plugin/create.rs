@@ -321,4 +321,6 @@ fn server_dry_run_asks_for_dry_run_all_and_client_dry_run_sends_nothing() {
         out.stdout,
         "cluster.platform.tkestack.io/prod created (dry run)\n"
     );
+    let out = k.tkeha(&["create", "-f", file, "--dry-run=client", "-o", "name"]);
+    assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod\n");
 }
