@@ -583,6 +583,105 @@ mod tests {
         assert_eq!(patch["status"]["conditions"].as_array().unwrap().len(), 1);
     }
 
+    fn plan() -> Plan {
+        let obj = json!({
+            "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
+            "metadata": {"name": "lab"},
+            "spec": {"type": "Baremetal", "version": "1.30.0",
+                     "features": {"ha": {"tke": {"vip": "10.0.0.100"}}},
+                     "machines": [
+                        {"ip": "10.0.0.11", "username": "root", "password": "cm9vdHB3"},
+                        {"ip": "10.0.0.12", "username": "root", "password": "cm9vdHB3"},
+                        {"ip": "10.0.0.13", "username": "root", "password": "cm9vdHB3"}]}
+        });
+        plan_from_object(&obj, "lab").unwrap()
+    }
+
+    fn report(action: &str) -> Report {
+        let mut r = Report::new(action, "tke", "10.0.0.100");
+        for h in ["10.0.0.11", "10.0.0.12", "10.0.0.13"] {
+            r.hosts.push(crate::report::HostReport::new(h));
+        }
+        r
+    }
+
+    #[test]
+    fn verdicts_per_action() {
+        let plan = plan();
+        assert_eq!(verdict_for(Action::Check, &plan, &report("check")), None);
+
+        let mut ok = report("apply");
+        ok.vip_holder = Some("10.0.0.12".into());
+        let v = verdict_for(Action::Apply, &plan, &ok).unwrap();
+        assert_eq!((v.status, v.reason), ("True", "Provisioned"));
+        assert_eq!(
+            v.message,
+            "tke HA applied on 3 master(s); VIP 10.0.0.100 held by 10.0.0.12"
+        );
+
+        let mut bad = report("apply");
+        bad.hosts[1].fail("cannot connect to 10.0.0.12:22: timed out");
+        bad.fail("preflight failed: nothing was changed on any master");
+        bad.finish();
+        let v = verdict_for(Action::Apply, &plan, &bad).unwrap();
+        assert_eq!((v.status, v.reason), ("False", "ApplyFailed"));
+        assert_eq!(
+            v.message,
+            "apply failed: 10.0.0.12: cannot connect to 10.0.0.12:22: timed out; \
+             preflight failed: nothing was changed on any master"
+        );
+
+        let mut healthy = report("status");
+        healthy.vip_holder = Some("10.0.0.11".into());
+        let v = verdict_for(Action::Status, &plan, &healthy).unwrap();
+        assert_eq!((v.status, v.reason), ("True", "Healthy"));
+
+        let mut split = report("status");
+        split.split_brain = true;
+        split.fail("split brain: 10.0.0.11 and 10.0.0.13 hold the VIP");
+        let v = verdict_for(Action::Status, &plan, &split).unwrap();
+        assert_eq!((v.status, v.reason), ("False", "SplitBrain"));
+        assert!(v.message.contains("10.0.0.13"), "{}", v.message);
+
+        let mut drill = report("drill");
+        drill.vip_holder = Some("10.0.0.12".into());
+        drill.drill = Some(crate::report::DrillReport {
+            failover_ms: 812,
+            from: "10.0.0.11".into(),
+            to: "10.0.0.12".into(),
+            oracle: "tcp".into(),
+            old_holder_stayed_backup: true,
+        });
+        let v = verdict_for(Action::Drill, &plan, &drill).unwrap();
+        assert_eq!((v.status, v.reason), ("True", "DrillPassed"));
+        assert!(
+            v.message
+                .ends_with("failover drill 10.0.0.11 -> 10.0.0.12 in 812 ms"),
+            "{}",
+            v.message
+        );
+
+        let v = verdict_for(Action::Uninstall, &plan, &report("uninstall")).unwrap();
+        assert_eq!((v.status, v.reason), ("False", "Uninstalled"));
+    }
+
+    #[test]
+    fn third_party_messages_count_bound_masters() {
+        let plan = plan();
+        let mut r = report("status");
+        r.lb = Some(crate::report::LbReport {
+            bound: vec!["10.0.0.11".into(), "10.0.0.12".into()],
+            ..Default::default()
+        });
+        let v = verdict_for(Action::Status, &plan, &r).unwrap();
+        assert!(
+            v.message
+                .starts_with("VIP 10.0.0.100: the load balancer reaches 2 of 3 masters"),
+            "{}",
+            v.message
+        );
+    }
+
     #[test]
     fn now_is_a_metav1_time() {
         let t = now();

@@ -19,7 +19,9 @@ pub enum KubeApiError {
         error: KubeconfigError,
     },
     #[error(
-        "no usable kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster: {error}"
+        "no usable kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster \
+         (KUBERNETES_SERVICE_HOST/PORT and the service account under \
+         /var/run/secrets/kubernetes.io/serviceaccount): pass --kubeconfig or run in a pod: {error}"
     )]
     Infer { error: InferConfigError },
     #[error("building the Kubernetes client: {error}")]

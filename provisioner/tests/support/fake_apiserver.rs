@@ -23,6 +23,8 @@ pub struct Recorded {
     /// The raw query string (empty when there was none).
     pub query: String,
     pub content_type: String,
+    /// The `Authorization` header (empty when there was none).
+    pub authorization: String,
     pub body: Vec<u8>,
 }
 
@@ -184,6 +186,12 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         content_type: parts
             .headers
             .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        authorization: parts
+            .headers
+            .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string(),

@@ -1,3 +1,4 @@
 //! Test helpers shared by the provisioner's integration tests.
 
 pub mod fake_apiserver;
+pub mod tls_front;
