@@ -51,3 +51,45 @@ fn missing_manifest_is_exit_2() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("/nonexistent/c.yaml"), "{out:?}");
 }
+
+#[test]
+fn a_cluster_name_is_read_from_the_server_that_kubeconfig_and_context_select() {
+    use crate::fake_apiserver::{FakeApiServer, Reply};
+
+    let server = FakeApiServer::start(|r| Reply::not_found(&format!("clusters {:?}", r.path)));
+    let k = Kubectl::new();
+    // The current context is the decoy: only --context fake reaches the fake server.
+    let kubeconfig = server.kubeconfig(k.dir(), "decoy");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    for command in COMMANDS {
+        let out = k.tkeha(&[
+            command,
+            "prod",
+            "--insecure-ignore-host-keys",
+            "--kubeconfig",
+            kubeconfig,
+            "--context",
+            "fake",
+        ]);
+        assert_ne!(out.code, 0, "{command}: {out:?}");
+        assert!(out.stderr.contains("prod"), "{command}: {out:?}");
+    }
+    let paths: Vec<String> = server.requests().iter().map(|r| r.line()).collect();
+    assert_eq!(
+        paths,
+        vec!["GET /apis/platform.tkestack.io/v1/clusters/prod".to_string(); COMMANDS.len()]
+    );
+    let out = k.tkeha(&[
+        "status",
+        "prod",
+        "--insecure-ignore-host-keys",
+        "--kubeconfig",
+        kubeconfig,
+    ]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert_eq!(
+        server.requests().len(),
+        COMMANDS.len(),
+        "the decoy context reached the fake"
+    );
+}
