@@ -66,6 +66,21 @@ pub async fn run(
     finish(&jobs, &pods, &name, &pod).await
 }
 
+/// Submit `job` with `dryRun=All`: the API server authorizes and admits it (Pod Security
+/// included) and answers with the Job it would have stored; nothing runs.
+pub async fn submit_dry_run(
+    client: Client,
+    namespace: &str,
+    job: &Job,
+) -> Result<Job, FollowError> {
+    let jobs: Api<Job> = Api::namespaced(client, namespace);
+    let params = PostParams {
+        dry_run: true,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+    };
+    Ok(jobs.create(&params, job).await?)
+}
+
 /// The Job's pod once its container has started (its log can be read), or why it never will.
 async fn wait_for_pod(
     jobs: &Api<Job>,

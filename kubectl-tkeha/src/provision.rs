@@ -11,6 +11,7 @@ use tkeha_provisioner::cli::{Action, HaArgs};
 use tkeha_provisioner::kubeapi::{self, Target};
 
 use crate::cli::GlobalArgs;
+use crate::create::DryRun;
 use crate::in_cluster;
 use crate::job::{self, HostKeys, JobParams};
 use crate::render::{self, ManifestFormat, to_stdout};
@@ -47,7 +48,9 @@ Examples:
   kubectl -n tkeha-system create configmap prod-known-hosts --from-file=known_hosts=$HOME/.ssh/known_hosts
   kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts
   # The Job it would submit, without contacting any cluster
-  kubectl tkeha provision prod --in-cluster --insecure-ignore-host-keys --dry-run -o yaml")]
+  kubectl tkeha provision prod --in-cluster --insecure-ignore-host-keys --dry-run -o yaml
+  # Let the API server check it (RBAC, Pod Security admission) without running it
+  kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts --dry-run=server")]
 pub struct ProvisionArgs {
     /// The name of a Cluster object in the API server: provisioned from here (its status records
     /// the outcome) or, with --in-cluster, by a Job.
@@ -108,9 +111,11 @@ pub struct InClusterArgs {
     /// ConfigMap in the Job's namespace whose key `known_hosts` is an OpenSSH known_hosts file.
     #[arg(long, value_name = "CONFIGMAP")]
     pub known_hosts_configmap: Option<String>,
-    /// Print the Job (-o yaml|json) instead of submitting it; contacts no cluster.
-    #[arg(long)]
-    pub dry_run: bool,
+    /// `client` (or `--dry-run` alone): print the Job (-o yaml|json), contact no cluster.
+    /// `server`: submit it with `dryRun=All` (RBAC, Pod Security and admission are checked, nothing runs).
+    #[arg(long, value_enum, value_name = "STRATEGY", num_args = 0..=1, require_equals = true,
+          default_value_t = DryRun::None, default_missing_value = "client")]
+    pub dry_run: DryRun,
     /// Seconds to wait for the Job's pod to start before giving up (the Job is left in place).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub start_timeout: u64,
@@ -167,7 +172,7 @@ pub fn run_provision(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Resul
             "--known-hosts-configmap",
             args.job.known_hosts_configmap.is_some(),
         ),
-        ("--dry-run", args.job.dry_run),
+        ("--dry-run", args.job.dry_run != DryRun::None),
     ];
     if let Some((flag, _)) = job_flags.iter().find(|(_, given)| *given) {
         bail!("{flag} is a Job setting: add --in-cluster, or drop {flag} to provision from here");
@@ -230,14 +235,18 @@ fn local_args(args: &ProvisionArgs) -> anyhow::Result<HaArgs> {
 fn run_in_cluster(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let params = job_params(args)?;
     let job = job::build(&params);
-    if args.job.dry_run {
-        let format = match args.output {
-            None | Some(ProvisionOutput::Yaml) => ManifestFormat::Yaml,
-            Some(ProvisionOutput::Json) => ManifestFormat::Json,
-            Some(ProvisionOutput::Text) => {
-                bail!("--dry-run prints the Job as -o yaml (the default) or -o json, not text")
-            }
-        };
+    let format = match (args.job.dry_run, args.output) {
+        (DryRun::None, _) => None,
+        (_, Some(ProvisionOutput::Yaml)) => Some(ManifestFormat::Yaml),
+        (_, Some(ProvisionOutput::Json)) => Some(ManifestFormat::Json),
+        (DryRun::Client, None) => Some(ManifestFormat::Yaml),
+        (DryRun::Server, None) => None,
+        (_, Some(ProvisionOutput::Text)) => {
+            bail!("--dry-run prints the Job as -o yaml or -o json, not text")
+        }
+    };
+    if args.job.dry_run == DryRun::Client {
+        let format = format.unwrap_or(ManifestFormat::Yaml);
         to_stdout(render::render(&job::to_value(&job)?, format)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -245,8 +254,26 @@ fn run_in_cluster(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Result<E
     let runtime = kubeapi::runtime()?;
     runtime.block_on(async {
         let client = target.client().await?;
-        let start_timeout = Duration::from_secs(args.job.start_timeout.max(1));
-        match in_cluster::run(client, &params.namespace, &job, start_timeout).await {
+        let outcome = if args.job.dry_run == DryRun::Server {
+            match in_cluster::submit_dry_run(client, &params.namespace, &job).await {
+                Ok(accepted) => {
+                    let text = match format {
+                        Some(format) => render::render(&job::to_value(&accepted)?, format)?,
+                        None => format!(
+                            "job.batch/{} created (server dry run)\n",
+                            accepted.metadata.name.unwrap_or_default()
+                        ),
+                    };
+                    to_stdout(text)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => Err(err),
+            }
+        } else {
+            let start_timeout = Duration::from_secs(args.job.start_timeout.max(1));
+            in_cluster::run(client, &params.namespace, &job, start_timeout).await
+        };
+        match outcome {
             Ok(code) => Ok(code),
             Err(err) => {
                 let message = err.to_string();
@@ -296,10 +323,11 @@ fn job_params(args: &ProvisionArgs) -> anyhow::Result<JobParams> {
         ),
     };
     let mut extra_args = Vec::new();
-    if args.output == Some(ProvisionOutput::Json) && !args.job.dry_run {
+    let dry_run = args.job.dry_run != DryRun::None;
+    if args.output == Some(ProvisionOutput::Json) && !dry_run {
         extra_args.extend(["-o".to_string(), "json".to_string()]);
     }
-    if args.output == Some(ProvisionOutput::Yaml) && !args.job.dry_run {
+    if args.output == Some(ProvisionOutput::Yaml) && !dry_run {
         bail!("-o yaml prints the Job with --dry-run; the report formats are text and json");
     }
     if let Some(secs) = args.timeout {

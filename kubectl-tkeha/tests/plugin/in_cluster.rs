@@ -449,3 +449,29 @@ fn in_cluster_needs_a_name_and_a_host_key_policy_the_job_can_use() {
         "--image is a Job setting",
     );
 }
+
+#[test]
+fn server_dry_run_submits_the_job_with_dry_run_all_and_follows_nothing() {
+    let server = cluster(Outcome::Complete);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let out = provision(&k, &kubeconfig, &["--dry-run=server"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        format!("job.batch/{JOB} created (server dry run)\n")
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].line(), "POST /apis/batch/v1/namespaces/ha/jobs");
+    assert_eq!(
+        query(&requests[0]),
+        ["dryRun=All", "fieldManager=kubectl-tkeha"]
+    );
+
+    // -o prints the server's answer, a Job with the name it generated.
+    let out = provision(&k, &kubeconfig, &["--dry-run=server", "-o", "yaml"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let job: Job = serde_saphyr::from_str(&out.stdout).unwrap();
+    assert_eq!(job.metadata.name.as_deref(), Some(JOB));
+}
