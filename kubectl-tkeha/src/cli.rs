@@ -29,6 +29,9 @@ Examples:
   kubectl tkeha check -f cluster.yaml --known-hosts ~/.ssh/known_hosts
   kubectl tkeha provision -f cluster.yaml --known-hosts ~/.ssh/known_hosts
 
+  # Or from inside the global cluster: a Job reads Cluster prod and records HAReady in its status
+  kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts
+
 Exit codes: 0 success, 1 rejected/failed, 2 unusable input or usage error.";
 
 /// `kubectl tkeha`: scaffold, validate and provision HA TKEStack clusters.
