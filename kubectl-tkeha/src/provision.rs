@@ -45,12 +45,14 @@ Examples:
   # A Cluster stored in the API server, from here; the outcome goes to its status (HAReady)
   kubectl tkeha provision prod --known-hosts ~/.ssh/known_hosts
   # As a Job in the global cluster (the chart's namespace, image and ServiceAccount)
-  kubectl -n tkeha-system create configmap prod-known-hosts --from-file=known_hosts=$HOME/.ssh/known_hosts
+  kubectl -n tkeha-system create configmap prod-known-hosts \\
+      --from-file=known_hosts=$HOME/.ssh/known_hosts
   kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts
   # The Job it would submit, without contacting any cluster
   kubectl tkeha provision prod --in-cluster --insecure-ignore-host-keys --dry-run -o yaml
   # Let the API server check it (RBAC, Pod Security admission) without running it
-  kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts --dry-run=server")]
+  kubectl tkeha provision prod --in-cluster --known-hosts-configmap prod-known-hosts \\
+      --dry-run=server")]
 pub struct ProvisionArgs {
     /// The name of a Cluster object in the API server: provisioned from here (its status records
     /// the outcome) or, with --in-cluster, by a Job.
