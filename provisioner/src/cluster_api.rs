@@ -14,6 +14,7 @@ use k8s_openapi::jiff;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::{Map, Value, json};
+use tkeha_api::review::DecodeError;
 use tkeha_api::types::Cluster;
 
 use crate::cli::Action;
@@ -219,7 +220,7 @@ pub fn plan_from_object(object: &Value, name: &str) -> Result<Plan, PlanError> {
         tkeha_api::review(object, None, &tkeha_api::Policy::default()).map_err(|source| {
             PlanError::Decode {
                 path: origin.clone(),
-                source,
+                source: redact_decode(source),
             }
         })?;
     if !review.allowed() {
@@ -231,6 +232,29 @@ pub fn plan_from_object(object: &Value, name: &str) -> Result<Plan, PlanError> {
     let mut plan = manifest::plan_from_value(&review.defaulted, &origin)?;
     plan.warnings = review.warnings;
     Ok(plan)
+}
+
+/// A decode error quotes the offending value (`invalid type: integer `123456``): at a secret
+/// field that value is the secret, so it is replaced before the error reaches a status or a log.
+fn redact_decode(mut e: DecodeError) -> DecodeError {
+    const SECRET_FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
+    if SECRET_FIELDS.iter().any(|f| e.path.contains(f)) {
+        let mut out = String::with_capacity(e.message.len());
+        let mut open: Option<char> = None;
+        for c in e.message.chars() {
+            match open {
+                Some(q) if c == q => {
+                    open = None;
+                    out.push_str("(value not shown)");
+                }
+                Some(_) => {}
+                None if c == '`' || c == '"' => open = Some(c),
+                None => out.push(c),
+            }
+        }
+        e.message = out;
+    }
+    e
 }
 
 /// The `HAReady` verdict for one action's report; `None` for `check` (a preflight says nothing
@@ -679,6 +703,30 @@ mod tests {
                 .starts_with("VIP 10.0.0.100: the load balancer reaches 2 of 3 masters"),
             "{}",
             v.message
+        );
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_not_quoted_back() {
+        let mut obj = json!({
+            "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
+            "metadata": {"name": "lab"},
+            "spec": {"type": "Baremetal", "version": "1.30.0",
+                     "features": {"ha": {"tke": {"vip": "10.0.0.100"}}},
+                     "machines": [{"ip": "10.0.0.11", "username": "root", "password": 987654321}]}
+        });
+        let e = plan_from_object(&obj, "lab").unwrap_err().to_string();
+        assert!(!e.contains("987654321"), "{e}");
+        assert!(
+            e.contains("spec.machines[0].password") && e.contains("(value not shown)"),
+            "{e}"
+        );
+        obj["spec"]["machines"][0]["password"] = json!(null);
+        obj["spec"]["machines"][0]["port"] = json!("twenty-two");
+        let e = plan_from_object(&obj, "lab").unwrap_err().to_string();
+        assert!(
+            e.contains("twenty-two"),
+            "other fields keep their value: {e}"
         );
     }
 
