@@ -13,4 +13,7 @@ mod in_cluster;
 mod init;
 mod prompt;
 mod provision;
+mod tls;
+#[path = "../../../provisioner/tests/support/tls_front.rs"]
+mod tls_front;
 mod validate;
