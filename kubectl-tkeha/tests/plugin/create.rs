@@ -324,3 +324,38 @@ fn server_dry_run_asks_for_dry_run_all_and_client_dry_run_sends_nothing() {
     let out = k.tkeha(&["create", "-f", file, "--dry-run=client", "-o", "name"]);
     assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod\n");
 }
+
+#[test]
+fn stdin_without_api_version_and_kind_is_sent_with_both_and_warnings_go_to_stderr() {
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    // Two masters: allowed, with the webhook's warning about an even etcd member count.
+    let manifest = PROD
+        .replace("apiVersion: platform.tkestack.io/v1\nkind: Cluster\n", "")
+        .replace(
+            "    - {ip: 192.168.1.4, username: root, password: MTIzNDU2}\n",
+            "",
+        );
+    assert!(!manifest.contains("kind:"), "{manifest}");
+    let out = k.tkeha_stdin(
+        &[
+            "create",
+            "-f",
+            "-",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+        manifest.as_bytes(),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod created\n");
+    assert!(
+        out.stderr.starts_with("Warning: spec.machines: 2 masters"),
+        "{out:?}"
+    );
+    let body = server.requests()[0].json();
+    assert_eq!(body["apiVersion"], "platform.tkestack.io/v1");
+    assert_eq!(body["kind"], "Cluster");
+    assert_eq!(body["spec"]["machines"].as_array().unwrap().len(), 2);
+}
