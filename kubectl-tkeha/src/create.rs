@@ -47,7 +47,8 @@ pub struct CreateArgs {
     #[arg(long, value_enum, value_name = "STRATEGY", num_args = 0..=1, require_equals = true,
           default_value_t = DryRun::None, default_missing_value = "client")]
     pub dry_run: DryRun,
-    /// Print the object (as the server answered, or as it would be sent) instead of the one-line answer.
+    /// Print the object (as the server answered, or as it would be sent) instead of the one-line
+    /// answer. SSH passwords, keys and passphrases are shown as `<redacted>`.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<CreateOutput>,
 }
@@ -171,13 +172,31 @@ fn display_name(object: &Value) -> String {
 /// Print the answer: `-o yaml|json|name`, else kubectl's `RESOURCE/NAME created`.
 fn answer(args: &CreateArgs, object: &Value, name: &str, suffix: &str) -> anyhow::Result<ExitCode> {
     let text = match args.output {
-        Some(CreateOutput::Yaml) => render::render(object, ManifestFormat::Yaml)?,
-        Some(CreateOutput::Json) => render::render(object, ManifestFormat::Json)?,
+        Some(CreateOutput::Yaml) => render::render(&redacted(object), ManifestFormat::Yaml)?,
+        Some(CreateOutput::Json) => render::render(&redacted(object), ManifestFormat::Json)?,
         Some(CreateOutput::Name) => format!("{RESOURCE}/{name}\n"),
         None => format!("{RESOURCE}/{name} created{suffix}\n"),
     };
     to_stdout(text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The SSH credentials of every machine, which `-o yaml|json` never shows.
+const SECRET_FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
+
+/// `object` with each machine's password, key and passphrase replaced by `<redacted>`.
+fn redacted(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(Value::Array(machines)) = copy.pointer_mut("/spec/machines") {
+        for machine in machines.iter_mut().filter_map(Value::as_object_mut) {
+            for field in SECRET_FIELDS {
+                if let Some(value) = machine.get_mut(field) {
+                    *value = Value::String("<redacted>".to_string());
+                }
+            }
+        }
+    }
+    copy
 }
 
 /// kubectl's wording for a failed create; a missing resource type gets the fix.
@@ -216,6 +235,20 @@ mod tests {
             assert_eq!(error.field, "metadata.name");
             assert!(error.to_string().contains("generateName"), "{error}");
         }
+    }
+
+    #[test]
+    fn printed_objects_never_show_ssh_credentials() {
+        let object = json!({"spec": {"machines": [
+            {"ip": "10.0.0.2", "password": "MTIzNDU2"},
+            {"ip": "10.0.0.3", "privateKey": "LS0tLS1CRUdJTg==", "passPhrase": "cGFzcw=="}
+        ]}});
+        let shown = redacted(&object).to_string();
+        for secret in ["MTIzNDU2", "LS0tLS1CRUdJTg==", "cGFzcw=="] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(shown.matches("<redacted>").count(), 3, "{shown}");
+        assert_eq!(redacted(&object)["spec"]["machines"][1]["ip"], "10.0.0.3");
     }
 
     #[test]
