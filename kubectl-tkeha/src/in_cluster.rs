@@ -16,6 +16,9 @@ use tkeha_provisioner::kubeapi::describe_error;
 /// Between two looks at the pod or the Job while nothing streams.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How often a log stream that ends while the container still runs is reopened.
+const MAX_RECONNECTS: usize = 5;
+
 /// How long to wait for the Job controller to record the result once the log has ended.
 const RESULT_WAIT: Duration = Duration::from_secs(60);
 
@@ -62,8 +65,24 @@ pub async fn run(
     eprintln!(
         "Following pod/{pod} (Ctrl-C stops following; the Job keeps running: kubectl -n {namespace} logs -f job/{name})"
     );
-    stream_log(&pods, &pod).await?;
-    finish(&jobs, &pods, &name, &pod).await
+    let mut from_now = false;
+    for _ in 0..=MAX_RECONNECTS {
+        stream_log(&pods, &pod, from_now).await?;
+        match after_log(&jobs, &pods, &name, &pod).await? {
+            AfterLog::Done(code) => return Ok(code),
+            AfterLog::StillRunning => {
+                eprintln!(
+                    "(the log stream of pod/{pod} ended while it still runs; reconnecting, lines written in between are not shown)"
+                );
+                from_now = true;
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+    Err(FollowError::Stuck(format!(
+        "the log stream of pod/{pod} keeps ending while it runs; follow it with \
+         kubectl -n {namespace} logs -f job/{name}"
+    )))
 }
 
 /// Submit `job` with `dryRun=All`: the API server authorizes and admits it (Pod Security
@@ -130,10 +149,12 @@ fn pods_namespace(pods: &Api<Pod>) -> String {
 }
 
 /// Copy the container's log to stdout line by line until the container exits.
-async fn stream_log(pods: &Api<Pod>, pod: &str) -> Result<(), FollowError> {
+/// `from_now`: only lines written from now on (after a cut stream; the earlier ones were shown).
+async fn stream_log(pods: &Api<Pod>, pod: &str, from_now: bool) -> Result<(), FollowError> {
     let params = LogParams {
         follow: true,
         container: Some(CONTAINER.to_string()),
+        tail_lines: from_now.then_some(0),
         ..Default::default()
     };
     let mut lines = pods.log_stream(pod, &params).await?.lines();
@@ -145,39 +166,49 @@ async fn stream_log(pods: &Api<Pod>, pod: &str) -> Result<(), FollowError> {
     Ok(())
 }
 
+/// What the Job and its pod say once the log stream has ended.
+#[derive(Debug)]
+enum AfterLog {
+    /// The Job's result (or, lacking one, the exited container's code).
+    Done(ExitCode),
+    /// The container still runs: the stream was cut (API server or network), not finished.
+    StillRunning,
+}
+
 /// Wait for the Job controller's verdict and turn it into an exit code.
-async fn finish(
+async fn after_log(
     jobs: &Api<Job>,
     pods: &Api<Pod>,
     job: &str,
     pod: &str,
-) -> Result<ExitCode, FollowError> {
+) -> Result<AfterLog, FollowError> {
     let started = Instant::now();
     loop {
         let current = jobs.get(job).await?;
         if succeeded(&current) {
             eprintln!("job.batch/{job} complete");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(AfterLog::Done(ExitCode::SUCCESS));
         }
         let failed = failure(&current);
-        if failed.is_some() || started.elapsed() >= RESULT_WAIT {
-            let code = exit_code(&pods.get(pod).await?);
-            match (failed, code) {
-                (Some(why), code) => {
-                    eprintln!("job.batch/{job} failed: {why}");
-                    return Ok(ExitCode::from(code.unwrap_or(1)));
-                }
-                // No verdict yet, but the container has exited: its code is the answer.
-                (None, Some(0)) => return Ok(ExitCode::SUCCESS),
-                (None, Some(code)) => return Ok(ExitCode::from(code)),
-                (None, None) => {
-                    return Err(FollowError::Stuck(format!(
-                        "job.batch/{job}: the log ended but the Job has no result after {}s; \
-                         see `kubectl describe job {job}`",
-                        RESULT_WAIT.as_secs()
-                    )));
-                }
-            }
+        let current_pod = pods.get(pod).await?;
+        let code = exit_code(&current_pod);
+        if let Some(why) = failed {
+            eprintln!("job.batch/{job} failed: {why}");
+            return Ok(AfterLog::Done(ExitCode::from(code.unwrap_or(1))));
+        }
+        if code.is_none() && is_running(&current_pod) {
+            return Ok(AfterLog::StillRunning);
+        }
+        if started.elapsed() >= RESULT_WAIT {
+            // No verdict yet, but the container has exited: its code is the answer.
+            return match code {
+                Some(code) => Ok(AfterLog::Done(ExitCode::from(code))),
+                None => Err(FollowError::Stuck(format!(
+                    "job.batch/{job}: the log ended but the Job has no result after {}s; \
+                     see `kubectl describe job {job}`",
+                    RESULT_WAIT.as_secs()
+                ))),
+            };
         }
         tokio::time::sleep(POLL).await;
     }
@@ -209,6 +240,16 @@ fn failure(job: &Job) -> Option<String> {
 fn has_started(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     matches!(phase, Some("Running" | "Succeeded" | "Failed"))
+}
+
+/// The provisioner's container is running (so a log stream that ended was cut short).
+fn is_running(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|statuses| statuses.iter().find(|s| s.name == CONTAINER))
+        .and_then(|s| s.state.as_ref())
+        .is_some_and(|state| state.running.is_some())
 }
 
 /// Why the container waits, when waiting will not help.

@@ -475,3 +475,73 @@ fn server_dry_run_submits_the_job_with_dry_run_all_and_follows_nothing() {
     let job: Job = serde_saphyr::from_str(&out.stdout).unwrap();
     assert_eq!(job.metadata.name.as_deref(), Some(JOB));
 }
+
+#[test]
+fn a_log_stream_cut_while_the_pod_runs_is_reopened_from_now() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // The first stream ends early (as when a proxy drops it) while the container still runs;
+    // the second one ends with the container, and the Job completes.
+    let logs = Arc::new(AtomicUsize::new(0));
+    let server = FakeApiServer::start(move |r: &Recorded| {
+        let running = json!({"running": {"startedAt": "2026-01-01T00:00:00Z"}});
+        let done = json!({"terminated": {"exitCode": 0}});
+        let pod_with = |state: &Value, phase: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": POD},
+                   "status": {"phase": phase, "containerStatuses": [{"name": "provisioner",
+                   "image": "x", "imageID": "", "ready": true, "restartCount": 0, "state": state}]}})
+        };
+        let streamed = logs.load(Ordering::SeqCst);
+        match (r.method.as_str(), r.path.rsplit('/').next().unwrap_or("")) {
+            ("POST", "jobs") => {
+                let mut job = r.json();
+                job["metadata"]["name"] = json!(JOB);
+                job["metadata"]["uid"] = json!(UID);
+                Reply::json(201, job)
+            }
+            ("GET", "pods") => Reply::json(
+                200,
+                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {},
+                       "items": [pod_with(&running, "Running")]}),
+            ),
+            ("GET", "log") => {
+                let n = logs.fetch_add(1, Ordering::SeqCst);
+                Reply::text(200, if n == 0 { "first\n" } else { "second\n" })
+            }
+            ("GET", POD) if streamed < 2 => Reply::json(200, pod_with(&running, "Running")),
+            ("GET", POD) => Reply::json(200, pod_with(&done, "Succeeded")),
+            ("GET", JOB) if streamed < 2 => Reply::json(
+                200,
+                json!({"metadata": {"name": JOB}, "status": {"active": 1}}),
+            ),
+            ("GET", JOB) => Reply::json(
+                200,
+                json!({"metadata": {"name": JOB}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}),
+            ),
+            _ => Reply::not_found(&r.line()),
+        }
+    });
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let out = provision(&k, &kubeconfig, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "first\nsecond\n");
+    assert!(out.stderr.contains("reconnecting"), "{out:?}");
+    let logs: Vec<Vec<String>> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/log"))
+        .map(query)
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            vec!["container=provisioner".to_string(), "follow=true".into()],
+            vec![
+                "container=provisioner".to_string(),
+                "follow=true".into(),
+                "tailLines=0".into()
+            ],
+        ]
+    );
+}
