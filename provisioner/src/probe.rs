@@ -33,6 +33,9 @@ pub fn hairpin_rule(vip: IpAddr, vport: u16) -> String {
     )
 }
 
+/// Seconds the VIP-in-use test waits for an ICMP or ARP answer.
+pub const VIP_ANSWER_WAIT: &str = "0.3";
+
 /// Seconds a temporary token listener lives at most.
 pub const LISTENER_LIFETIME_SECS: u32 = 30;
 
@@ -40,6 +43,15 @@ pub const LISTENER_LIFETIME_SECS: u32 = 30;
 pub fn probe_script(req: &ProbeRequest) -> String {
     let mut s = String::from("set +e\n");
     s.push_str(PATH_EXPORT);
+    if let Some(vip) = req.vip_answer_test {
+        // Started first, in the background, so the wait overlaps the reads below. On a LAN an
+        // ARP or ICMP answer takes milliseconds; arping only takes whole seconds, so `timeout` cuts it.
+        s.push_str(&format!(
+            "( ping -c1 -W{w} {vip} >/dev/null 2>&1 && echo \"@@vip_ping=1\" ) &\n\
+             ( command -v arping >/dev/null 2>&1 && timeout {w} arping -c1 -w1 {vip} >/dev/null 2>&1 && echo \"@@vip_arp=1\" ) &\n",
+            w = VIP_ANSWER_WAIT
+        ));
+    }
     s.push_str(&format!(
         r#"echo "@@hostname=$(hostname 2>/dev/null)"
 echo "@@uid=$(id -u)"
@@ -59,12 +71,8 @@ if [ -x {CHECK_SCRIPT_PATH} ]; then {CHECK_SCRIPT_PATH} >/dev/null 2>&1; echo "@
 for t in socat python3 iptables arping ping; do command -v $t >/dev/null 2>&1 && echo "@@tool=$t"; done
 "#
     ));
-    if let Some(vip) = req.vip_answer_test {
-        s.push_str(&format!(
-            "( ping -c1 -W1 {vip} >/dev/null 2>&1 && echo \"@@vip_ping=1\" ) &\n\
-             ( command -v arping >/dev/null 2>&1 && arping -c1 -w1 {vip} >/dev/null 2>&1 && echo \"@@vip_arp=1\" ) &\n\
-             wait\n"
-        ));
+    if req.vip_answer_test.is_some() {
+        s.push_str("wait\n");
     }
     if let Some((vip, vport)) = req.hairpin {
         s.push_str(&format!(
@@ -282,7 +290,11 @@ mod tests {
             listener_token: Some("tok123".into()),
             hairpin: Some(("10.0.0.100".parse().unwrap(), 16443)),
         });
-        assert!(full.contains("ping -c1 -W1 10.0.0.100"));
+        assert!(full.contains("ping -c1 -W0.3 10.0.0.100"));
+        assert!(full.contains("timeout 0.3 arping -c1 -w1 10.0.0.100"));
+        // The answer test starts before the reads and is waited for before the end marker.
+        assert!(full.find("ping -c1").unwrap_or(usize::MAX) < full.find("@@hostname").unwrap_or(0));
+        assert!(full.find("\nwait\n").unwrap_or(usize::MAX) < full.find("@@end=1").unwrap_or(0));
         assert!(full.contains("SYSTEM:'echo tok123'"));
         assert!(full.contains(
             "--dport 16443 -m comment --comment tkeha-hairpin -j REDIRECT --to-ports 6443"

@@ -19,7 +19,7 @@ pub enum SshError {
     #[error("host key of {addr}: {source}")]
     HostKey { addr: String, source: HostKeyError },
     #[error(
-        "authentication as {user} failed ({methods}): {message}; check spec.machines[].username and the base64 password/privateKey"
+        "authentication as {user} failed ({methods}): {message}; check spec.machines[].username and the base64 password, or privateKey and its passPhrase"
     )]
     Auth {
         user: String,

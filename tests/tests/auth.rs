@@ -1,10 +1,12 @@
-//! Ways in: a non-root user with passwordless sudo, key login, and hosts whose sshd offers only
-//! keyboard-interactive and publickey (password auth must fall back to keyboard-interactive).
+//! Ways in: a non-root user with passwordless sudo, key login (plain and passphrase-protected), and
+//! hosts whose sshd offers only keyboard-interactive and publickey (password auth must fall back to
+//! keyboard-interactive).
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::MetadataExt;
+use tkeha_e2e::lab::manifest::b64;
 use tkeha_e2e::lab::{Auth, Lab, LabConfig, ManifestOptions};
-use tkeha_e2e::scenario::{SETTLE, lab, manifest, provision_ok, single_holder};
+use tkeha_e2e::scenario::{SETTLE, lab, manifest, provision, provision_ok, single_holder};
 
 fn installed(lab: &Lab) {
     single_holder(lab, SETTLE).unwrap();
@@ -63,5 +65,60 @@ fn keyboard_interactive_only_hosts_accept_the_password() {
     let lab = lab(cfg);
     let m = manifest(&lab, "cluster.json", &ManifestOptions::default(), |_| {});
     provision_ok(&lab, "apply", &m, &[]);
+    installed(&lab);
+}
+
+#[test]
+fn a_passphrase_protected_key_needs_its_passphrase() {
+    let lab = lab(LabConfig::masters(2));
+    let opts = ManifestOptions {
+        user: "tkeha".into(),
+        auth: Auth::KeyWithPassphrase,
+        ..ManifestOptions::default()
+    };
+    // A wrong passPhrase: refused per host, nothing changed, the passphrase never printed.
+    let wrong = "not-the-passphrase-41";
+    let bad = manifest(&lab, "cluster-bad.json", &opts, |v| {
+        v["spec"]["machines"][0]["passPhrase"] = b64(wrong).into();
+    });
+    let r = provision(&lab, "apply", &bad, &[]);
+    assert_eq!(
+        r.code,
+        1,
+        "a wrong passPhrase must fail:\n{}",
+        r.all_output()
+    );
+    let h = r
+        .host(&lab.masters[0].ip)
+        .unwrap_or_else(|| panic!("no entry for m1:\n{}", r.stdout));
+    assert_eq!(h["ok"], false, "{h}");
+    assert!(
+        h["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("authentication"),
+        "{h}"
+    );
+    let out = r.all_output();
+    let key = std::fs::read_to_string(lab.encrypted_key_path()).unwrap();
+    let key_line = key.lines().nth(1).unwrap();
+    for secret in [
+        wrong.to_string(),
+        b64(wrong),
+        tkeha_e2e::lab::sshd::KEY_PASSPHRASE.to_string(),
+        key_line.to_string(),
+    ] {
+        assert!(!out.contains(&secret), "the output leaks a secret");
+    }
+    for i in 0..2 {
+        assert!(
+            lab.pids_named(i, "keepalived").is_empty(),
+            "m{} changed",
+            i + 1
+        );
+    }
+    // The right passPhrase gets in.
+    let good = manifest(&lab, "cluster.json", &opts, |_| {});
+    provision_ok(&lab, "apply", &good, &[]);
     installed(&lab);
 }

@@ -3,6 +3,7 @@
 //! and link loss without ever sitting on two masters.
 #![allow(clippy::unwrap_used)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 use tkeha_e2e::lab::{LabConfig, ManifestOptions};
 use tkeha_e2e::scenario::{SETTLE, lab, manifest, moved_from, provision_ok, single_holder};
@@ -20,6 +21,12 @@ fn ping(ip: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The provisioner's per-host SSH exec count (the install target is 6 or fewer).
+fn round_trips_at_most_six(h: &serde_json::Value) {
+    let n = h["round_trips"].as_u64().unwrap_or(0);
+    assert!((1..=6).contains(&n), "{n} SSH round trips: {h}");
+}
+
 #[test]
 fn fresh_masters_get_one_vip_holder_and_a_rerun_changes_nothing() {
     let lab = lab(LabConfig::masters(3));
@@ -31,6 +38,7 @@ fn fresh_masters_get_one_vip_holder_and_a_rerun_changes_nothing() {
     for h in first.hosts() {
         assert_eq!(h["ok"], true, "{h}");
         assert_eq!(h["changed"], true, "a fresh master must be changed: {h}");
+        round_trips_at_most_six(&h);
     }
     // No apiserver anywhere yet (bootstrap): the VIP is still up, on exactly one master.
     let holder = single_holder(&lab, SETTLE).unwrap();
@@ -60,8 +68,10 @@ fn fresh_masters_get_one_vip_holder_and_a_rerun_changes_nothing() {
         .map(|i| std::fs::read_to_string(lab.etc(i).join("keepalived/keepalived.conf")).unwrap())
         .collect();
 
+    // The VIP now answers on the network, but one of our masters holds it: no refusal.
     let again = provision_ok(&lab, "apply", &m, &[]);
     for h in again.hosts() {
+        round_trips_at_most_six(&h);
         assert_eq!(h["changed"], false, "rerun changed a host: {h}");
         assert_eq!(h["restarted"], false, "rerun restarted keepalived: {h}");
     }
@@ -153,5 +163,58 @@ fn link_down_on_the_holder_moves_the_vip() {
         lab.holders(),
         vec![new],
         "the VIP moved again after the link came back"
+    );
+}
+
+#[test]
+fn the_interface_is_the_one_holding_exactly_the_machine_ip() {
+    let lab = lab(LabConfig::masters(2));
+    // m1 also has 10.77.N.111 on lo, which lists first and contains "10.77.N.11" as a substring:
+    // a substring match (TKEStack's grep) would pick lo, whose /32 cannot hold the VIP.
+    let decoy = format!("{}1", lab.masters[0].ip);
+    lab.exec(0, &format!("ip addr add {decoy}/32 dev lo"))
+        .unwrap();
+    let listed = lab.exec(0, "ip -o -4 addr show").unwrap();
+    assert!(
+        listed.find(&decoy).unwrap() < listed.find(&format!("{}/24", lab.masters[0].ip)).unwrap(),
+        "the decoy must list first:\n{listed}"
+    );
+    let m = manifest(&lab, "cluster.json", &ManifestOptions::default(), |_| {});
+    let r = provision_ok(&lab, "apply", &m, &[]);
+    assert_eq!(r.host(&lab.masters[0].ip).unwrap()["interface"], "eth0");
+    let conf = std::fs::read_to_string(lab.etc(0).join("keepalived/keepalived.conf")).unwrap();
+    assert!(conf.contains("interface eth0\n"), "{conf}");
+    assert!(conf.contains(&format!("unicast_src_ip {}\n", lab.masters[0].ip)));
+    single_holder(&lab, SETTLE).unwrap();
+}
+
+#[test]
+fn a_config_keepalived_rejects_on_the_target_is_never_moved_into_place() {
+    let lab = lab(LabConfig::masters(2));
+    // A world-writable /etc/keepalived on m2: with enable_script_security, keepalived -t (run on
+    // m2 itself) refuses the health-check script as insecure.
+    let dir = lab.etc(1).join("keepalived");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let m = manifest(&lab, "cluster.json", &ManifestOptions::default(), |_| {});
+    let r = tkeha_e2e::scenario::provision(&lab, "apply", &m, &[]);
+    assert_eq!(r.code, 1, "apply must fail:\n{}", r.all_output());
+    let h = r.host(&lab.masters[1].ip).unwrap();
+    assert_eq!(h["ok"], false, "{h}");
+    let err = h["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("keepalived -t") && err.contains("insecure"),
+        "the error should quote keepalived -t: {err}"
+    );
+    assert!(
+        !dir.join("keepalived.conf").exists(),
+        "a rejected config was moved into place"
+    );
+    assert!(
+        !dir.join("keepalived.conf.tkeha-new").exists(),
+        "the rejected upload was left behind"
+    );
+    assert!(
+        lab.pids_named(1, "keepalived").is_empty(),
+        "keepalived started on m2"
     );
 }

@@ -39,6 +39,8 @@ enum ModeArg {
 enum AuthArg {
     Password,
     Key,
+    /// The encrypted key, with its passPhrase.
+    KeyWithPassphrase,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
                 auth: match auth {
                     AuthArg::Password => Auth::Password,
                     AuthArg::Key => Auth::Key,
+                    AuthArg::KeyWithPassphrase => Auth::KeyWithPassphrase,
                 },
                 vport,
             };

@@ -2,7 +2,7 @@
 //! masters, from start to the VIP answering HTTP from outside, and SSH round trips per host.
 //! Prints a Markdown section for BENCHMARKS.md.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use std::time::{Duration, Instant};
 use tkeha_e2e::bench::{max, median, verdict};
 use tkeha_e2e::lab::{Lab, LabConfig, ManifestOptions, probe};
@@ -32,27 +32,47 @@ fn one(masters: usize) -> Result<Sample> {
     let kh = lab.known_hosts_path();
     let start = Instant::now();
     let bin = provisioner::binary()?;
-    let child = std::process::Command::new(bin)
+    let mut child = std::process::Command::new(bin)
         .args(["apply", "-o", "json", "-f"])
         .arg(&m)
         .arg("--known-hosts")
         .arg(&kh)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()?;
+    let mut apply = None;
     let answered = probe::wait_for(Duration::from_secs(60), Duration::from_millis(20), || {
-        lab.get_vip(6443, Duration::from_millis(100))
+        if let Some(a) = lab
+            .get_vip(6443, Duration::from_millis(100))
             .map(|_| start.elapsed())
-    })
-    .context("the VIP never answered")?;
+        {
+            return Some(Ok(a));
+        }
+        // A failed apply ends the wait at once (its report says why).
+        match child.try_wait() {
+            Ok(Some(status)) if !status.success() => Some(Err(status)),
+            Ok(Some(_)) => {
+                apply.get_or_insert_with(|| start.elapsed());
+                None
+            }
+            _ => None,
+        }
+    });
+    let failed = !matches!(answered, Some(Ok(_)));
     let out = child.wait_with_output()?;
-    let apply = start.elapsed();
-    if !out.status.success() {
+    let apply = apply.unwrap_or_else(|| start.elapsed());
+    if failed || !out.status.success() {
         bail!(
-            "apply failed on {masters} masters: {}",
-            String::from_utf8_lossy(&out.stdout)
+            "apply on {masters} masters failed or the VIP never answered ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
+    let answered = match answered {
+        Some(Ok(a)) => a,
+        _ => bail!("the VIP never answered"),
+    };
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let round_trips = report["hosts"]
         .as_array()

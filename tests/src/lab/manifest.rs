@@ -15,7 +15,10 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
     Password,
+    /// The lab's unencrypted key.
     Key,
+    /// The lab's second key, encrypted with [`super::sshd::KEY_PASSPHRASE`] (given as `passPhrase`).
+    KeyWithPassphrase,
 }
 
 /// Options of a lab manifest.
@@ -40,7 +43,8 @@ impl Default for ManifestOptions {
     }
 }
 
-/// Renders the Cluster for machines `ips` with VIP `vip`. `key_pem` is the lab's private key text.
+/// Renders the Cluster for machines `ips` with VIP `vip`. `key_pem` is the text of the private key
+/// `opts.auth` asks for (unused for password logins).
 pub fn render(
     name: &str,
     vip: &str,
@@ -60,6 +64,10 @@ pub fn render(
             match opts.auth {
                 Auth::Password => m["password"] = json!(STANDARD.encode(password)),
                 Auth::Key => m["privateKey"] = json!(STANDARD.encode(key_pem)),
+                Auth::KeyWithPassphrase => {
+                    m["privateKey"] = json!(STANDARD.encode(key_pem));
+                    m["passPhrase"] = json!(STANDARD.encode(super::sshd::KEY_PASSPHRASE));
+                }
             }
             m
         })

@@ -180,10 +180,26 @@ impl Lab {
                 &key.to_string_lossy(),
             ],
         )?;
-        fs::copy(
-            self.dir.join("id_ed25519.pub"),
-            self.dir.join("authorized_keys"),
+        let encrypted = self.encrypted_key_path();
+        cmd::run(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                sshd::KEY_PASSPHRASE,
+                "-C",
+                "tkeha-lab-passphrase",
+                "-f",
+                &encrypted.to_string_lossy(),
+            ],
         )?;
+        let mut authorized = fs::read_to_string(self.dir.join("id_ed25519.pub"))?;
+        authorized.push_str(&fs::read_to_string(
+            self.dir.join("id_ed25519_passphrase.pub"),
+        )?);
+        fs::write(self.dir.join("authorized_keys"), authorized)?;
         let hashes = sshd::Hashes::new()?;
         for i in 0..cfg.masters {
             let n = i + 1;
@@ -369,6 +385,11 @@ impl Lab {
         self.dir.join("id_ed25519")
     }
 
+    /// The lab's second private key, encrypted with [`sshd::KEY_PASSPHRASE`], also accepted everywhere.
+    pub fn encrypted_key_path(&self) -> PathBuf {
+        self.dir.join("id_ed25519_passphrase")
+    }
+
     /// known_hosts with every master's real host key.
     pub fn known_hosts_path(&self) -> PathBuf {
         self.dir.join("known_hosts")
@@ -443,7 +464,11 @@ impl Lab {
 
     /// A Cluster manifest for this lab.
     pub fn manifest(&self, opts: &ManifestOptions) -> Result<Value> {
-        let key = fs::read_to_string(self.key_path())?;
+        let key = match opts.auth {
+            Auth::KeyWithPassphrase => fs::read_to_string(self.encrypted_key_path())?,
+            Auth::Key => fs::read_to_string(self.key_path())?,
+            Auth::Password => String::new(),
+        };
         Ok(manifest::render(
             &format!("tkh{}", self.slot),
             &self.vip(),

@@ -17,6 +17,8 @@ pub const USER: &str = "tkeha";
 /// Its password.
 pub const USER_PASSWORD: &str = "tkehapw";
 const USER_UID: u32 = 1777;
+/// Passphrase of the lab's second (encrypted) login key.
+pub const KEY_PASSPHRASE: &str = "lab-key-passphrase";
 
 /// How a master's sshd lets users in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
