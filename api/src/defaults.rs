@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use json_patch::jsonptr::PointerBuf;
+use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::{AddOperation, PatchOperation};
 use serde_json::Value;
 
@@ -34,11 +34,44 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     s.parse().ok()
 }
 
+/// An `add` at the pointer made of `tokens` (none of ours needs `~` escaping).
 fn add(tokens: &[&str], value: Value) -> PatchOperation {
-    PatchOperation::Add(AddOperation {
-        path: PointerBuf::from_tokens(tokens.iter().copied()),
+    // Build the pointer text in one allocation (from_tokens grows a String token by token).
+    let mut text = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum());
+    for t in tokens {
+        text.push('/');
+        text.push_str(t);
+    }
+    add_parsed(
+        text,
+        || tokens.iter().map(|t| t.to_string()).collect(),
         value,
-    })
+    )
+}
+
+/// `add /spec/machines/<i>/port`, formatted straight into the pointer's buffer.
+fn add_port(i: usize, value: Value) -> PatchOperation {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(32);
+    let _ = write!(text, "/spec/machines/{i}/port");
+    let tokens = || {
+        vec![
+            "spec".into(),
+            "machines".into(),
+            i.to_string(),
+            "port".into(),
+        ]
+    };
+    add_parsed(text, tokens, value)
+}
+
+/// Parse `text` as a pointer; should it not parse, build it from `tokens` (escaping as needed).
+fn add_parsed(text: String, tokens: impl FnOnce() -> Vec<String>, value: Value) -> PatchOperation {
+    let path = match PointerBuf::parse(text) {
+        Ok(p) if !p.as_str().contains('~') => p,
+        _ => PointerBuf::from_tokens(tokens().iter().map(String::as_str)),
+    };
+    PatchOperation::Add(AddOperation { path, value })
 }
 
 /// Apply the defaults to `spec` (decoded from the object's `spec`) and return the matching patch.
@@ -49,11 +82,7 @@ pub fn apply_defaults(spec: &mut ClusterSpec) -> Vec<PatchOperation> {
         for (i, m) in machines.iter_mut().enumerate() {
             if m.port.is_none() {
                 m.port = Some(DEFAULT_SSH_PORT);
-                let idx = i.to_string();
-                ops.push(add(
-                    &["spec", "machines", &idx, "port"],
-                    Value::from(DEFAULT_SSH_PORT),
-                ));
+                ops.push(add_port(i, Value::from(DEFAULT_SSH_PORT)));
             }
         }
     }
@@ -109,6 +138,54 @@ pub fn apply_defaults(spec: &mut ClusterSpec) -> Vec<PatchOperation> {
     ops
 }
 
+/// Apply `ops` (the `add` operations [`apply_defaults`] returns) to `doc` in place, walking each
+/// pointer directly instead of through `json_patch::patch` (which re-parses every path and keeps
+/// an undo log): the defaults patch is applied on every review, so this is the hot path.
+///
+/// Returns false, with `doc` possibly half-patched, when an operation is not an `add` or its
+/// parent is missing or of the wrong kind; the caller then starts again from the original with
+/// `json_patch::patch`, so the outcome (and any error) is exactly that of RFC 6902.
+pub fn apply_adds(doc: &mut Value, ops: &[PatchOperation]) -> bool {
+    ops.iter().all(|op| match op {
+        PatchOperation::Add(add) => add_at(doc, &add.path, &add.value),
+        _ => false,
+    })
+}
+
+fn add_at(doc: &mut Value, path: &Pointer, value: &Value) -> bool {
+    let Some((parent, last)) = path.split_back() else {
+        return false;
+    };
+    let mut node = doc;
+    for token in parent.tokens() {
+        node = match node {
+            Value::Object(o) => match o.get_mut(token.decoded().as_ref()) {
+                Some(child) => child,
+                None => return false,
+            },
+            Value::Array(a) => match token.to_index() {
+                Ok(json_patch::jsonptr::index::Index::Num(i)) if i < a.len() => &mut a[i],
+                _ => return false,
+            },
+            _ => return false,
+        };
+    }
+    match node {
+        Value::Object(o) => {
+            o.insert(last.decoded().into_owned(), value.clone());
+            true
+        }
+        Value::Array(a) => match last.to_index().map(|i| i.for_len_incl(a.len())) {
+            Ok(Ok(i)) => {
+                a.insert(i, value.clone());
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +199,57 @@ mod tests {
         assert_eq!(v("192.168.1.255"), 1);
         assert_eq!(v("2001:db8::ff"), 1);
         assert_eq!(v("2001:db8::10"), 17);
+    }
+
+    fn op(json: serde_json::Value) -> PatchOperation {
+        serde_json::from_value(json).unwrap_or_else(|e| panic!("op: {e}"))
+    }
+
+    #[test]
+    fn apply_adds_matches_rfc6902() {
+        let doc = serde_json::json!({"spec": {"machines": [{"ip": "a"}, {"ip": "b"}], "x~y": {}}});
+        let ops = vec![
+            op(serde_json::json!({"op": "add", "path": "/spec/machines/1/port", "value": 22})),
+            op(serde_json::json!({"op": "add", "path": "/spec/machines/0", "value": {"ip": "z"}})),
+            op(serde_json::json!({"op": "add", "path": "/spec/names", "value": ["v"]})),
+            op(serde_json::json!({"op": "add", "path": "/spec/names/-", "value": "w"})),
+            op(serde_json::json!({"op": "add", "path": "/spec/x~0y/k", "value": true})),
+        ];
+        let mut fast = doc.clone();
+        assert!(apply_adds(&mut fast, &ops));
+        let mut rfc = doc.clone();
+        assert!(json_patch::patch(&mut rfc, &ops).is_ok());
+        assert_eq!(fast, rfc);
+    }
+
+    #[test]
+    fn apply_adds_refuses_what_it_does_not_handle() {
+        let doc = serde_json::json!({"spec": {"machines": [{"ip": "a"}], "n": 1}});
+        for bad in [
+            serde_json::json!({"op": "remove", "path": "/spec/n"}),
+            serde_json::json!({"op": "add", "path": "/spec/missing/port", "value": 22}),
+            serde_json::json!({"op": "add", "path": "/spec/machines/5/port", "value": 22}),
+            serde_json::json!({"op": "add", "path": "/spec/machines/7", "value": {}}),
+            serde_json::json!({"op": "add", "path": "/spec/n/x", "value": 1}),
+            serde_json::json!({"op": "add", "path": "", "value": 1}),
+        ] {
+            let mut d = doc.clone();
+            assert!(!apply_adds(&mut d, &[op(bad.clone())]), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pointers_are_built_as_from_tokens_would() {
+        let PatchOperation::Add(a) = add_port(12, Value::from(22)) else {
+            panic!("add_port must make an add")
+        };
+        assert_eq!(
+            a.path,
+            PointerBuf::from_tokens(["spec", "machines", "12", "port"])
+        );
+        let PatchOperation::Add(b) = add(&["spec", "a~b", "c"], Value::Null) else {
+            panic!("add must make an add")
+        };
+        assert_eq!(b.path, PointerBuf::from_tokens(["spec", "a~b", "c"]));
     }
 }

@@ -3,7 +3,7 @@
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::defaults::apply_defaults;
+use crate::defaults::{apply_adds, apply_defaults};
 use crate::field::FieldError;
 use crate::types::ClusterSpec;
 use crate::validation::{Ctx, update, validate_spec};
@@ -86,13 +86,16 @@ pub fn review(new: &Value, old: Option<&Value>, policy: &Policy) -> Result<Revie
 
     let ops = apply_defaults(&mut spec);
     let mut defaulted = new.clone();
-    if let Err(e) = json_patch::patch(&mut defaulted, &ops) {
+    if !apply_adds(&mut defaulted, &ops) {
         // Unreachable by construction (decode_spec checked every object on the patched paths);
-        // report rather than panic.
-        return Err(DecodeError {
-            path: "spec".to_string(),
-            message: format!("could not apply defaults: {e}"),
-        });
+        // should it happen, RFC 6902 decides and any error is reported rather than a panic.
+        defaulted = new.clone();
+        if let Err(e) = json_patch::patch(&mut defaulted, &ops) {
+            return Err(DecodeError {
+                path: "spec".to_string(),
+                message: format!("could not apply defaults: {e}"),
+            });
+        }
     }
 
     let mut ctx = Ctx::new(&spec, policy);

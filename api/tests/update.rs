@@ -229,3 +229,90 @@ fn undecodable_old_skips_update_rules_with_warning() {
         r.warnings
     );
 }
+
+#[test]
+fn machines_compare_by_address_not_spelling() {
+    // the same IPv6 address spelt two ways is the same master: no scaling at all
+    let old = with(
+        tke3(),
+        &[("/spec/machines/2/ip", Some(json!("2001:db8::4")))],
+    );
+    let new = with(
+        tke3(),
+        &[("/spec/machines/2/ip", Some(json!("2001:db8:0:0::4")))],
+    );
+    let r = run_update(&new, &old);
+    assert!(
+        !r.errors
+            .iter()
+            .any(|e| e.field.starts_with("spec.machines")),
+        "{}",
+        dump(&r)
+    );
+    // a replaced master is named in canonical form; an unparsable one as written
+    let new = with(
+        tke3(),
+        &[("/spec/machines/2/ip", Some(json!("2001:db8:0:0::9")))],
+    );
+    expect(
+        &new,
+        &old,
+        "spec.machines",
+        Invalid,
+        "removed [2001:db8::4], added [2001:db8::9]",
+    );
+    let new = with(tke3(), &[("/spec/machines/2/ip", Some(json!("not-an-ip")))]);
+    expect(
+        &new,
+        &tke3(),
+        "spec.machines",
+        Invalid,
+        "removed [192.168.1.4], added [not-an-ip]",
+    );
+}
+
+#[test]
+fn many_masters_use_the_same_rules() {
+    // past the small-list scan (more than 16 masters) the answers are the same
+    let ips: Vec<String> = (2..=30).map(|i| format!("192.168.1.{i}")).collect();
+    let old = with(
+        tke3(),
+        &[(
+            "/spec/machines",
+            Some(Value::Array(ips.iter().map(|ip| m(ip)).collect())),
+        )],
+    );
+    let mut grown = ips.clone();
+    grown.push("192.168.1.31".to_string());
+    let new = with(
+        tke3(),
+        &[(
+            "/spec/machines",
+            Some(Value::Array(grown.iter().map(|ip| m(ip)).collect())),
+        )],
+    );
+    let r = run_update(&new, &old);
+    assert!(
+        !r.errors
+            .iter()
+            .any(|e| e.field.starts_with("spec.machines")),
+        "{}",
+        dump(&r)
+    );
+    let mut swapped = ips.clone();
+    swapped[29 - 2] = "192.168.1.99".to_string();
+    let new = with(
+        tke3(),
+        &[(
+            "/spec/machines",
+            Some(Value::Array(swapped.iter().map(|ip| m(ip)).collect())),
+        )],
+    );
+    expect(
+        &new,
+        &old,
+        "spec.machines",
+        Invalid,
+        "removed [192.168.1.29], added [192.168.1.99]",
+    );
+}

@@ -6,6 +6,7 @@
 //! `type`, `clusterCIDR`, `networkDevice`, `dnsDomain` may not change at all, set or unset.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use super::Ctx;
 use crate::defaults::parse_ip;
@@ -26,10 +27,46 @@ fn immutable_str(ctx: &mut Ctx<'_>, path: &str, new: Option<&str>, old: Option<&
 }
 
 /// A comparable key for a machine IP: the parsed address when valid, else the text.
-fn ip_key(s: Option<&str>) -> String {
+/// Displays as the address in canonical form, or the text as written (missing = empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum IpKey<'a> {
+    Ip(IpAddr),
+    Text(&'a str),
+}
+
+impl std::fmt::Display for IpKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpKey::Ip(ip) => ip.fmt(f),
+            IpKey::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+fn ip_key(s: Option<&str>) -> IpKey<'_> {
     match s {
-        Some(t) => parse_ip(t).map_or_else(|| t.to_string(), |ip| ip.to_string()),
-        None => String::new(),
+        Some(t) => parse_ip(t).map_or(IpKey::Text(t), IpKey::Ip),
+        None => IpKey::Text(""),
+    }
+}
+
+/// Membership in a list of keys: a scan for the usual handful of masters, a hash set beyond.
+struct KeySet<'k, 'a> {
+    keys: &'k [IpKey<'a>],
+    set: Option<HashSet<IpKey<'a>>>,
+}
+
+impl<'k, 'a> KeySet<'k, 'a> {
+    fn new(keys: &'k [IpKey<'a>]) -> Self {
+        let set = (keys.len() > 16).then(|| keys.iter().copied().collect());
+        KeySet { keys, set }
+    }
+
+    fn contains(&self, k: &IpKey<'a>) -> bool {
+        match &self.set {
+            Some(s) => s.contains(k),
+            None => self.keys.contains(k),
+        }
     }
 }
 
@@ -126,22 +163,22 @@ fn validate_ha(ctx: &mut Ctx<'_>, old: &ClusterSpec) {
 fn validate_scaling(ctx: &mut Ctx<'_>, old: &ClusterSpec) {
     let old_m = old.machines.as_deref().unwrap_or_default();
     let new_m = ctx.spec.machines.as_deref().unwrap_or_default();
-    let old_keys: Vec<String> = old_m.iter().map(|m| ip_key(m.ip.as_deref())).collect();
-    let new_keys: Vec<String> = new_m.iter().map(|m| ip_key(m.ip.as_deref())).collect();
+    let old_keys: Vec<IpKey<'_>> = old_m.iter().map(|m| ip_key(m.ip.as_deref())).collect();
+    let new_keys: Vec<IpKey<'_>> = new_m.iter().map(|m| ip_key(m.ip.as_deref())).collect();
     if old_keys == new_keys {
         return;
     }
-    let old_set: HashSet<&String> = old_keys.iter().collect();
-    let new_set: HashSet<&String> = new_keys.iter().collect();
-    let added: Vec<&str> = new_keys
+    let old_set = KeySet::new(&old_keys);
+    let new_set = KeySet::new(&new_keys);
+    let added: Vec<String> = new_keys
         .iter()
         .filter(|k| !old_set.contains(k))
-        .map(String::as_str)
+        .map(IpKey::to_string)
         .collect();
-    let removed: Vec<&str> = old_keys
+    let removed: Vec<String> = old_keys
         .iter()
         .filter(|k| !new_set.contains(k))
-        .map(String::as_str)
+        .map(IpKey::to_string)
         .collect();
 
     let ha_on = ctx.ha().and_then(|h| h.mode()).is_some();

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Benchmark: rule-engine throughput (tkeha_api::review) for a 3-master Cluster on one core
+# (target >= 100,000 reviews/s). Runs api/examples/bench_review.rs pinned with taskset and
+# writes its section of BENCHMARKS.md between the bench:api markers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECS=${SECS:-3}
+CORE=${CORE:-1}
+TARGET=100000
+cargo build --release -q -p tkeha-api --example bench_review
+BIN=$ROOT/target/release/examples/bench_review
+command -v taskset >/dev/null || { echo "bench-api: taskset (util-linux) is missing" >&2; exit 1; }
+[ "$CORE" -lt "$(nproc)" ] || CORE=0
+
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+rows=$(taskset -c "$CORE" "$BIN" "$SECS" --markdown)
+printf "%s\n" "$rows" >&2
+# The headline: a 3-master Cluster as a user submits it (defaults patch + every rule).
+headline=$(echo "$rows" | awk -F'|' '/as submitted/ {gsub(/ /, "", $3); print $3; exit}')
+[ -n "$headline" ] || { echo "bench-api: no 'as submitted' row in the output" >&2; exit 1; }
+verdict=$([ "$headline" -ge "$TARGET" ] && echo "met" || echo "NOT met")
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+
+python3 scripts/bench-section.py api BENCHMARKS.md <<MD
+## Rule engine: \`tkeha_api::review\` throughput (3-master Cluster, one core)
+
+Target: at least 100,000 reviews/s on one core. Headline (create, as submitted, which is what
+the webhook's mutating and validating calls each run): **${headline} reviews/s, target ${verdict}**.
+Measured $(date -u +%Y-%m-%d) on ${cpu:-an unknown CPU} ($(nproc) shared cores; load average
+before the run: ${load}), release build, one thread pinned to core ${CORE} with \`taskset\`,
+${SECS} s per case after a 200 ms warm-up, system allocator (glibc malloc). Every review returns
+the field errors, the warnings, the JSON patch and the defaulted object.
+
+| case | reviews/s | µs/review |
+|---|---|---|
+${rows}
+
+Command: \`bash scripts/bench-api.sh\` (runs
+\`taskset -c ${CORE} target/release/examples/bench_review ${SECS} --markdown\`; source:
+\`api/examples/bench_review.rs\`).
+MD
+sed -n "/<!-- bench:api:begin -->/,/<!-- bench:api:end -->/p" BENCHMARKS.md
