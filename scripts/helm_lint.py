@@ -156,6 +156,7 @@ def stage_schema() -> None:
         "certManager.duration 90d": {"certManager": {"duration": "90d"}},
         "crd.install 'yes'": {"crd": {"install": "yes"}},
         "empty provisioner SA name": {"provisioner": {"serviceAccount": {"name": ""}}},
+        "userRole.create 'yes'": {"provisioner": {"userRole": {"create": "yes"}}},
         "quote in skipUsernames": {"webhook": {"skipUsernames": ["a'b"]}},
     }
     for what, overrides in must_refuse.items():
@@ -347,9 +348,26 @@ def check_default(values: dict[str, Any], objects: list[dict[str, Any]]) -> Fail
         ],
         f"provisioner ClusterRole: {cluster_role['rules']}",
     )
-    role = one(objects, "Role")
+    roles = {o["metadata"]["name"]: o for o in by_kind(objects, "Role")}
+    f.check(sorted(roles) == ["tkeha-provision-user", "tkeha-provisioner"], f"Roles: {sorted(roles)}")
+    role = roles.get("tkeha-provisioner", {"rules": []})
     f.check({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]} in role["rules"],
             "provisioner Role reads Secrets")
+    # What the plugin's caller needs for `provision NAME --in-cluster` (create the Job, find its
+    # pod, follow the log), as a Role bound to nobody: never bound to the provisioner itself.
+    user_role = roles.get("tkeha-provision-user", {"rules": []})
+    f.check(
+        user_role["rules"] == [
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        ],
+        f"provision-user Role: {user_role['rules']}",
+    )
+    f.check(
+        all(b["roleRef"]["name"] != "tkeha-provision-user" for b in by_kind(objects, "RoleBinding")),
+        "the provision-user Role is bound to nobody by the chart",
+    )
     accounts = {o["metadata"]["name"] for o in by_kind(objects, "ServiceAccount")}
     f.check("tkeha-provisioner" in accounts, f"provisioner ServiceAccount tkeha-provisioner: {accounts}")
     for binding_kind in ("ClusterRoleBinding", "RoleBinding"):
@@ -375,6 +393,10 @@ def check_default(values: dict[str, Any], objects: list[dict[str, Any]]) -> Fail
                              "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}:
             f.check(o["metadata"].get("namespace") == NAMESPACE, f"{o['kind']}/{o['metadata']['name']} in the release namespace")
     f.check(not by_kind(objects, "Certificate"), "no cert-manager objects by default")
+    text = notes(values)
+    f.check("--in-cluster" in text and "--known-hosts-configmap" in text,
+            "NOTES show a provision --in-cluster command the plugin accepts (with a host-key policy)")
+    f.check("--role=tkeha-provision-user" in text, "NOTES explain binding the provision-user Role")
     return f
 
 
@@ -436,6 +458,7 @@ def check_options(values: dict[str, Any], objects: list[dict[str, Any]]) -> Fail
     f.check(one(objects, "ValidatingWebhookConfiguration")["webhooks"][0]["failurePolicy"] == "Fail",
             "validating webhook stays Fail")
     role = one(objects, "Role")
+    f.check(role["metadata"]["name"] == "tkeha-provisioner", "userRole.create=false leaves the provision-user Role out")
     f.check(role["rules"][0].get("resourceNames") == ["ssh-keys"], "secretNames narrow the Secret access")
     f.check(not by_kind(objects, "PodDisruptionBudget"), "PDB can be turned off")
     return f
@@ -455,7 +478,7 @@ RENDER_CASES: dict[str, tuple[dict[str, Any], Callable[[dict[str, Any], list[dic
                 "mutatingFailurePolicy": "Ignore",
                 "podDisruptionBudget": {"enabled": False},
             },
-            "provisioner": {"rbac": {"secretNames": ["ssh-keys"]}},
+            "provisioner": {"rbac": {"secretNames": ["ssh-keys"]}, "userRole": {"create": False}},
         },
         check_options,
     ),
