@@ -351,8 +351,8 @@ def check_default(values: dict[str, Any], objects: list[dict[str, Any]]) -> Fail
     roles = {o["metadata"]["name"]: o for o in by_kind(objects, "Role")}
     f.check(sorted(roles) == ["tkeha-provision-user", "tkeha-provisioner"], f"Roles: {sorted(roles)}")
     role = roles.get("tkeha-provisioner", {"rules": []})
-    f.check({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]} in role["rules"],
-            "provisioner Role reads Secrets")
+    f.check(role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+            f"provisioner Role only reads Secrets: {role['rules']}")
     # What the plugin's caller needs for `provision NAME --in-cluster` (create the Job, find its
     # pod, follow the log), as a Role bound to nobody: never bound to the provisioner itself.
     user_role = roles.get("tkeha-provision-user", {"rules": []})
