@@ -45,14 +45,8 @@ pub struct FieldError {
 
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.kind.phrase())?;
-        if let Some(v) = &self.value {
-            write!(f, ": {v}")?;
-        }
-        if !self.detail.is_empty() {
-            write!(f, ": {}", self.detail)?;
-        }
-        Ok(())
+        write!(f, "{}: ", self.field)?;
+        self.write_body(f)
     }
 }
 
@@ -68,6 +62,30 @@ impl Serialize for FieldError {
 }
 
 impl FieldError {
+    /// The error without its field path (`Invalid value: "1.2.3.300": must be ...`), as
+    /// apimachinery's `field.Error.ErrorBody()`: what `details.causes[].message` carries next to
+    /// `field` in an Invalid status (kubectl prints each cause as `FIELD: MESSAGE`).
+    pub fn body(&self) -> String {
+        struct Body<'a>(&'a FieldError);
+        impl std::fmt::Display for Body<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.write_body(f)
+            }
+        }
+        Body(self).to_string()
+    }
+
+    fn write_body(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind.phrase())?;
+        if let Some(v) = &self.value {
+            write!(f, ": {v}")?;
+        }
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+
     /// `Required value`: the field must be set.
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(field, ErrorType::Required, None, detail)
@@ -124,4 +142,29 @@ impl FieldError {
 /// Quote a string value the way the API server prints it (`"1.2.3.4"`).
 pub fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_field_then_body() {
+        let e = FieldError::invalid(
+            "spec.features.ha.tke.vip",
+            Some(quote("1.2.3.300")),
+            "must be a valid IP address",
+        );
+        assert_eq!(
+            e.body(),
+            r#"Invalid value: "1.2.3.300": must be a valid IP address"#
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("spec.features.ha.tke.vip: {}", e.body())
+        );
+        let r = FieldError::required("spec.type", "");
+        assert_eq!(r.body(), "Required value");
+        assert_eq!(r.to_string(), "spec.type: Required value");
+    }
 }
