@@ -4,6 +4,7 @@
 //! prints one line per case (reviews/s, ns/review); `--markdown` prints table rows instead.
 
 use std::hint::black_box;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -119,12 +120,17 @@ fn main() {
             }),
         ),
     ];
+    let mut out = std::io::stdout().lock();
     for (name, mut f) in cases {
         let (per_s, ns) = measure(secs, &mut f);
-        if markdown {
-            println!("| {name} | {per_s:.0} | {:.2} |", ns / 1000.0);
+        let line = if markdown {
+            format!("| {name} | {per_s:.0} | {:.2} |", ns / 1000.0)
         } else {
-            println!("{name}: {per_s:.0} reviews/s ({:.2} µs each)", ns / 1000.0);
+            format!("{name}: {per_s:.0} reviews/s ({:.2} µs each)", ns / 1000.0)
+        };
+        // A closed pipe (`| head`) ends the run quietly instead of panicking.
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return;
         }
     }
 }
