@@ -64,6 +64,10 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub tls_handshake_timeout: Duration,
 
+    /// Longest wait for a request body once its headers are in (slower clients get 408).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+
     /// After SIGTERM, how long /readyz fails before the listener stops accepting.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub shutdown_delay: Duration,
@@ -133,6 +137,7 @@ impl Args {
             cert_reload_interval: self.cert_reload_interval,
             header_read_timeout: self.header_read_timeout,
             handshake_timeout: self.tls_handshake_timeout,
+            body_read_timeout: self.body_read_timeout,
             shutdown_delay: self.shutdown_delay,
             shutdown_timeout: self.shutdown_timeout,
             ..Settings::new(self.listen, self.health_listen, tls)
@@ -197,6 +202,7 @@ mod tests {
             "--third-party-single-master=warning",
             "--allowed-versions=1.30.4, 1.31.2",
             "--cert-reload-interval=1s",
+            "--body-read-timeout=750ms",
         ]);
         let s = args.settings().unwrap();
         assert_eq!(
@@ -208,6 +214,7 @@ mod tests {
             Some(vec!["1.30.4".to_string(), "1.31.2".to_string()])
         );
         assert_eq!(s.cert_reload_interval, Duration::from_secs(1));
+        assert_eq!(s.body_read_timeout, Duration::from_millis(750));
     }
 
     #[test]

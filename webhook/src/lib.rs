@@ -9,6 +9,8 @@ pub mod admit;
 pub mod certs;
 pub mod cli;
 pub mod health;
+pub mod logformat;
+pub mod logwriter;
 pub mod message;
 pub mod metrics;
 pub mod router;

@@ -1,9 +1,18 @@
 //! tkeha-webhook binary: flags, logging, runtime, signals; everything else is in the library.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use clap::Parser as _;
 use tkeha_webhook::certs::write_dev_certs;
 use tkeha_webhook::cli::{Args, LogFormat};
+use tkeha_webhook::logformat::JsonLines;
+use tkeha_webhook::logwriter::{BatchedWriter, LogGuard};
+
+/// mimalloc: the review path allocates many small strings and maps (the object as JSON
+/// values); measured in BENCHMARKS.md against glibc malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -17,7 +26,8 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    init_logging(args.log_format);
+    // Held until main returns: flushes the last log lines.
+    let _log_guard = init_logging(args.log_format);
     // ring is the only provider in the tree; make it the process default for any rustls user.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = args
@@ -38,16 +48,20 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn init_logging(format: LogFormat) {
+/// Log lines go to stdout in batches (at least every 100 ms): one review costs no write syscall.
+fn init_logging(format: LogFormat) -> LogGuard {
+    let (writer, guard) = BatchedWriter::stdout(Duration::from_millis(100));
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(writer);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder.event_format(JsonLines).init(),
         LogFormat::Compact => builder.compact().init(),
     }
+    guard
 }
 
 /// Resolves on SIGTERM (kubelet) or SIGINT (Ctrl-C).

@@ -2,7 +2,7 @@
 //! cheapest answer, used to measure the transport ceiling). One log line per review.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,11 +19,27 @@ use crate::metrics::{Metrics, RequestResult};
 /// old object; the API server caps objects well below this.
 pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
 
-/// What every admission handler shares.
+/// Default longest wait for a request body once its headers are in.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every admission handler shares. The router needs a Tokio runtime with timers (body
+/// read timeout).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub policy: Arc<Policy>,
     pub metrics: Arc<Metrics>,
+    /// Longest wait for the whole body (a client trickling it is answered 408).
+    pub body_read_timeout: Duration,
+}
+
+impl AppState {
+    pub fn new(policy: Policy, metrics: Arc<Metrics>) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            metrics,
+            body_read_timeout: BODY_READ_TIMEOUT,
+        }
+    }
 }
 
 /// The router served on the TLS listener.
@@ -47,25 +63,28 @@ async fn validate(State(state): State<AppState>, request: Request) -> Response {
 #[derive(Debug)]
 enum BodyError {
     TooLarge,
+    Slow,
     Read(String),
 }
 
-/// Read the body, refusing an announced length over the limit before reading anything and
-/// stopping a chunked body as soon as it passes the limit.
-async fn read_body(request: Request) -> Result<Bytes, BodyError> {
+/// Read the body, refusing an announced length over the limit before reading anything,
+/// stopping a chunked body as soon as it passes the limit, and giving up on a slow one.
+async fn read_body(request: Request, timeout: Duration) -> Result<Bytes, BodyError> {
     if announced_length(request.headers()).is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(BodyError::TooLarge);
     }
-    axum::body::to_bytes(request.into_body(), BODY_LIMIT)
-        .await
-        .map_err(|e| {
-            let inner = e.into_inner();
-            if is_length_limit(inner.as_ref()) {
-                BodyError::TooLarge
-            } else {
-                BodyError::Read(inner.to_string())
-            }
-        })
+    let read = axum::body::to_bytes(request.into_body(), BODY_LIMIT);
+    let Ok(read) = tokio::time::timeout(timeout, read).await else {
+        return Err(BodyError::Slow);
+    };
+    read.map_err(|e| {
+        let inner = e.into_inner();
+        if is_length_limit(inner.as_ref()) {
+            BodyError::TooLarge
+        } else {
+            BodyError::Read(inner.to_string())
+        }
+    })
 }
 
 fn announced_length(headers: &HeaderMap) -> Option<u64> {
@@ -91,13 +110,20 @@ fn is_length_limit(mut error: &(dyn std::error::Error + 'static)) -> bool {
 
 async fn handle(endpoint: Endpoint, state: &AppState, request: Request) -> Response {
     let start = Instant::now();
-    let body = match read_body(request).await {
+    let body = match read_body(request, state.body_read_timeout).await {
         Ok(body) => body,
         Err(e) => {
             let (status, message) = match e {
                 BodyError::TooLarge => (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("AdmissionReview larger than {BODY_LIMIT} bytes"),
+                ),
+                BodyError::Slow => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "request body not received within {} ms",
+                        state.body_read_timeout.as_millis()
+                    ),
                 ),
                 BodyError::Read(reason) => (
                     StatusCode::BAD_REQUEST,

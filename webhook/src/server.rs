@@ -30,6 +30,8 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// Longest TLS handshake.
     pub handshake_timeout: Duration,
+    /// Longest wait for a request body once the headers are in (slow clients get 408).
+    pub body_read_timeout: Duration,
     /// After SIGTERM: time with `/readyz` failing before the listener stops accepting, so
     /// load balancers stop sending new connections first.
     pub shutdown_delay: Duration,
@@ -48,6 +50,7 @@ impl Settings {
             cert_reload_interval: Duration::from_secs(2),
             header_read_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            body_read_timeout: crate::router::BODY_READ_TIMEOUT,
             shutdown_delay: Duration::from_secs(2),
             shutdown_timeout: Duration::from_secs(20),
         }
@@ -117,8 +120,8 @@ pub async fn start(
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
     let state = AppState {
-        policy: Arc::new(settings.policy.clone()),
-        metrics: metrics.clone(),
+        body_read_timeout: settings.body_read_timeout,
+        ..AppState::new(settings.policy.clone(), metrics.clone())
     };
 
     let handle = axum_server::Handle::new();

@@ -112,6 +112,40 @@ async fn bodies_over_3_mib_get_413_with_or_without_content_length() {
     ));
 }
 
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408_and_counts_as_an_error() {
+    let metrics = std::sync::Arc::new(tkeha_webhook::Metrics::new());
+    let r = tkeha_webhook::webhook_router(tkeha_webhook::AppState {
+        body_read_timeout: Duration::from_millis(200),
+        ..tkeha_webhook::AppState::new(Policy::default(), metrics.clone())
+    });
+    let half = axum::body::Bytes::from_static(br#"{"apiVersion":"admission.k8s.io/v1","#);
+    let (status, text) = post_raw(&r, "/validate", Body::new(Stalled(Some(half)))).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(String::from_utf8_lossy(&text).contains("200 ms"));
+    assert!(metrics.render().contains(
+        r#"tkeha_webhook_admission_requests_total{endpoint="validate",result="error"} 1"#
+    ));
+}
+
+/// A body that sends one chunk and then never another.
+struct Stalled(Option<axum::body::Bytes>);
+
+impl axum::body::HttpBody for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match self.0.take() {
+            Some(b) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
 /// A body with no length known up front (sent chunked), yielding ready chunks.
 struct Chunked(std::vec::IntoIter<axum::body::Bytes>);
 
@@ -173,6 +207,20 @@ async fn bad_input_over_tls_never_stops_the_server() {
         rest.is_empty() || rest.starts_with("HTTP/1.1 408"),
         "{rest}"
     );
+
+    // A client that sends its headers and half the body, then stalls, gets 408.
+    let mut tls = c.connect().await.unwrap();
+    tls.write_all(
+        b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"apiVersion\":",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(GUARD, tls.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "slow body was never answered");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 
     // A client that connects and never starts TLS is dropped after the handshake timeout.
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();

@@ -181,7 +181,7 @@ proptest! {
 
     #[test]
     fn the_router_always_answers(body in prop::collection::vec(any::<u8>(), 0..512), frame in any::<bool>()) {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let (router, _) = router_with(Policy::default());
         let body = if frame {
             // Random bytes spliced into a real review's object.

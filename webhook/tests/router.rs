@@ -223,6 +223,42 @@ async fn v1beta1_is_answered_in_v1beta1() {
 }
 
 #[tokio::test]
+async fn v1beta1_mutation_is_answered_in_v1beta1_with_the_same_base64_patch() {
+    let v1 = fixture("review-create-tke-ha.json");
+    let mut beta = v1.clone();
+    beta["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let a1 = post_review(&router(), "/mutate", &v1).await;
+    let ab = post_review(&router(), "/mutate", &beta).await;
+    assert_eq!(ab["apiVersion"], "admission.k8s.io/v1beta1");
+    assert_eq!(ab["kind"], "AdmissionReview");
+    assert_eq!(ab["response"]["uid"], v1["request"]["uid"]);
+    assert_eq!(ab["response"]["patchType"], "JSONPatch");
+    assert!(ab["response"]["patch"].is_string(), "{ab}");
+    assert_eq!(ab["response"], a1["response"]);
+}
+
+#[tokio::test]
+async fn the_patch_is_standard_padded_base64_of_a_json_array_never_a_byte_array() {
+    // kube-core 5 emits `"patch": [91, 123, ...]` (kube-rs issue 1781); the API server wants
+    // the documented base64 string. Pin the exact wire text.
+    use base64::Engine as _;
+    let review = fixture("review-create-third-party-ha.json");
+    let (status, body) = post_raw(&router(), "/mutate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let expected_patch = serde_json::to_vec(&json!([
+        {"op": "add", "path": "/spec/publicAlternativeNames", "value": ["192.168.1.5"]}
+    ]))
+    .unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(expected_patch);
+    assert!(
+        text.contains(&format!(r#""patch":"{encoded}","patchType":"JSONPatch""#)),
+        "{text}"
+    );
+    assert!(!text.contains(r#""patch":["#), "{text}");
+}
+
+#[tokio::test]
 async fn other_kinds_operations_and_subresources_pass_untouched() {
     let r = router();
     // A Pod (namespaced, core group).

@@ -75,10 +75,7 @@ pub fn cluster_review(uid: &str, operation: &str, object: Value, old: Option<Val
 /// The router with `policy`, and its metrics.
 pub fn router_with(policy: Policy) -> (axum::Router, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
-    let router = webhook_router(AppState {
-        policy: Arc::new(policy),
-        metrics: metrics.clone(),
-    });
+    let router = webhook_router(AppState::new(policy, metrics.clone()));
     (router, metrics)
 }
 
@@ -188,6 +185,7 @@ pub fn test_settings(files: CertFiles) -> Settings {
         cert_reload_interval: Duration::from_millis(100),
         header_read_timeout: Duration::from_millis(500),
         handshake_timeout: Duration::from_millis(500),
+        body_read_timeout: Duration::from_millis(500),
         shutdown_delay: Duration::from_millis(300),
         shutdown_timeout: Duration::from_secs(10),
         ..Settings::new(local, local, files)

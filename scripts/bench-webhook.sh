@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# `make bench` part: tkeha-webhook throughput, latency and memory over keep-alive TLS with wrk.
+#
+# Starts the release tkeha-webhook with a fresh CA and serving certificate (its --gen-certs),
+# then runs wrk against POST /validate and POST /mutate with a ~1 KB 3-master Cluster
+# AdmissionReview (scripts/webhook-post.lua), and against GET /livez on the same TLS listener
+# (the transport ceiling: same TLS, HTTP and router stack, no JSON, no rules). Writes the
+# webhook section of BENCHMARKS.md.
+#
+# Knobs (environment): DURATION (default 10s), CONNECTIONS (16), PIN (1: server on the last
+# core, wrk on the first, when there are at least 2), WORKERS (server --worker-threads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16}
+PIN=${PIN:-1}
+export PATH="$ROOT/target/release:$PATH"
+
+die() { echo "bench-webhook: $*" >&2; exit 1; }
+command -v tkeha-webhook >/dev/null || die "tkeha-webhook not on PATH (run: cargo build --release -p tkeha-webhook)"
+command -v wrk >/dev/null || die "wrk missing (run: bash scripts/deps.sh)"
+command -v curl >/dev/null || die "curl missing (run: bash scripts/deps.sh)"
+command -v python3 >/dev/null || die "python3 missing (run: bash scripts/deps.sh)"
+
+WORK=$(mktemp -d /tmp/tkeha-bench-webhook.XXXXXX)
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# Two free loopback ports (TLS, health).
+read -r PORT HEALTH_PORT < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+for s in socks: s.close()')
+
+tkeha-webhook --gen-certs "$WORK/certs" --gen-certs-host localhost,127.0.0.1 >/dev/null
+
+# The request body: the third-party HA seed (3 masters) as the API server sends it, compact.
+python3 - "$ROOT/webhook/tests/fixtures/review-create-third-party-ha.json" "$WORK/review.json" <<'EOF'
+import json, sys
+review = json.load(open(sys.argv[1]))
+review["request"]["name"] = "cls-bench"
+review["request"]["object"]["metadata"] = {"name": "cls-bench"}
+open(sys.argv[2], "w").write(json.dumps(review, separators=(",", ":")))
+EOF
+BODY_BYTES=$(wc -c <"$WORK/review.json")
+
+CORES=$(nproc)
+SERVER_CPU=() WRK_CPU=() PIN_NOTE="not pinned"
+if [ "$PIN" = 1 ] && [ "$CORES" -ge 2 ] && command -v taskset >/dev/null; then
+  SERVER_CPU=(taskset -c "$((CORES - 1))")
+  WRK_CPU=(taskset -c 0)
+  PIN_NOTE="server pinned to CPU $((CORES - 1)), wrk to CPU 0 (taskset)"
+fi
+WORKER_ARGS=()
+if [ -n "${WORKERS:-}" ]; then WORKER_ARGS=(--worker-threads "$WORKERS"); fi
+
+# Logs stay on (info, JSON, one line per review) and go to a file, as in a pod.
+"${SERVER_CPU[@]}" tkeha-webhook \
+  --listen "127.0.0.1:$PORT" --health-listen "127.0.0.1:$HEALTH_PORT" \
+  --tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key" \
+  --shutdown-delay 100ms "${WORKER_ARGS[@]}" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1 && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "tkeha-webhook exited at start"; }
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null || die "tkeha-webhook never became ready"
+
+URL="https://localhost:$PORT"
+# Sanity: verified TLS, and the answers the benchmark counts are the real ones.
+post() { curl -fsS --cacert "$WORK/certs/ca.crt" -H 'Content-Type: application/json' --data-binary "@$WORK/review.json" "$URL$1"; }
+post /validate | grep -q '"allowed":true' || die "/validate did not allow the 3-master seed"
+post /mutate | grep -q '"patchType":"JSONPatch"' || die "/mutate returned no patch"
+[ "$(curl -fsS --cacert "$WORK/certs/ca.crt" "$URL/livez")" = ok ] || die "/livez did not answer ok"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
+# run NAME CONNECTIONS: wrk output to $WORK/NAME-cC.txt, server CPU ticks used to .cpu.
+run() {
+  local name=$1 conns=$2 out="$WORK/$1-c$2.txt" t0 t1
+  local args=(-t1 "-c$conns" "-d$DURATION" --latency)
+  t0=$(cpu_ticks)
+  if [ "$name" = livez ]; then
+    "${WRK_CPU[@]}" wrk "${args[@]}" "$URL/livez" >"$out"
+  else
+    "${WRK_CPU[@]}" wrk "${args[@]}" -s "$ROOT/scripts/webhook-post.lua" "$URL/$name" -- "$WORK/review.json" >"$out"
+  fi
+  t1=$(cpu_ticks)
+  echo $((t1 - t0)) >"$out.cpu"
+  grep -E 'Requests/sec' "$out" | sed "s|^|bench-webhook: $name -c$conns |" >&2
+}
+
+# Warm-up (connections, allocator, caches), not reported.
+"${WRK_CPU[@]}" wrk -t1 "-c$CONNECTIONS" -d2s -s "$ROOT/scripts/webhook-post.lua" "$URL/validate" -- "$WORK/review.json" >/dev/null
+for c in "$CONNECTIONS" 1; do
+  for name in livez validate mutate; do run "$name" "$c"; done
+done
+HWM_KB=$(awk '/VmHWM/{print $2}' "/proc/$SERVER_PID/status")
+REVIEW_LINES=$(grep -c '"message":"review"' "$WORK/server.log" || true)
+
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || die "tkeha-webhook did not exit cleanly on SIGTERM"
+SERVER_PID=
+
+SECTION=$(python3 - "$WORK" "$CONNECTIONS" "$DURATION" "$HWM_KB" "$BODY_BYTES" "$PIN_NOTE" "$REVIEW_LINES" "$(getconf CLK_TCK)" <<'EOF'
+import datetime, re, sys
+work, conns, duration, hwm_kb, body_bytes, pin_note, review_lines, clk_tck = sys.argv[1:]
+conns, hwm_kb, clk_tck = int(conns), int(hwm_kb), int(clk_tck)
+
+def seconds(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    value, unit = float(m.group(1)), m.group(2)
+    return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+def parse(name, c):
+    text = open(f"{work}/{name}-c{c}.txt").read()
+    if "Non-2xx" in text or "Socket errors" in text:
+        sys.exit(f"bench-webhook: {name} -c{c} had errors:\n{text}")
+    latency = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", text)
+    dist = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.M))
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    ticks = int(open(f"{work}/{name}-c{c}.txt.cpu").read())
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "p50": seconds(dist["50"]), "p99": seconds(dist["99"]), "max": seconds(latency.group(3)),
+        "cpu_us": ticks / clk_tck * 1e6 / requests,
+    }
+
+rows = {(n, c): parse(n, c) for c in (conns, 1) for n in ("livez", "validate", "mutate")}
+label = {"livez": "GET /livez (ceiling)", "validate": "POST /validate", "mutate": "POST /mutate"}
+def us(s): return f"{s * 1e6:.0f}"
+out = []
+out.append("## Webhook: `tkeha-webhook` over keep-alive TLS (wrk)")
+out.append("")
+out.append(f"Measured {datetime.date.today()} on {open('/proc/cpuinfo').read().count('processor')} shared cores, release build, "
+           f"TLS 1.3 (rustls, ring), HTTP/1.1 keep-alive, `wrk -t1`, {duration} per run; {pin_note}. "
+           f"Body: the third-party HA seed (3 masters) as an API-server AdmissionReview, {body_bytes} bytes. "
+           f"Logging on (JSON, one line per review, {review_lines} lines written). "
+           f"\"server CPU\" is the webhook's user+system time per request (/proc/PID/stat).")
+out.append("")
+out.append("| endpoint | connections | requests/s | p50 (µs) | p99 (µs) | max (µs) | server CPU (µs/req) |")
+out.append("|---|---|---|---|---|---|---|")
+for (n, c), r in rows.items():
+    out.append(f"| {label[n]} | {c} | {r['rps']:,.0f} | {us(r['p50'])} | {us(r['p99'])} | {us(r['max'])} | {r['cpu_us']:.1f} |")
+out.append("")
+v, ceil, v1 = rows[("validate", conns)], rows[("livez", conns)], rows[("validate", 1)]
+ratio = v["rps"] / ceil["rps"]
+hwm_mib = hwm_kb / 1024
+def mark(ok): return "met" if ok else "**missed**"
+out.append("| target | measured | |")
+out.append("|---|---|---|")
+out.append(f"| /validate ≥ 25,000 requests/s at -c{conns} | {v['rps']:,.0f} | {mark(v['rps'] >= 25000)} |")
+out.append(f"| /validate p99 ≤ 0.5 ms with one connection | {v1['p99'] * 1e3:.3f} ms | {mark(v1['p99'] <= 0.0005)} |")
+out.append(f"| /validate ≥ 70% of the ceiling (-c{conns}) | {ratio:.0%} | {mark(ratio >= 0.70)} |")
+out.append(f"| peak RSS (VmHWM) < 20 MiB | {hwm_mib:.1f} MiB | {mark(hwm_mib < 20)} |")
+out.append("")
+out.append("Command: `bash scripts/bench-webhook.sh` (in `make bench`), which runs, per endpoint,")
+out.append(f"`wrk -t1 -c{conns} -d{duration} --latency -s scripts/webhook-post.lua https://localhost:PORT/validate -- review.json`")
+out.append(f"(and `/mutate`, and `GET /livez` without the script), then the same with `-c1`; peak RSS is VmHWM")
+out.append("from /proc/PID/status after all runs. The ceiling is `GET /livez` on the same TLS listener: same")
+out.append("TLS, HTTP and router path, constant body, no JSON and no rules.")
+print("\n".join(out))
+EOF
+)
+echo "$SECTION"
+echo "$SECTION" | python3 scripts/bench-section.py webhook BENCHMARKS.md
