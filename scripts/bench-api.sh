@@ -8,14 +8,17 @@ ROOT=$PWD
 SECS=${SECS:-3}
 CORE=${CORE:-1}
 TARGET=100000
-cargo build --release -q -p tkeha-api --example bench_review
+cargo build --release -q -p tkeha-api --example bench_review --example bench_review_mimalloc
 BIN=$ROOT/target/release/examples/bench_review
+BIN_MI=$ROOT/target/release/examples/bench_review_mimalloc
 command -v taskset >/dev/null || { echo "bench-api: taskset (util-linux) is missing" >&2; exit 1; }
 [ "$CORE" -lt "$(nproc)" ] || CORE=0
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=$(taskset -c "$CORE" "$BIN" "$SECS" --markdown)
 printf "%s\n" "$rows" >&2
+rows_mi=$(taskset -c "$CORE" "$BIN_MI" "$SECS" --markdown)
+printf "%s\n" "$rows_mi" >&2
 # The headline: a 3-master Cluster as a user submits it (defaults patch + every rule).
 headline=$(echo "$rows" | awk -F'|' '/as submitted/ {gsub(/ /, "", $3); print $3; exit}')
 best=$(echo "$rows" | awk -F'|' '/as submitted/ {gsub(/ /, "", $5); print $5; exit}')
@@ -40,8 +43,15 @@ JSON patch and the defaulted object.
 |---|---|---|---|---|
 ${rows}
 
+The same cases with mimalloc, the allocator \`tkeha-webhook\` links (so: the rule engine as
+the webhook runs it; \`api/examples/bench_review_mimalloc.rs\`):
+
+| case | median reviews/s | µs/review | best round reviews/s | µs/review |
+|---|---|---|---|---|
+${rows_mi}
+
 Command: \`bash scripts/bench-api.sh\` (runs
-\`taskset -c ${CORE} target/release/examples/bench_review ${SECS} --markdown\`; source:
-\`api/examples/bench_review.rs\`).
+\`taskset -c ${CORE} target/release/examples/bench_review ${SECS} --markdown\`, then the same
+with \`bench_review_mimalloc\`; source: \`api/examples/bench_review.rs\`).
 MD
 sed -n "/<!-- bench:api:begin -->/,/<!-- bench:api:end -->/p" BENCHMARKS.md

@@ -80,7 +80,7 @@ fn measure(secs: f64, mut f: impl FnMut()) -> Rates {
     }
 }
 
-fn main() {
+pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let markdown = args.iter().any(|a| a == "--markdown");
     let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2.0);
