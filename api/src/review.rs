@@ -168,6 +168,9 @@ fn check_header(root: &serde_json::Map<String, Value>, errors: &mut Vec<FieldErr
     }
 }
 
+/// Machine fields that hold secrets: their values never appear in a message.
+const SECRET_FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
+
 /// The group/version this crate validates.
 pub const API_VERSION: &str = "platform.tkestack.io/v1";
 
@@ -186,13 +189,19 @@ pub fn decode_spec(root: &Value) -> Result<Option<ClusterSpec>, DecodeError> {
         .map(Some)
         .map_err(|e| {
             let p = e.path().to_string();
+            // serde quotes a scalar it could not use; at a secret's path that would be the secret.
+            let secret = SECRET_FIELDS.iter().any(|f| p.ends_with(&format!(".{f}")));
             DecodeError {
                 path: if p == "." {
                     "spec".to_string()
                 } else {
                     format!("spec.{p}")
                 },
-                message: e.into_inner().to_string(),
+                message: if secret {
+                    "invalid type: expected a base64 string (the value is not shown); encode it with `kubectl tkeha encode-password`".to_string()
+                } else {
+                    e.into_inner().to_string()
+                },
             }
         })
 }

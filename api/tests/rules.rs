@@ -733,6 +733,23 @@ fn secrets_never_echoed() {
 }
 
 #[test]
+fn secrets_of_the_wrong_type_are_never_echoed() {
+    // serde would quote a number or a bool it could not use; at a secret's path that is the secret.
+    for (field, value) in [
+        ("password", json!(987654321)),
+        ("privateKey", json!(3.25)),
+        ("passPhrase", json!(true)),
+    ] {
+        let v = with(tke3(), &[(&*format!("/spec/machines/1/{field}"), Some(value.clone()))]);
+        let err = review(&v, None, &Policy::default()).unwrap_err();
+        assert_eq!(err.path, format!("spec.machines[1].{field}"), "{err:?}");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(&value.to_string()), "{field}: {shown}");
+        assert!(shown.contains("not shown"), "{shown}");
+    }
+}
+
+#[test]
 fn third_party_single_master_policy_warning() {
     let v = with(
         tp3(),
