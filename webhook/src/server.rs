@@ -128,7 +128,13 @@ pub async fn start(
     let handshake_timeout = settings.handshake_timeout;
     let mut server = axum_server::from_tcp_rustls(tls_listener, live_tls.clone())
         .map_err(bind_err(addr))?
-        .map(|acceptor| acceptor.handshake_timeout(handshake_timeout))
+        // TCP_NODELAY: without it, Nagle holds a response back until the previous segment
+        // (e.g. TLS session tickets) is acknowledged, up to the peer's 40 ms delayed ACK.
+        .map(|acceptor| {
+            acceptor
+                .handshake_timeout(handshake_timeout)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new())
+        })
         .first_request_timeout(settings.header_read_timeout)
         .handle(handle.clone());
     server
