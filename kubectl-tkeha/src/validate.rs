@@ -96,6 +96,11 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 pub fn load(path: &std::path::Path) -> anyhow::Result<Loaded> {
     let input = input::read(path)?;
     match tkeha_api::parse_manifest(&input.text) {
+        // Without a spec there is nothing to review: this is the wrong file, not an invalid Cluster.
+        Ok(value) if value.is_object() && value.get("spec").is_none_or(Value::is_null) => bail!(
+            "{}: spec: Required value: not a Cluster manifest (no spec); scaffold one with `kubectl tkeha init`",
+            input.name
+        ),
         Ok(value) => Ok(Loaded {
             name: input.name,
             value,

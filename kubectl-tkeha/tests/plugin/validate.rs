@@ -184,6 +184,41 @@ fn wrong_type_names_the_field_path() {
 }
 
 #[test]
+fn yaml_syntax_error_and_missing_spec_exit_2_with_the_location() {
+    let k = Kubectl::new();
+    let file = k.file(
+        "bad.yaml",
+        "apiVersion: platform.tkestack.io/v1\nkind: Cluster\nspec:\n  machines: [ip: 10.0.0.1\n",
+    );
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+    assert!(out.stderr.contains("bad.yaml:"), "{out:?}");
+    assert!(out.stderr.contains("YAML"), "{out:?}");
+
+    for (name, text) in [
+        (
+            "nospec.yaml",
+            "apiVersion: platform.tkestack.io/v1\nkind: Cluster\nmetadata: {name: a}\n",
+        ),
+        (
+            "nullspec.json",
+            "{\"apiVersion\": \"platform.tkestack.io/v1\", \"kind\": \"Cluster\", \"spec\": null}",
+        ),
+    ] {
+        let file = k.file(name, text);
+        for format in ["text", "json"] {
+            let out = k.tkeha(&["validate", "-f", file.to_str().unwrap(), "-o", format]);
+            assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+            assert!(
+                out.stderr
+                    .contains(&format!("{name}: spec: Required value")),
+                "{out:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn unreadable_inputs_exit_2() {
     let k = Kubectl::new();
     let out = k.tkeha(&["validate", "-f", "/nonexistent/cluster.yaml"]);
