@@ -24,9 +24,8 @@ pub fn preflight<'a>(
         .iter()
         .map(|_| format!("tkeha-token-{:016x}", rng.random::<u64>()))
         .collect();
-    let mut hosts = fleet::connect_all(plan, opts);
     let vip = plan.vip;
-    fleet::probe_all(&mut hosts, opts, |i| match plan.mode {
+    let mut hosts = fleet::connect_and_probe(plan, opts, |i| match plan.mode {
         Mode::Tke { .. } => ProbeRequest {
             vip_answer_test: Some(vip),
             ..Default::default()

@@ -26,8 +26,7 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
         report.fail("drill needs TKE HA (keepalived): in third-party mode the external LB does the failover");
         return report;
     }
-    let mut hosts = fleet::connect_all(plan, opts);
-    fleet::probe_all(&mut hosts, opts, |_| ProbeRequest::default());
+    let mut hosts = fleet::connect_and_probe(plan, opts, |_| ProbeRequest::default());
     let holders = status::fill_states(plan, &mut hosts);
     let unusable = hosts.iter().filter(|h| !h.usable()).count();
     let from = match holders.as_slice() {

@@ -94,10 +94,8 @@ where
     });
 }
 
-/// Connect to every master in parallel.
-pub fn connect_all<'a>(plan: &'a Plan, opts: &Options) -> Vec<Host<'a>> {
-    let mut hosts: Vec<Host<'a>> = plan
-        .machines
+fn new_hosts(plan: &Plan) -> Vec<Host<'_>> {
+    plan.machines
         .iter()
         .enumerate()
         .map(|(index, machine)| Host {
@@ -107,52 +105,92 @@ pub fn connect_all<'a>(plan: &'a Plan, opts: &Options) -> Vec<Host<'a>> {
             probe: None,
             report: HostReport::new(&machine.name()),
         })
-        .collect();
+        .collect()
+}
+
+/// Open the SSH session of one host (progress line either way).
+fn connect_one(h: &mut Host<'_>, opts: &Options) -> bool {
+    let t = Instant::now();
+    match ssh::connect(h.machine, &opts.host_keys, opts.connect_timeout) {
+        Ok(c) => {
+            h.conn = Some(c);
+            progress(
+                opts,
+                &h.report.host,
+                &format!("connecting... ok ({} ms)", t.elapsed().as_millis()),
+            );
+            true
+        }
+        Err(e) => {
+            progress(opts, &h.report.host, &format!("connecting... FAILED: {e}"));
+            h.report.fail(e.to_string());
+            false
+        }
+    }
+}
+
+/// Run the probe script on one connected host.
+fn probe_one(h: &mut Host<'_>, req: &ProbeRequest) -> Result<(), String> {
+    let script = probe::probe_script(req);
+    let conn = h.conn.as_mut().ok_or("no session")?;
+    let out = conn
+        .run("probe", &script, SCRIPT_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    let p = probe::parse_probe(&out.stdout);
+    if !p.complete {
+        return Err(format!(
+            "the probe script did not finish (exit {}): {}",
+            out.status,
+            out.stderr.trim()
+        ));
+    }
+    h.probe = Some(p);
+    Ok(())
+}
+
+/// Connect to every master in parallel.
+pub fn connect_all<'a>(plan: &'a Plan, opts: &Options) -> Vec<Host<'a>> {
+    let mut hosts = new_hosts(plan);
     std::thread::scope(|s| {
         for h in hosts.iter_mut() {
-            s.spawn(move || {
-                let t = Instant::now();
-                match ssh::connect(h.machine, &opts.host_keys, opts.connect_timeout) {
-                    Ok(c) => {
-                        h.conn = Some(c);
-                        progress(
-                            opts,
-                            &h.report.host,
-                            &format!("connecting... ok ({} ms)", t.elapsed().as_millis()),
-                        );
-                    }
-                    Err(e) => {
-                        progress(opts, &h.report.host, &format!("connecting... FAILED: {e}"));
-                        h.report.fail(e.to_string());
-                    }
-                }
-            });
+            s.spawn(move || connect_one(h, opts));
         }
     });
     hosts
 }
 
-/// Run the probe on every usable host (`req` per host index).
-pub fn probe_all(
-    hosts: &mut [Host<'_>],
+/// Connect to every master and probe it (`req` per host index), all hosts in parallel and each
+/// host's probe right after its own connection (no barrier in between).
+pub fn connect_and_probe<'a>(
+    plan: &'a Plan,
     opts: &Options,
     req: impl Fn(usize) -> ProbeRequest + Sync,
-) {
-    each(hosts, opts, "probing", |h| {
-        let script = probe::probe_script(&req(h.index));
-        let conn = h.conn.as_mut().ok_or("no session")?;
-        let out = conn
-            .run("probe", &script, SCRIPT_TIMEOUT)
-            .map_err(|e| e.to_string())?;
-        let p = probe::parse_probe(&out.stdout);
-        if !p.complete {
-            return Err(format!(
-                "the probe script did not finish (exit {}): {}",
-                out.status,
-                out.stderr.trim()
-            ));
+) -> Vec<Host<'a>> {
+    let mut hosts = new_hosts(plan);
+    std::thread::scope(|s| {
+        for h in hosts.iter_mut() {
+            let req = &req;
+            s.spawn(move || {
+                if !connect_one(h, opts) {
+                    return;
+                }
+                let t = Instant::now();
+                let r = probe_one(h, &req(h.index));
+                let name = h.report.host.clone();
+                match r {
+                    Ok(()) => progress(
+                        opts,
+                        &name,
+                        &format!("probing... ok ({} ms)", t.elapsed().as_millis()),
+                    ),
+                    Err(e) => {
+                        progress(opts, &name, &format!("probing... FAILED: {e}"));
+                        h.report.fail(e);
+                    }
+                }
+                h.sync_round_trips();
+            });
         }
-        h.probe = Some(p);
-        Ok(())
     });
+    hosts
 }

@@ -229,7 +229,7 @@ impl Report {
         let summary = if self.mode == "tke" && self.action != "check" && self.action != "uninstall"
         {
             format!(
-                " VIP {} held by {holder}{}",
+                ": VIP {} held by {holder}{}",
                 self.vip,
                 if self.split_brain {
                     " (SPLIT BRAIN)"
@@ -241,7 +241,7 @@ impl Report {
             String::new()
         };
         out.push_str(&format!(
-            "{} {} ({} ms):{summary}\n",
+            "{} {} ({} ms){summary}\n",
             self.action,
             if self.ok { "succeeded" } else { "FAILED" },
             self.elapsed_ms

@@ -51,8 +51,7 @@ pub fn fill_states(plan: &Plan, hosts: &mut [Host<'_>]) -> Vec<usize> {
 pub fn status(plan: &Plan, opts: &Options) -> Report {
     let t = Instant::now();
     let mut report = Report::new("status", plan.mode.name(), &plan.vip.to_string());
-    let mut hosts = fleet::connect_all(plan, opts);
-    fleet::probe_all(&mut hosts, opts, |_| match plan.mode {
+    let mut hosts = fleet::connect_and_probe(plan, opts, |_| match plan.mode {
         Mode::ThirdParty { vport } => ProbeRequest {
             hairpin: Some((plan.vip, vport)),
             ..Default::default()

@@ -149,5 +149,19 @@ fn run() -> Result<()> {
         verdict(max(&all_trips) <= 6.0),
         max(&all_trips)
     );
+    println!();
+    println!(
+        "About 3 s of every figure is VRRP itself: a fresh `state BACKUP` keepalived waits its master-down"
+    );
+    println!(
+        "interval (3 x advert_int 1 s + skew) before it takes the VIP; the rest is connecting, the read-only"
+    );
+    println!(
+        "probe of every master (all must pass before anything changes), and uploading + `keepalived -t` + start."
+    );
+    println!(
+        "For scale (figures from issue 4, not measured here): an Ansible playbook doing the same install on"
+    );
+    println!("this kind of lab takes about 14 s for 1 master, 20 s for 3 and 64 s for 12.");
     Ok(())
 }

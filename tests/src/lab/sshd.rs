@@ -1,5 +1,5 @@
 //! One master's private machine: a copy of /etc (users, sudoers, keepalived, kubernetes, hostname)
-//! bind-mounted over /etc inside its own UTS+mount+PID namespaces, with sshd as PID 1.
+//! bind-mounted over /etc and its own /root inside its own UTS+mount+PID namespaces, with sshd as PID 1.
 
 use super::cmd::run;
 use anyhow::{Context, Result, bail};
@@ -66,6 +66,19 @@ pub fn prepare(dir: &Path, hostname: &str, ip: &str, hashes: &Hashes) -> Result<
         etc.join("hosts"),
         format!("{hosts}\n127.0.1.1 {hostname}\n{ip} {hostname}\n"),
     )?;
+
+    // root's own home, as on a fresh machine: sharing this machine's /root would run its shell
+    // start-up files (here a pyenv init that takes a lock in /root/.pyenv) in every SSH session
+    // of every master, serialising them.
+    let root_home = dir.join("root");
+    fs::create_dir_all(&root_home)?;
+    fs::set_permissions(&root_home, fs::Permissions::from_mode(0o700))?;
+    for (from, to) in [("dot.bashrc", ".bashrc"), ("dot.profile", ".profile")] {
+        let src = Path::new("/usr/share/base-files").join(from);
+        if src.exists() {
+            fs::copy(&src, root_home.join(to))?;
+        }
+    }
 
     let home = dir.join("home").join(USER);
     fs::create_dir_all(&home)?;
@@ -178,6 +191,7 @@ pub fn start(ns: &str, dir: &Path, hostname: &str) -> Result<(Child, u32)> {
          mount -t tmpfs -o mode=755 tmpfs /run\n\
          mkdir -p /run/sshd /run/lock\n\
          mount --bind {d}/etc /etc\n\
+         mount --bind {d}/root /root\n\
          exec /usr/sbin/sshd -D -f {d}/sshd_config -E {d}/sshd.log\n"
     );
     let log = fs::File::create(dir.join("launcher.log"))?;
