@@ -170,10 +170,11 @@ async fn handle(endpoint: Endpoint, state: &AppState, request: Request) -> Respo
                 .observe(endpoint, result, latency.as_secs_f64());
             tracing::info!(
                 endpoint = endpoint.as_str(),
-                uid = %summary.uid,
-                kind = %summary.kind,
-                name = %summary.name,
-                operation = %summary.operation,
+                // As &str (not `%`): recorded directly, without the formatting machinery.
+                uid = summary.uid.as_str(),
+                kind = summary.kind.as_str(),
+                name = summary.name.as_str(),
+                operation = summary.operation.as_str(),
                 dry_run = summary.dry_run,
                 allowed = summary.allowed,
                 patch_ops = summary.patch_ops,
