@@ -51,9 +51,10 @@ const RESULTS: [RequestResult; 3] = [
     RequestResult::Error,
 ];
 
-/// Latency buckets in seconds: 50 us to 1 s.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 0.25, 1.0,
+/// Latency buckets in seconds: 10 us (a review takes about that in-process) to 1 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.1, 0.25, 1.0,
 ];
 
 /// All metrics of the webhook, and the registry that renders them.
