@@ -35,10 +35,19 @@ fn check_counts_the_masters_the_lb_reaches() {
         lb: true,
         ..LabConfig::default()
     });
+    // The LB drops m1's own traffic to the VIP (it cannot hairpin): the binding seen from this host
+    // is complete, but m1's self-connect test fails and is reported.
+    lab.lb_drop_from(0, 6443, true).unwrap();
     let m = manifest(&lab, "cluster.json", &third_party(6443), |_| {});
     let r = provision_ok(&lab, "check", &m, &[]);
     assert_eq!(r.report["mode"], "thirdParty");
     assert_eq!(bound(&r), lab.ips(), "bound masters:\n{}", r.stdout);
+    let selfc = r.report["lb"]["self_connect"].as_array().unwrap();
+    assert_eq!(selfc.len(), 3, "{}", r.stdout);
+    for s in selfc {
+        let from_m1 = s["host"] == lab.masters[0].ip.as_str();
+        assert_eq!(s["ok"], !from_m1, "self-connect: {s}");
+    }
     // check is read-only and its temporary listeners are gone.
     for i in 0..3 {
         let rules = lab.exec(i, "iptables -t nat -S OUTPUT").unwrap();
