@@ -119,11 +119,11 @@ for c in "$CONNECTIONS" 1; do
   for name in livez validate mutate; do run "$name" "$c"; done
 done
 HWM_KB=$(awk '/VmHWM/{print $2}' "/proc/$SERVER_PID/status")
-REVIEW_LINES=$(grep -c '"message":"review"' "$WORK/server.log" || true)
-
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || die "tkeha-webhook did not exit cleanly on SIGTERM"
 SERVER_PID=
+# Counted after exit: the last batch of log lines is written on the way out.
+REVIEW_LINES=$(grep -c '"message":"review"' "$WORK/server.log" || true)
 
 SECTION=$(python3 - "$WORK" "$CONNECTIONS" "$DURATION" "$HWM_KB" "$BODY_BYTES" "$PIN_NOTE" "$REVIEW_LINES" "$(getconf CLK_TCK)" "$PRIO_NOTE" "${WORKERS:-one per core}" "$LOAD_AT_START" <<'EOF'
 import datetime, re, sys
