@@ -62,7 +62,7 @@ async fn the_binary_reviews_logs_one_line_per_review_and_stops_cleanly_on_sigter
         .arg(certs.join("tls.crt"))
         .arg("--tls-key")
         .arg(certs.join("tls.key"))
-        .arg("--shutdown-delay=1s")
+        .arg("--shutdown-delay=2s")
         .env("RUST_LOG", "info")
         .stdout(Stdio::from(std::fs::File::create(&log_path).unwrap()))
         .stderr(Stdio::piped())
