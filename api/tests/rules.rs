@@ -740,7 +740,10 @@ fn secrets_of_the_wrong_type_are_never_echoed() {
         ("privateKey", json!(3.25)),
         ("passPhrase", json!(true)),
     ] {
-        let v = with(tke3(), &[(&*format!("/spec/machines/1/{field}"), Some(value.clone()))]);
+        let v = with(
+            tke3(),
+            &[(&*format!("/spec/machines/1/{field}"), Some(value.clone()))],
+        );
         let err = review(&v, None, &Policy::default()).unwrap_err();
         assert_eq!(err.path, format!("spec.machines[1].{field}"), "{err:?}");
         let shown = format!("{err} {err:?}");
