@@ -34,7 +34,7 @@ pub fn hairpin_rule(vip: IpAddr, vport: u16) -> String {
 }
 
 /// Seconds the VIP-in-use test waits for an ICMP or ARP answer.
-pub const VIP_ANSWER_WAIT: &str = "0.3";
+pub const VIP_ANSWER_WAIT: &str = "0.5";
 
 /// Seconds a temporary token listener lives at most.
 pub const LISTENER_LIFETIME_SECS: u32 = 30;
@@ -290,8 +290,8 @@ mod tests {
             listener_token: Some("tok123".into()),
             hairpin: Some(("10.0.0.100".parse().unwrap(), 16443)),
         });
-        assert!(full.contains("ping -c1 -W0.3 10.0.0.100"));
-        assert!(full.contains("timeout 0.3 arping -c1 -w1 10.0.0.100"));
+        assert!(full.contains("ping -c1 -W0.5 10.0.0.100"));
+        assert!(full.contains("timeout 0.5 arping -c1 -w1 10.0.0.100"));
         // The answer test starts before the reads and is waited for before the end marker.
         assert!(full.find("ping -c1").unwrap_or(usize::MAX) < full.find("@@hostname").unwrap_or(0));
         assert!(full.find("\nwait\n").unwrap_or(usize::MAX) < full.find("@@end=1").unwrap_or(0));
