@@ -125,6 +125,14 @@ SERVER_PID=
 # Counted after exit: the last batch of log lines is written on the way out.
 REVIEW_LINES=$(grep -c '"message":"review"' "$WORK/server.log" || true)
 
+# Where one review's time goes, in-process on one thread (no TLS, no sockets).
+SPLIT="(not measured: cargo unavailable)"
+if command -v "${CARGO:-cargo}" >/dev/null; then
+  SPLIT=$("${CARGO:-cargo}" run --release -q -p tkeha-webhook --example bench_admit -- 2 2>&1) \
+    || SPLIT="(examples/bench_admit failed: $SPLIT)"
+fi
+printf '%s\n' "$SPLIT" >"$WORK/split.txt"
+
 SECTION=$(python3 - "$WORK" "$CONNECTIONS" "$DURATION" "$HWM_KB" "$BODY_BYTES" "$PIN_NOTE" "$REVIEW_LINES" "$(getconf CLK_TCK)" "$PRIO_NOTE" "${WORKERS:-one per core}" "$LOAD_AT_START" <<'EOF'
 import datetime, re, sys
 work, conns, duration, hwm_kb, body_bytes, pin_note, review_lines, clk_tck, prio_note, workers, load = sys.argv[1:]
@@ -203,6 +211,13 @@ out.append("TLS, HTTP and router path, constant body, no JSON and no rules. p50/
 out.append("including both processes' scheduling on the shared cores); \"in-server p99\" is the bucket of the webhook's")
 out.append("own latency histogram (`tkeha_webhook_admission_duration_seconds`, body read to answer built) under")
 out.append("which 99% of that run's requests finished.")
+out.append("")
+out.append("Where one review's time goes, in-process on one thread, best of 5 rounds")
+out.append("(`cargo run --release -p tkeha-webhook --example bench_admit -- 2`):")
+out.append("")
+out.append("```")
+out.append(open(f"{work}/split.txt").read().rstrip())
+out.append("```")
 print("\n".join(out))
 EOF
 )
