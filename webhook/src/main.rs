@@ -1,5 +1,6 @@
 //! tkeha-webhook binary: flags, logging, runtime, signals; everything else is in the library.
 
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -56,6 +57,8 @@ fn init_logging(format: LogFormat) -> LogGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours only for a person at a terminal, never into a log file or collector.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     match format {
         LogFormat::Json => builder.event_format(JsonLines).init(),
