@@ -1,5 +1,6 @@
 //! Over real TLS on loopback: a client that verifies the server against the CA (as the API
-//! server does with caBundle), certificate rotation under load, and graceful shutdown.
+//! server does with caBundle), HTTP/1.1 and HTTP/2, certificate rotation under load, and graceful
+//! shutdown.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -353,5 +354,92 @@ async fn sigterm_turns_readiness_off_and_finishes_the_in_flight_request() {
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["response"]["allowed"], json!(false));
     assert_eq!(answer["response"]["status"]["code"], 422);
+    server.stop().await;
+}
+
+/// An HTTP/2 client over verified TLS (ALPN h2), as the API server speaks when the webhook
+/// offers it.
+async fn h2_sender(
+    server: &TestServer,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<axum::body::Bytes>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_slice_iter(server.secret.ca.ca_pem().as_bytes())
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn h2_post(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Full<axum::body::Bytes>>,
+    path: &str,
+    body: Vec<u8>,
+) -> (StatusCode, axum::body::Bytes) {
+    use http_body_util::BodyExt;
+    let request = hyper::Request::post(format!("https://localhost{path}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(axum::body::Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_over_http2_on_one_connection_including_an_oversized_body() {
+    let server = TestServer::start().await;
+    let mut sender = h2_sender(&server).await;
+
+    let broken = fixture("review-create-broken.json");
+    let (status, body) = h2_post(
+        &mut sender,
+        "/validate",
+        serde_json::to_vec(&broken).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["response"]["uid"], broken["request"]["uid"]);
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["code"], 422);
+
+    // Over the limit on a stream: 413 for that stream, the connection keeps serving.
+    let (status, _) = h2_post(&mut sender, "/validate", vec![b' '; 4 * 1024 * 1024]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let tke = fixture("review-create-tke-ha.json");
+    let (status, body) = h2_post(&mut sender, "/mutate", serde_json::to_vec(&tke).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let patched = apply(&tke["request"]["object"], &decoded_patch(&answer));
+    let expected = tkeha_api::review(&tke["request"]["object"], None, &Policy::default()).unwrap();
+    assert_eq!(patched, expected.defaulted);
     server.stop().await;
 }
