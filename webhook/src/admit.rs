@@ -218,7 +218,8 @@ fn invalid_denial(qualified: &str, kind: &str, name: &str, errors: &[FieldError]
                 .iter()
                 .map(|e| StatusCause {
                     reason: cause_reason(e),
-                    message: e.to_string(),
+                    // kubectl prints `FIELD: MESSAGE` per cause: the path must not be in both.
+                    message: e.body(),
                     field: e.field.clone(),
                 })
                 .collect(),
@@ -238,7 +239,7 @@ fn decode_denial(qualified: &str, kind: &str, name: &str, error: &DecodeError) -
             kind: kind.to_string(),
             causes: vec![StatusCause {
                 reason: "FieldValueInvalid".to_string(),
-                message: error.to_string(),
+                message: error.message.clone(),
                 field: error.path.clone(),
             }],
         }),

@@ -100,6 +100,13 @@ async fn broken_cluster_is_denied_with_every_field_error() {
             .iter()
             .any(|c| c["field"] == "spec.features.ha.tke.vip")
     );
+    // kubectl prints each cause as `FIELD: MESSAGE`: the message must not repeat the path.
+    for (cause, error) in causes.iter().zip(&expected.errors) {
+        assert_eq!(cause["field"], error.field.as_str());
+        assert_eq!(cause["message"], error.body().as_str());
+        let message = cause["message"].as_str().unwrap();
+        assert!(!message.starts_with(&error.field), "{message}");
+    }
     // Warnings travel with denials too (two masters is even).
     assert_short_warnings(&answer);
 }
