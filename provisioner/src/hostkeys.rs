@@ -21,7 +21,7 @@ pub enum HostKeyPolicy {
 
 /// The user gave no host-key option.
 pub const NO_POLICY_HELP: &str = "no host-key policy given: pass one of\n  \
-  --known-hosts FILE            trust only keys listed in FILE (e.g. from `ssh-keyscan -p PORT HOST`)\n  \
+  --known-hosts FILE            trust only keys listed in FILE (the masters' /etc/ssh/ssh_host_*_key.pub; `ssh-keyscan` output only after comparing fingerprints)\n  \
   --accept-new-host-keys        record keys seen for the first time (in --known-hosts FILE or ~/.ssh/known_hosts), refuse changed ones\n  \
   --insecure-ignore-host-keys   do not check host keys at all (lab use only: a man in the middle gets the SSH password)";
 
