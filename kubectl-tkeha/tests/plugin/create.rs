@@ -29,6 +29,24 @@ spec:
 "#;
 
 /// What the API server stores: the posted object with a uid (and a name from generateName).
+/// `kubectl tkeha create -f FILE --kubeconfig KUBECONFIG EXTRA...`
+fn create(
+    k: &Kubectl,
+    file: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    extra: &[&str],
+) -> crate::harness::Output {
+    let mut args = vec![
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    k.tkeha(&args)
+}
+
 fn echo_created(request: &Recorded) -> Reply {
     let mut object = request.json();
     let metadata = object["metadata"].as_object_mut().unwrap();
@@ -64,13 +82,7 @@ fn a_valid_cluster_is_posted_once_with_its_defaults_filled_in() {
     let k = Kubectl::new();
     let kubeconfig = server.kubeconfig(k.dir(), "fake");
     let file = k.file("prod.yaml", PROD);
-    let out = k.tkeha(&[
-        "create",
-        "-f",
-        file.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod created\n");
     let requests = server.requests();
@@ -89,13 +101,7 @@ fn an_invalid_cluster_is_refused_with_validates_report_and_nothing_is_sent() {
     let kubeconfig = server.kubeconfig(k.dir(), "fake");
     let bad = PROD.replace("vip: 192.168.1.10", "vip: 192.168.1.300");
     let file = k.file("bad.yaml", bad);
-    let out = k.tkeha(&[
-        "create",
-        "-f",
-        file.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.stdout, "", "nothing was created");
     let validate = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
@@ -122,13 +128,7 @@ fn a_cluster_without_any_name_is_refused_before_any_request() {
         "noname.yaml",
         PROD.replace("  name: prod\n", "  labels: {}\n"),
     );
-    let out = k.tkeha(&[
-        "create",
-        "-f",
-        file.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr.contains("metadata.name: Required value"),
@@ -147,13 +147,7 @@ fn generate_name_is_sent_as_is_and_the_servers_name_is_shown() {
         "gen.yaml",
         PROD.replace("  name: prod\n", "  generateName: prod-\n"),
     );
-    let out = k.tkeha(&[
-        "create",
-        "-f",
-        file.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         out.stdout,
@@ -171,13 +165,7 @@ fn a_refusal_from_the_server_reads_like_kubectl_and_exits_1() {
     let k = Kubectl::new();
     let kubeconfig = server.kubeconfig(k.dir(), "fake");
     let file = k.file("prod.yaml", PROD);
-    let out = k.tkeha(&[
-        "create",
-        "-f",
-        file.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.stdout, "");
     assert_eq!(
@@ -198,13 +186,7 @@ fn already_exists_and_a_missing_crd_are_explained() {
     let k = Kubectl::new();
     let file = k.file("prod.yaml", PROD);
     let kubeconfig = exists.kubeconfig(k.dir(), "fake");
-    let out = k.tkeha(&[
-        "create",
-        "-f",
-        file.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(
         out.stderr,
@@ -214,13 +196,7 @@ fn already_exists_and_a_missing_crd_are_explained() {
     // kube-apiserver answers a group it does not serve with a plain-text 404.
     let no_crd = FakeApiServer::start(|_| Reply::text(404, "404 page not found"));
     let kubeconfig = no_crd.kubeconfig(k.dir(), "fake");
-    let out = k.tkeha(&[
-        "create",
-        "-f",
-        file.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr
