@@ -139,63 +139,114 @@ pub fn apply_defaults(spec: &mut ClusterSpec) -> Vec<PatchOperation> {
 }
 
 /// Apply `ops` (the `add` operations [`apply_defaults`] returns) to `doc` in place, walking each
-/// pointer directly instead of through `json_patch::patch` (which re-parses every path and keeps
-/// an undo log): the defaults patch is applied on every review, so this is the hot path.
+/// pointer directly instead of through `json_patch::patch` (which re-parses every path): the
+/// defaults patch is applied on every review, so this is the hot path.
 ///
-/// Returns false, with `doc` possibly half-patched, when an operation is not an `add` or its
-/// parent is missing or of the wrong kind; the caller then starts again from the original with
-/// `json_patch::patch`, so the outcome (and any error) is exactly that of RFC 6902.
+/// Returns false, with `doc` exactly as it was (the adds already made are undone), when an
+/// operation is not an `add` or its parent is missing or of the wrong kind; the caller then
+/// applies the same operations with `json_patch::patch`, so the outcome (and any error) is
+/// exactly that of RFC 6902, without keeping a copy of the original.
 pub fn apply_adds(doc: &mut Value, ops: &[PatchOperation]) -> bool {
-    ops.iter().all(|op| match op {
-        PatchOperation::Add(add) => add_at(doc, &add.path, &add.value),
-        _ => false,
-    })
+    let mut done: Vec<Undo<'_>> = Vec::with_capacity(ops.len());
+    for op in ops {
+        let applied = match op {
+            PatchOperation::Add(add) => add_at(doc, &add.path, &add.value),
+            _ => None,
+        };
+        match applied {
+            Some(undo) => done.push(undo),
+            None => {
+                for undo in done.into_iter().rev() {
+                    undo.revert(doc);
+                }
+                return false;
+            }
+        }
+    }
+    true
 }
 
-fn add_at(doc: &mut Value, path: &Pointer, value: &Value) -> bool {
-    let text = path.as_str();
-    // Escaped tokens (`~0`, `~1`) are left to json_patch; none of ours has one.
-    if text.contains('~') {
-        return false;
+/// How to take back one add made by [`add_at`].
+struct Undo<'a> {
+    /// Pointer text of the node the value was added to.
+    parent: &'a str,
+    slot: Slot<'a>,
+}
+
+enum Slot<'a> {
+    /// A member that did not exist: remove it (it was appended last, so order is restored).
+    NewKey(&'a str),
+    /// A member that was replaced: put the previous value back (its position never moved).
+    Replaced(&'a str, Value),
+    /// An array element inserted at this index: remove it.
+    Inserted(usize),
+}
+
+impl Undo<'_> {
+    fn revert(self, doc: &mut Value) {
+        // The parent was reachable when the add was made and later adds are undone first, so
+        // it still is; should it not be, there is nothing of ours left to take back.
+        let Some(node) = parent_mut(doc, self.parent) else {
+            return;
+        };
+        match (node, self.slot) {
+            (Value::Object(o), Slot::NewKey(key)) => {
+                o.shift_remove(key);
+            }
+            (Value::Object(o), Slot::Replaced(key, previous)) => {
+                o.insert(key.to_string(), previous);
+            }
+            (Value::Array(a), Slot::Inserted(i)) if i < a.len() => {
+                a.remove(i);
+            }
+            _ => {}
+        }
     }
-    let Some((parent, last)) = text.rsplit_once('/') else {
-        return false;
-    };
+}
+
+/// The node at pointer text `parent` (`""` is the root), if every step exists.
+fn parent_mut<'a>(doc: &'a mut Value, parent: &str) -> Option<&'a mut Value> {
     let mut node = doc;
     for token in parent.split('/').skip(1) {
         node = match node {
-            Value::Object(o) => match o.get_mut(token) {
-                Some(child) => child,
-                None => return false,
-            },
-            Value::Array(a) => match array_index(token) {
-                Some(i) if i < a.len() => &mut a[i],
-                _ => return false,
-            },
-            _ => return false,
+            Value::Object(o) => o.get_mut(token)?,
+            Value::Array(a) => {
+                let i = array_index(token).filter(|i| *i < a.len())?;
+                &mut a[i]
+            }
+            _ => return None,
         };
     }
-    match node {
-        Value::Object(o) => {
-            o.insert(last.to_string(), value.clone());
-            true
-        }
+    Some(node)
+}
+
+/// RFC 6902 `add` of `value` at `path`; what to do to take it back, or None (nothing changed)
+/// when the parent is missing or of the wrong kind.
+fn add_at<'a>(doc: &mut Value, path: &'a Pointer, value: &Value) -> Option<Undo<'a>> {
+    let text = path.as_str();
+    // Escaped tokens (`~0`, `~1`) are left to json_patch; none of ours has one.
+    if text.contains('~') {
+        return None;
+    }
+    let (parent, last) = text.rsplit_once('/')?;
+    let slot = match parent_mut(doc, parent)? {
+        Value::Object(o) => match o.insert(last.to_string(), value.clone()) {
+            None => Slot::NewKey(last),
+            Some(previous) => Slot::Replaced(last, previous),
+        },
         Value::Array(a) => {
             let at = if last == "-" {
                 Some(a.len())
             } else {
                 array_index(last).filter(|i| *i <= a.len())
             };
-            match at {
-                Some(i) => {
-                    a.insert(i, value.clone());
-                    true
-                }
-                None => false,
-            }
+            let i = at?;
+            a.insert(i, value.clone());
+            Slot::Inserted(i)
         }
-        _ => false,
-    }
+        _ => return None,
+    };
+    Some(Undo { parent, slot })
 }
 
 /// An RFC 6901 array index: `0` or a decimal without leading zeros.
@@ -260,6 +311,24 @@ mod tests {
             let mut d = doc.clone();
             assert!(!apply_adds(&mut d, &[op(bad.clone())]), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_refused_operation_takes_back_the_adds_before_it() {
+        let doc = serde_json::json!({"spec": {"machines": [{"ip": "a"}], "n": 1, "k": "v"}});
+        let ops = vec![
+            op(serde_json::json!({"op": "add", "path": "/spec/machines/0/port", "value": 22})),
+            op(serde_json::json!({"op": "add", "path": "/spec/k", "value": "replaced"})),
+            op(serde_json::json!({"op": "add", "path": "/spec/machines/0", "value": {"ip": "z"}})),
+            op(serde_json::json!({"op": "add", "path": "/spec/names", "value": ["v"]})),
+            op(serde_json::json!({"op": "add", "path": "/spec/names/-", "value": "w"})),
+            op(serde_json::json!({"op": "add", "path": "/spec/missing/port", "value": 22})),
+        ];
+        let mut d = doc.clone();
+        assert!(!apply_adds(&mut d, &ops));
+        assert_eq!(d, doc);
+        // Member order too (preserve_order): the replaced key kept its place.
+        assert_eq!(d.to_string(), doc.to_string());
     }
 
     #[test]

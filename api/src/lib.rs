@@ -13,4 +13,4 @@ pub mod validation;
 
 pub use field::{ErrorType, FieldError};
 pub use manifest::{ManifestError, parse_manifest};
-pub use review::{Policy, Review, SingleMasterPolicy, review};
+pub use review::{Policy, Review, SingleMasterPolicy, review, review_owned};

@@ -1,5 +1,7 @@
 //! The one entry point: defaults (as a JSON patch), then validation of the defaulted object.
 
+use std::borrow::Cow;
+
 use serde::Deserialize as _;
 use serde_json::Value;
 
@@ -61,17 +63,35 @@ pub struct DecodeError {
 /// (not an object, or a field of the wrong JSON type). An `old` that can't be decoded skips the
 /// update rules with a warning rather than blocking a fix of a broken stored object.
 pub fn review(new: &Value, old: Option<&Value>, policy: &Policy) -> Result<Review, DecodeError> {
-    let Value::Object(root) = new else {
+    review_cow(Cow::Borrowed(new), old, policy)
+}
+
+/// [`review`] of an object the caller gives away: the same result, but `Review::defaulted` is
+/// `new` patched in place instead of a copy (the webhook's per-request path).
+pub fn review_owned(
+    new: Value,
+    old: Option<&Value>,
+    policy: &Policy,
+) -> Result<Review, DecodeError> {
+    review_cow(Cow::Owned(new), old, policy)
+}
+
+fn review_cow(
+    new: Cow<'_, Value>,
+    old: Option<&Value>,
+    policy: &Policy,
+) -> Result<Review, DecodeError> {
+    let Value::Object(root) = &*new else {
         return Err(DecodeError {
             path: ".".to_string(),
-            message: format!("a Cluster must be a JSON object, got {}", kind_of(new)),
+            message: format!("a Cluster must be a JSON object, got {}", kind_of(&new)),
         });
     };
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     check_header(root, &mut errors);
 
-    let Some(mut spec) = decode_spec(new)? else {
+    let Some(mut spec) = decode_spec(&new)? else {
         errors.push(FieldError::required(
             "spec",
             "a Cluster needs a spec with type, version, machines and features",
@@ -80,16 +100,16 @@ pub fn review(new: &Value, old: Option<&Value>, policy: &Policy) -> Result<Revie
             errors,
             warnings,
             patch: json_patch::Patch(Vec::new()),
-            defaulted: new.clone(),
+            defaulted: new.into_owned(),
         });
     };
 
     let ops = apply_defaults(&mut spec);
-    let mut defaulted = new.clone();
+    let mut defaulted = new.into_owned();
     if !apply_adds(&mut defaulted, &ops) {
         // Unreachable by construction (decode_spec checked every object on the patched paths);
-        // should it happen, RFC 6902 decides and any error is reported rather than a panic.
-        defaulted = new.clone();
+        // should it happen, RFC 6902 decides (apply_adds left the object as received) and any
+        // error is reported rather than a panic.
         if let Err(e) = json_patch::patch(&mut defaulted, &ops) {
             return Err(DecodeError {
                 path: "spec".to_string(),

@@ -107,9 +107,12 @@ fn is_cluster(request: &AdmissionRequest) -> bool {
 
 fn decide(
     endpoint: Endpoint,
-    request: AdmissionRequest,
+    mut request: AdmissionRequest,
     policy: &Policy,
 ) -> (AdmissionResponse, Summary) {
+    let is_cluster = is_cluster(&request);
+    // Given to the rule engine, which patches it in place instead of copying it.
+    let object = request.object.take();
     let AdmissionRequest {
         uid,
         kind,
@@ -118,7 +121,7 @@ fn decide(
         name,
         namespace: _,
         operation,
-        object,
+        object: _,
         old_object,
         dry_run,
     } = &request;
@@ -139,7 +142,7 @@ fn decide(
         warnings: 0,
     };
     let is_update = operation == "UPDATE";
-    if !is_cluster(&request) || !(operation == "CREATE" || is_update) {
+    if !is_cluster || !(operation == "CREATE" || is_update) {
         return (AdmissionResponse::allow(uid.clone()), summary);
     }
     let qualified = qualified_kind(&kind.kind, &kind.group);
@@ -155,7 +158,7 @@ fn decide(
     }
     summary.reviewed = true;
     let old = if is_update { old_object.as_ref() } else { None };
-    let response = match tkeha_api::review(object, old, policy) {
+    let response = match tkeha_api::review_owned(object, old, policy) {
         Err(decode) => {
             let status = decode_denial(&qualified, &kind.kind, &summary.name, &decode);
             AdmissionResponse::deny(uid.clone(), status)

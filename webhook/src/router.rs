@@ -73,9 +73,15 @@ async fn read_body(request: Request, timeout: Duration) -> Result<Bytes, BodyErr
     if announced_length(request.headers()).is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(BodyError::TooLarge);
     }
-    let read = axum::body::to_bytes(request.into_body(), BODY_LIMIT);
-    let Ok(read) = tokio::time::timeout(timeout, read).await else {
-        return Err(BodyError::Slow);
+    let mut read = std::pin::pin!(axum::body::to_bytes(request.into_body(), BODY_LIMIT));
+    // A ~1 KB review usually arrives with its headers, so the first poll completes it; only
+    // a body still in flight arms the timer (a timer-wheel entry per request is measurable).
+    let read = match futures_poll_once(read.as_mut()).await {
+        Some(read) => read,
+        None => match tokio::time::timeout(timeout, read).await {
+            Ok(read) => read,
+            Err(_) => return Err(BodyError::Slow),
+        },
     };
     read.map_err(|e| {
         let inner = e.into_inner();
@@ -85,6 +91,17 @@ async fn read_body(request: Request, timeout: Duration) -> Result<Bytes, BodyErr
             BodyError::Read(inner.to_string())
         }
     })
+}
+
+/// Poll `future` once: its output if it is ready now, `None` if it would wait.
+async fn futures_poll_once<F: std::future::Future + Unpin>(mut future: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut future).poll(cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 fn announced_length(headers: &HeaderMap) -> Option<u64> {
