@@ -126,6 +126,22 @@ def apply_patch(obj, ops):
             target[last] = op["value"]
     return obj
 
+def kubectl_error(status, verb, filename, webhook):
+    """What kubectl prints for a denial (checkErr in kubectl's cmd/util/helpers.go): a 422 Invalid
+    with details as the kind, the name and one `* FIELD: MESSAGE` line per cause; otherwise the
+    API server's message behind `Error from server (Reason)`."""
+    details = status.get("details") or {}
+    causes = []
+    for c in details.get("causes", []):
+        line = f'{c["field"]}: {c["message"]}'
+        if line not in causes:
+            causes.append(line)
+    if status.get("reason") == "Invalid" and (details.get("kind") or details.get("name")) and causes:
+        head = f'The {details.get("kind", "")} "{details.get("name", "")}" is invalid: '
+        return head + causes[0] if len(causes) == 1 else head + "\n" + "\n".join(f"* {c}" for c in causes)
+    return (f'Error from server ({status["reason"]}): error when {verb} "{filename}": admission webhook '
+            f'"{webhook}" denied the request: {status["message"]}')
+
 def show(title, filename, obj, operation="CREATE", old=None):
     name = obj.get("metadata", {}).get("name", "")
     verb = {"CREATE": "creating", "UPDATE": "applying"}[operation]
@@ -134,8 +150,7 @@ def show(title, filename, obj, operation="CREATE", old=None):
     mutated = call("/mutate", review(operation, obj, old))
     if not mutated["allowed"]:
         status = mutated["status"]
-        print(f'Error from server ({status["reason"]}): error when {verb} "{filename}": admission webhook '
-              f'"clusters.mutate.tkeha.tkestack.io" denied the request: {status["message"]}')
+        print(kubectl_error(status, verb, filename, "clusters.mutate.tkeha.tkestack.io"))
         return
     if "patch" in mutated:
         ops = json.loads(base64.b64decode(mutated["patch"]))
@@ -155,8 +170,8 @@ def show(title, filename, obj, operation="CREATE", old=None):
         print(f"    cluster.platform.tkestack.io/{name} {'created' if operation == 'CREATE' else 'configured'}")
     else:
         status = validated["status"]
-        print(f'    Error from server ({status["reason"]}): error when {verb} "{filename}": admission webhook '
-              f'"clusters.validate.tkeha.tkestack.io" denied the request: {status["message"]}')
+        for line in kubectl_error(status, verb, filename, "clusters.validate.tkeha.tkestack.io").splitlines():
+            print(f"    {line}")
         print(f"  (HTTP-level answer: allowed=false, status.code={status['code']}, "
               f"{len(status['details']['causes'])} cause(s) with field paths)")
 

@@ -159,9 +159,21 @@ fn generate_name_is_sent_as_is_and_the_servers_name_is_shown() {
 
 #[test]
 fn a_refusal_from_the_server_reads_like_kubectl_and_exits_1() {
-    let message = "admission webhook \"validate.tkeha.tkestack.io\" denied the request: \
-                   spec.machines[1].ip: Duplicate value: \"192.168.1.2\"";
-    let server = FakeApiServer::start(move |_| Reply::status(422, "Invalid", message));
+    // What the API server sends when the validating webhook denies: the webhook's Status with
+    // the API server's prefix on the message, details and causes kept.
+    let denial = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "admission webhook \"clusters.validate.tkeha.tkestack.io\" denied the request: \
+                    Cluster.platform.tkestack.io \"prod\" is invalid: [...]",
+        "reason": "Invalid", "code": 422,
+        "details": {"name": "prod", "group": "platform.tkestack.io", "kind": "Cluster", "causes": [
+            {"reason": "FieldValueDuplicate", "field": "spec.machines[1].ip",
+             "message": "Duplicate value: \"192.168.1.2\""},
+            {"reason": "FieldValueRequired", "field": "spec.features.ha.thirdParty.vport",
+             "message": "Required value: set the port"}
+        ]}
+    });
+    let server = FakeApiServer::start(move |_| Reply::json(422, denial.clone()));
     let k = Kubectl::new();
     let kubeconfig = server.kubeconfig(k.dir(), "fake");
     let file = k.file("prod.yaml", PROD);
@@ -170,8 +182,17 @@ fn a_refusal_from_the_server_reads_like_kubectl_and_exits_1() {
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        format!("Error from server (Invalid): {message}\n")
+        "The Cluster \"prod\" is invalid: \n\
+         * spec.machines[1].ip: Duplicate value: \"192.168.1.2\"\n\
+         * spec.features.ha.thirdParty.vport: Required value: set the port\n"
     );
+
+    // A 422 without details: kubectl's short form with the server's message.
+    let bare = FakeApiServer::start(|_| Reply::status(422, "Invalid", "no good"));
+    let kubeconfig = bare.kubeconfig(k.dir(), "fake");
+    let out = create(&k, &file, &kubeconfig, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stderr, "The request is invalid: no good\n");
 }
 
 #[test]
