@@ -8,6 +8,7 @@ pub mod field;
 pub mod manifest;
 pub mod review;
 pub mod secret;
+pub mod spectext;
 pub mod types;
 pub mod validation;
 

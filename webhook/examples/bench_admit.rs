@@ -1,5 +1,6 @@
 //! Where the time of one review goes, on one thread without TLS or sockets: parsing the
-//! AdmissionReview, the rule engine (`tkeha_api::review`), the whole `admit`, and the in-process
+//! AdmissionReview, the rule engine (`tkeha_api::review`, and from the spec text as `admit`'s
+//! fast path runs it), the whole `admit`, and the in-process
 //! router (body read, admit, response, metrics, log line formatted into a discarded sink).
 //!
 //! `cargo run --release -p tkeha-webhook --example bench_admit -- [SECONDS_PER_CASE]`
@@ -80,6 +81,13 @@ fn main() {
     });
     measure("tkeha_api::review (rule engine, shared)", secs, || {
         black_box(tkeha_api::review(black_box(&object), None, &policy).ok());
+    });
+    let spec_json = serde_json::to_string(&object["spec"]).unwrap_or_else(|e| panic!("{e}"));
+    measure("rule engine from the spec text (fast path)", secs, || {
+        black_box(tkeha_api::spectext::review_create_spec_text(
+            black_box(&spec_json),
+            &policy,
+        ));
     });
     measure("admit /validate (parse + rules + answer)", secs, || {
         black_box(admit(Endpoint::Validate, black_box(&body), &policy).ok());

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `apiVersion` of the current AdmissionReview.
 pub const V1: &str = "admission.k8s.io/v1";
@@ -43,6 +44,50 @@ pub struct AdmissionRequest {
     pub old_object: Option<Value>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+}
+
+/// An incoming AdmissionReview with the objects left as borrowed JSON text: what the fast
+/// path of `admit` reads (same fields and rules as [`ReviewRequest`]).
+#[derive(Debug, Deserialize)]
+pub struct RawReviewRequest<'a> {
+    #[serde(rename = "apiVersion")]
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    #[serde(borrow)]
+    pub request: Option<RawAdmissionRequest<'a>>,
+}
+
+/// [`AdmissionRequest`] with `object` and `oldObject` as JSON text.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawAdmissionRequest<'a> {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    pub resource: GroupVersionResource,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: String,
+    #[serde(default, borrow)]
+    pub object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// The top of a Cluster object as JSON text: what the fast path checks and hands on.
+#[derive(Debug, Deserialize)]
+pub struct RawClusterObject<'a> {
+    #[serde(rename = "apiVersion", default, borrow)]
+    pub api_version: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub kind: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub spec: Option<&'a RawValue>,
 }
 
 /// `group`/`version`/`kind` (the core group is the empty string).

@@ -9,8 +9,8 @@ use tkeha_api::review::DecodeError;
 use tkeha_api::{FieldError, Policy};
 
 use crate::admission::{
-    AdmissionRequest, AdmissionResponse, ReviewRequest, ReviewResponse, Status, StatusCause,
-    StatusDetails, V1, V1BETA1,
+    AdmissionRequest, AdmissionResponse, RawClusterObject, RawReviewRequest, ReviewRequest,
+    ReviewResponse, Status, StatusCause, StatusDetails, V1, V1BETA1,
 };
 use crate::message::{cause_reason, invalid_message, limit_warning, qualified_kind};
 
@@ -76,6 +76,9 @@ pub struct Answer {
 
 /// Answer the AdmissionReview in `body` for `endpoint`.
 pub fn admit(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
+    if let Some(answer) = admit_fast(endpoint, body, policy) {
+        return Ok(answer);
+    }
     let (api_version, request) = parse(body)?;
     let (response, summary) = decide(endpoint, request, policy);
     Ok(Answer {
@@ -163,43 +166,135 @@ fn decide(
             let status = decode_denial(&qualified, &kind.kind, &summary.name, &decode);
             AdmissionResponse::deny(uid.clone(), status)
         }
-        Ok(review) => match endpoint {
-            Endpoint::Mutate => {
-                let mut response = AdmissionResponse::allow(uid.clone());
-                if !review.patch.0.is_empty() {
-                    summary.patch_ops = review.patch.0.len();
-                    match serde_json::to_vec(&review.patch) {
-                        Ok(json) => {
-                            response.patch =
-                                Some(base64::engine::general_purpose::STANDARD.encode(json));
-                            response.patch_type = Some("JSONPatch");
-                        }
-                        Err(e) => {
-                            let status = internal_error(format!("encoding the patch: {e}"));
-                            response = AdmissionResponse::deny(uid.clone(), status);
-                        }
-                    }
-                }
-                response
-            }
-            Endpoint::Validate => {
-                let warnings: Vec<String> =
-                    review.warnings.iter().map(|w| limit_warning(w)).collect();
-                let mut response = if review.errors.is_empty() {
-                    AdmissionResponse::allow(uid.clone())
-                } else {
-                    let status =
-                        invalid_denial(&qualified, &kind.kind, &summary.name, &review.errors);
-                    AdmissionResponse::deny(uid.clone(), status)
-                };
-                summary.warnings = warnings.len();
-                response.warnings = warnings;
-                response
-            }
-        },
+        Ok(review) => respond(
+            endpoint,
+            &review.errors,
+            &review.warnings,
+            &review.patch,
+            uid,
+            &qualified,
+            &kind.kind,
+            &mut summary,
+        ),
     };
     summary.allowed = response.allowed;
     (response, summary)
+}
+
+/// The answer to a reviewed Cluster: the patch (mutate), or allowed/denied with warnings
+/// (validate).
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    endpoint: Endpoint,
+    errors: &[FieldError],
+    warnings: &[String],
+    patch: &json_patch::Patch,
+    uid: &str,
+    qualified: &str,
+    kind: &str,
+    summary: &mut Summary,
+) -> AdmissionResponse {
+    match endpoint {
+        Endpoint::Mutate => {
+            let mut response = AdmissionResponse::allow(uid.to_string());
+            if !patch.0.is_empty() {
+                summary.patch_ops = patch.0.len();
+                match serde_json::to_vec(patch) {
+                    Ok(json) => {
+                        response.patch =
+                            Some(base64::engine::general_purpose::STANDARD.encode(json));
+                        response.patch_type = Some("JSONPatch");
+                    }
+                    Err(e) => {
+                        let status = internal_error(format!("encoding the patch: {e}"));
+                        response = AdmissionResponse::deny(uid.to_string(), status);
+                    }
+                }
+            }
+            response
+        }
+        Endpoint::Validate => {
+            let warnings: Vec<String> = warnings.iter().map(|w| limit_warning(w)).collect();
+            let mut response = if errors.is_empty() {
+                AdmissionResponse::allow(uid.to_string())
+            } else {
+                let status = invalid_denial(qualified, kind, &summary.name, errors);
+                AdmissionResponse::deny(uid.to_string(), status)
+            };
+            summary.warnings = warnings.len();
+            response.warnings = warnings;
+            response
+        }
+    }
+}
+
+/// The common case without a `serde_json::Value` of the object: a Cluster CREATE named in the
+/// request, whose object is `{"apiVersion":"platform.tkestack.io/v1","kind":"Cluster",
+/// "spec":{...},...}` in plain JSON. The rule engine decodes the spec text directly
+/// (`tkeha_api::spectext`); `None` (anything unusual, any doubt) leaves the request to the
+/// general path, which gives the same answer for everything this path answers.
+fn admit_fast(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Option<Answer> {
+    // `\u` escapes are where a JSON text and serde_json's typed paths can part (lone
+    // surrogates); such a body takes the general path.
+    if body.windows(2).any(|w| w == b"\\u") {
+        return None;
+    }
+    let review: RawReviewRequest<'_> = serde_json::from_slice(body).ok()?;
+    let api_version = match review.api_version.as_deref() {
+        Some(V1) => V1,
+        Some(V1BETA1) => V1BETA1,
+        _ => return None,
+    };
+    if review.kind.as_deref() != Some("AdmissionReview") {
+        return None;
+    }
+    let request = review.request?;
+    let cluster = request.resource.group == GROUP
+        && request.resource.resource == RESOURCE
+        && request.sub_resource.as_deref().unwrap_or("").is_empty();
+    let name = request.name.filter(|n| !n.is_empty())?;
+    if !cluster || request.operation != "CREATE" {
+        return None;
+    }
+    let object = request.object?.get();
+    if !object.starts_with('{') {
+        return None;
+    }
+    let top: RawClusterObject<'_> = serde_json::from_str(object).ok()?;
+    let api_version_ok = top.api_version?.get() == concat!("\"", "platform.tkestack.io/v1", "\"");
+    if !api_version_ok || top.kind?.get() != "\"Cluster\"" {
+        return None;
+    }
+    let verdict = tkeha_api::spectext::review_create_spec_text(top.spec?.get(), policy)?;
+    let mut summary = Summary {
+        uid: request.uid,
+        kind: request.kind.kind,
+        name,
+        operation: request.operation,
+        dry_run: request.dry_run.unwrap_or(false),
+        allowed: true,
+        reviewed: true,
+        patch_ops: 0,
+        warnings: 0,
+    };
+    let qualified = qualified_kind(&summary.kind, &request.kind.group);
+    let kind = summary.kind.clone();
+    let uid = summary.uid.clone();
+    let response = respond(
+        endpoint,
+        &verdict.errors,
+        &verdict.warnings,
+        &verdict.patch,
+        &uid,
+        &qualified,
+        &kind,
+        &mut summary,
+    );
+    summary.allowed = response.allowed;
+    Some(Answer {
+        review: ReviewResponse::new(api_version, response),
+        summary,
+    })
 }
 
 fn object_name(object: Option<&Value>) -> Option<String> {
@@ -266,5 +361,265 @@ fn internal_error(message: String) -> Status {
         reason: "InternalError",
         code: 500,
         details: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// The general path only (what `admit` did before the fast path).
+    fn general(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
+        let (api_version, request) = parse(body)?;
+        let (response, summary) = decide(endpoint, request, policy);
+        Ok(Answer {
+            review: ReviewResponse::new(api_version, response),
+            summary,
+        })
+    }
+
+    fn same(endpoint: Endpoint, body: &[u8], policy: &Policy) -> bool {
+        let fast = admit_fast(endpoint, body, policy);
+        let slow = general(endpoint, body, policy);
+        let Some(fast) = fast else { return false };
+        let slow = slow.unwrap();
+        assert_eq!(
+            serde_json::to_string(&fast.review).unwrap(),
+            serde_json::to_string(&slow.review).unwrap(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(format!("{:?}", fast.summary), format!("{:?}", slow.summary));
+        true
+    }
+
+    /// One change to a review.
+    type Edit = fn(&mut Value);
+
+    /// Bodies built from the create fixtures with one change each to the object.
+    fn variants() -> Vec<(Value, bool)> {
+        let mut out = Vec::new();
+        for name in [
+            "review-create-third-party-ha.json",
+            "review-create-tke-ha.json",
+            "review-create-broken.json",
+        ] {
+            let mut base = fixture(name);
+            // As the API server sends a create of a named object.
+            base["request"]["name"] = json!("cls-a");
+            let edits: Vec<(Edit, bool)> = vec![
+                (|_| {}, true),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]
+                            .as_object_mut()
+                            .unwrap()
+                            .remove("port");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"] = json!([]);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"] = json!("x");
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"] =
+                            json!([{"ip": "192.168.1.9"}, [1]]);
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["features"] = json!([]);
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["features"] = json!(null);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["features"]["ha"] =
+                            json!({"tke": {"vip": "10.0.0.9"}});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["features"]["ha"] =
+                            json!({"tke": [], "thirdParty": null});
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]["taints"] =
+                            json!([{"key": "a", "effect": "NoSchedule"}, []]);
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]["taints"] =
+                            json!([{"key": "a", "value": "b", "effect": "NoSchedule"}]);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["properties"] = json!(5);
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["version"] = json!(5);
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["publicAlternativeNames"] = json!(null);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["publicAlternativeNames"] =
+                            json!(["a.example", "192.168.1.5"]);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["unknownField"] =
+                            json!({"x": [1, {"y": null}]});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"] = json!(null);
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"] = json!([]);
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["kind"] = json!("Pod");
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]
+                            .as_object_mut()
+                            .unwrap()
+                            .remove("apiVersion");
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]["ip"] = json!("\u{e9}\n\"x");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["name"] = json!("");
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["operation"] = json!("DELETE");
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["dryRun"] = json!(true);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["apiVersion"] = json!("admission.k8s.io/v1beta1");
+                    },
+                    true,
+                ),
+            ];
+            for (edit, fast) in edits {
+                let mut review = base.clone();
+                edit(&mut review);
+                out.push((review, fast));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_path_answers_exactly_as_the_general_path_or_not_at_all() {
+        let policies = [
+            Policy::default(),
+            Policy {
+                third_party_single_master: tkeha_api::SingleMasterPolicy::Warning,
+                version_allow_list: Some(vec!["1.20.4".into()]),
+            },
+        ];
+        for (review, expect_fast) in variants() {
+            for body in [
+                serde_json::to_vec(&review).unwrap(),
+                serde_json::to_vec_pretty(&review).unwrap(),
+            ] {
+                for policy in &policies {
+                    for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+                        let answered = same(endpoint, &body, policy);
+                        assert_eq!(answered, expect_fast, "{review}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_and_unicode_escapes_take_the_general_path() {
+        let mut review = fixture("review-create-third-party-ha.json");
+        review["request"]["name"] = json!("cls-a");
+        let body = serde_json::to_string(&review).unwrap();
+        let policy = Policy::default();
+        let dup = body.replacen("\"spec\":{", "\"spec\":{\"version\":\"1.0\",", 1);
+        assert!(admit_fast(Endpoint::Validate, dup.as_bytes(), &policy).is_none());
+        let dup_top = body.replacen("\"spec\":{", "\"kind\":\"Cluster\",\"spec\":{", 1);
+        assert!(admit_fast(Endpoint::Validate, dup_top.as_bytes(), &policy).is_none());
+        let escaped = body.replacen("\"spec\":{", "\"spec\":{\"x\":\"\\ud800\",", 1);
+        assert!(admit_fast(Endpoint::Validate, escaped.as_bytes(), &policy).is_none());
+        assert!(general(Endpoint::Validate, escaped.as_bytes(), &policy).is_err());
+        assert!(admit_fast(Endpoint::Validate, body.as_bytes(), &policy).is_some());
     }
 }
