@@ -25,26 +25,11 @@ command -v wrk >/dev/null || die "wrk missing (run: bash scripts/deps.sh)"
 command -v curl >/dev/null || die "curl missing (run: bash scripts/deps.sh)"
 command -v python3 >/dev/null || die "python3 missing (run: bash scripts/deps.sh)"
 
-WORK=$(mktemp -d /tmp/tkeha-bench-webhook.XXXXXX)
-SERVER_PID=
-cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+WEBHOOK_SCRIPT=bench-webhook
+# shellcheck source=lib/webhook.sh
+source "$ROOT/scripts/lib/webhook.sh"
 
-# Two free loopback ports (TLS, health).
-read -r PORT HEALTH_PORT < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-for s in socks: s.close()')
-
-tkeha-webhook --gen-certs "$WORK/certs" --gen-certs-host localhost,127.0.0.1 >/dev/null
+webhook_certs >/dev/null
 
 # The request body: the third-party HA seed (3 masters) as the API server sends it, compact.
 python3 - "$ROOT/webhook/tests/fixtures/review-create-third-party-ha.json" "$WORK/review.json" <<'EOF'
@@ -74,17 +59,7 @@ WORKER_ARGS=()
 if [ -n "${WORKERS:-}" ]; then WORKER_ARGS=(--worker-threads "$WORKERS"); fi
 
 # Logs stay on (info, JSON, one line per review) and go to a file, as in a pod.
-"${SERVER_CPU[@]}" tkeha-webhook \
-  --listen "127.0.0.1:$PORT" --health-listen "127.0.0.1:$HEALTH_PORT" \
-  --tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key" \
-  --shutdown-delay 100ms "${WORKER_ARGS[@]}" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "tkeha-webhook exited at start"; }
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null || die "tkeha-webhook never became ready"
+webhook_start "${SERVER_CPU[@]}" -- "${WORKER_ARGS[@]}"
 
 URL="https://localhost:$PORT"
 # Sanity: verified TLS, and the answers the benchmark counts are the real ones.

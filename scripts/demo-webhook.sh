@@ -12,41 +12,19 @@ command -v tkeha-webhook >/dev/null || die "build first: cargo build --release -
 command -v curl >/dev/null || die "curl missing (run: bash scripts/deps.sh)"
 command -v python3 >/dev/null || die "python3 missing (run: bash scripts/deps.sh)"
 
-WORK=$(mktemp -d /tmp/tkeha-demo-webhook.XXXXXX)
-SERVER_PID=
-cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-read -r PORT HEALTH_PORT < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-for s in socks: s.close()')
+WEBHOOK_SCRIPT=demo-webhook
+# shellcheck source=lib/webhook.sh
+source "$ROOT/scripts/lib/webhook.sh"
 
 echo "==> A fresh CA and a serving certificate for localhost (what cert-manager or the chart would make)"
 echo "\$ tkeha-webhook --gen-certs certs --gen-certs-host localhost,127.0.0.1"
-tkeha-webhook --gen-certs "$WORK/certs" --gen-certs-host localhost,127.0.0.1 | sed "s|$WORK/||g"
+webhook_certs | sed "s|$WORK/||g"
 openssl x509 -in "$WORK/certs/tls.crt" -noout -subject -issuer -ext subjectAltName 2>/dev/null | sed 's/^/    /' || true
 
 echo
 echo "==> Start the webhook (TLS :$PORT for /mutate and /validate, plain :$HEALTH_PORT for health and metrics)"
 echo "\$ tkeha-webhook --listen 127.0.0.1:$PORT --health-listen 127.0.0.1:$HEALTH_PORT --tls-cert certs/tls.crt --tls-key certs/tls.key"
-tkeha-webhook --listen "127.0.0.1:$PORT" --health-listen "127.0.0.1:$HEALTH_PORT" \
-  --tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key" \
-  --shutdown-delay 100ms >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "tkeha-webhook exited at start"; }
-  sleep 0.1
-done
+webhook_start
 echo "\$ curl http://127.0.0.1:$HEALTH_PORT/readyz"
 curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz"; echo
 echo "(every request below: curl --cacert certs/ca.crt https://localhost:$PORT/..., so the server is verified as the API server verifies it with caBundle)"
