@@ -14,20 +14,21 @@ pub const V1: &str = "admission.k8s.io/v1";
 pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
 
 /// An incoming AdmissionReview. Fields are optional so that a malformed review can be
-/// reported precisely instead of failing as a whole.
+/// reported precisely instead of failing as a whole. `O` is how the objects are read: a
+/// `serde_json::Value`, or `&RawValue` (borrowed JSON text) for the fast path of `admit`.
 #[derive(Debug, Deserialize)]
-pub struct ReviewRequest {
+pub struct ReviewRequest<O = Value> {
     #[serde(rename = "apiVersion")]
     pub api_version: Option<String>,
     pub kind: Option<String>,
-    pub request: Option<AdmissionRequest>,
+    pub request: Option<AdmissionRequest<O>>,
 }
 
 /// `request` of an AdmissionReview: the fields we read. `userInfo`, `options` and the rest
 /// are accepted and ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
+pub struct AdmissionRequest<O = Value> {
     pub uid: String,
     pub kind: GroupVersionKind,
     pub resource: GroupVersionResource,
@@ -38,43 +39,9 @@ pub struct AdmissionRequest {
     #[serde(default)]
     pub namespace: Option<String>,
     pub operation: String,
-    #[serde(default)]
-    pub object: Option<Value>,
-    #[serde(default)]
-    pub old_object: Option<Value>,
-    #[serde(default)]
-    pub dry_run: Option<bool>,
-}
-
-/// An incoming AdmissionReview with the objects left as borrowed JSON text: what the fast
-/// path of `admit` reads (same fields and rules as [`ReviewRequest`]).
-#[derive(Debug, Deserialize)]
-pub struct RawReviewRequest<'a> {
-    #[serde(rename = "apiVersion")]
-    pub api_version: Option<String>,
-    pub kind: Option<String>,
-    #[serde(borrow)]
-    pub request: Option<RawAdmissionRequest<'a>>,
-}
-
-/// [`AdmissionRequest`] with `object` and `oldObject` as JSON text.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RawAdmissionRequest<'a> {
-    pub uid: String,
-    pub kind: GroupVersionKind,
-    pub resource: GroupVersionResource,
-    #[serde(default)]
-    pub sub_resource: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    pub operation: String,
-    #[serde(default, borrow)]
-    pub object: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    pub old_object: Option<&'a RawValue>,
+    // No `#[serde(default)]`: it would demand `O: Default`; a missing Option is None anyway.
+    pub object: Option<O>,
+    pub old_object: Option<O>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }

@@ -5,12 +5,13 @@
 
 use base64::Engine as _;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tkeha_api::review::DecodeError;
 use tkeha_api::{FieldError, Policy};
 
 use crate::admission::{
-    AdmissionRequest, AdmissionResponse, RawClusterObject, RawReviewRequest, ReviewRequest,
-    ReviewResponse, Status, StatusCause, StatusDetails, V1, V1BETA1,
+    AdmissionRequest, AdmissionResponse, RawClusterObject, ReviewRequest, ReviewResponse, Status,
+    StatusCause, StatusDetails, V1, V1BETA1,
 };
 use crate::message::{cause_reason, invalid_message, limit_warning, qualified_kind};
 
@@ -87,8 +88,11 @@ pub fn admit(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer,
     })
 }
 
-fn parse(body: &[u8]) -> Result<(&'static str, AdmissionRequest), Rejection> {
-    let review: ReviewRequest = serde_json::from_slice(body).map_err(Rejection::NotJson)?;
+/// The AdmissionReview envelope checked, with its objects read as `O`.
+fn parse<'a, O: serde::Deserialize<'a>>(
+    body: &'a [u8],
+) -> Result<(&'static str, AdmissionRequest<O>), Rejection> {
+    let review: ReviewRequest<O> = serde_json::from_slice(body).map_err(Rejection::NotJson)?;
     let api_version = match review.api_version.as_deref() {
         Some(V1) => V1,
         Some(V1BETA1) => V1BETA1,
@@ -102,7 +106,7 @@ fn parse(body: &[u8]) -> Result<(&'static str, AdmissionRequest), Rejection> {
     Ok((api_version, request))
 }
 
-fn is_cluster(request: &AdmissionRequest) -> bool {
+fn is_cluster<O>(request: &AdmissionRequest<O>) -> bool {
     request.resource.group == GROUP
         && request.resource.resource == RESOURCE
         && request.sub_resource.as_deref().unwrap_or("").is_empty()
@@ -239,23 +243,11 @@ fn admit_fast(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Option<Answer
     if body.windows(2).any(|w| w == b"\\u") {
         return None;
     }
-    let review: RawReviewRequest<'_> = serde_json::from_slice(body).ok()?;
-    let api_version = match review.api_version.as_deref() {
-        Some(V1) => V1,
-        Some(V1BETA1) => V1BETA1,
-        _ => return None,
-    };
-    if review.kind.as_deref() != Some("AdmissionReview") {
+    let (api_version, request) = parse::<&RawValue>(body).ok()?;
+    if !is_cluster(&request) || request.operation != "CREATE" {
         return None;
     }
-    let request = review.request?;
-    let cluster = request.resource.group == GROUP
-        && request.resource.resource == RESOURCE
-        && request.sub_resource.as_deref().unwrap_or("").is_empty();
     let name = request.name.filter(|n| !n.is_empty())?;
-    if !cluster || request.operation != "CREATE" {
-        return None;
-    }
     let object = request.object?.get();
     if !object.starts_with('{') {
         return None;
