@@ -11,6 +11,8 @@ mod fake_queries;
 mod harness;
 mod in_cluster;
 mod init;
+#[path = "../../../provisioner/tests/support/loopback.rs"]
+mod loopback;
 mod prompt;
 mod provision;
 mod tls;

@@ -15,6 +15,8 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::loopback::Loopback;
+
 /// One request as the fake API server saw it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -99,44 +101,25 @@ pub struct FakeApiServer {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Loopback,
 }
 
 impl FakeApiServer {
-    /// Listen on an ephemeral loopback port (on its own thread and runtime, so both sync tests
-    /// that run the plugin as a child process and async tests can use it).
+    /// Listen on an ephemeral loopback port, answering every request with `script`.
     pub fn start(script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared {
             requests: requests.clone(),
             script: Arc::new(script),
         };
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = Router::new().fallback(handle).with_state(shared);
-                let stopped = async {
-                    let _ = stop_rx.await;
-                };
-                // Stop at once: a follow=true log stream must not keep the test alive.
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    () = stopped => {}
-                }
-            });
+        let server = Loopback::serve(|listener| async move {
+            let app = Router::new().fallback(handle).with_state(shared);
+            let _ = axum::serve(listener, app).await;
         });
-        let addr = addr_rx.recv().unwrap();
         Self {
-            url: format!("http://{addr}"),
+            url: format!("http://{}", server.addr),
             requests,
-            shutdown: Some(stop_tx),
+            server,
         }
     }
 
@@ -162,14 +145,6 @@ impl FakeApiServer {
         );
         std::fs::write(&path, text).unwrap();
         path
-    }
-}
-
-impl Drop for FakeApiServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
     }
 }
 

@@ -13,13 +13,15 @@ use rcgen::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::loopback::Loopback;
+
 /// The running front; stops when dropped.
 pub struct TlsFront {
     /// The port on 127.0.0.1 that speaks TLS.
     pub port: u16,
     /// The CA that signed the serving certificate, PEM (a service account's `ca.crt`).
     pub ca_pem: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Loopback,
 }
 
 impl TlsFront {
@@ -50,50 +52,25 @@ impl TlsFront {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 
         let backend = backend.to_string();
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let accept = async {
-                    while let Ok((tcp, _)) = listener.accept().await {
-                        let acceptor = acceptor.clone();
-                        let backend = backend.clone();
-                        tokio::spawn(async move {
-                            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                                return;
-                            };
-                            let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await
-                            else {
-                                return;
-                            };
-                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                        });
-                    }
-                };
-                tokio::select! {
-                    () = accept => {}
-                    _ = stop_rx => {}
-                }
-            });
+        let server = Loopback::serve(|listener| async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
         });
         Self {
-            port: port_rx.recv().unwrap(),
+            port: server.addr.port(),
             ca_pem: issuer.pem(),
-            shutdown: Some(stop_tx),
-        }
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
+            server,
         }
     }
 }
