@@ -1,13 +1,14 @@
 //! `check`, `provision`, `status`, `drill`, `uninstall`: the provisioner library from here, or (`provision --in-cluster`) as a Job.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
-use tkeha_provisioner::cli::{Action, HaArgs};
+use tkeha_provisioner::cli::{
+    Action, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, HaArgs, OutputFormat,
+};
 use tkeha_provisioner::kubeapi::{self, Target};
 
 use crate::cli::GlobalArgs;
@@ -188,49 +189,27 @@ pub fn run_provision(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Resul
     Ok(delegate(Action::Apply, &ha, global))
 }
 
-/// Rebuild the provisioner's own flags from ours, so the library sees exactly what
-/// `tkeha-provisioner apply` would (its defaults included).
+/// The provisioner's own flags from ours (its defaults where we were given none). Which
+/// Cluster source is valid is left to `HaArgs::source`, as for `tkeha-provisioner apply`.
 fn local_args(args: &ProvisionArgs) -> anyhow::Result<HaArgs> {
-    #[derive(Debug, clap::Parser)]
-    #[command(no_binary_name = true)]
-    struct Local {
-        #[command(flatten)]
-        ha: HaArgs,
-    }
-    let mut argv: Vec<OsString> = Vec::new();
-    match (&args.file, &args.cluster) {
-        (Some(file), None) => argv.extend(["-f".into(), file.clone().into_os_string()]),
-        (None, Some(name)) => argv.push(name.into()),
-        (Some(_), Some(_)) => bail!("give either -f FILE or CLUSTER-NAME, not both"),
-        (None, None) => bail!(
+    if args.file.is_none() && args.cluster.is_none() {
+        bail!(
             "no Cluster given: pass -f FILE (a manifest) or CLUSTER-NAME (a Cluster in the API server; add --in-cluster to run as a Job there)"
-        ),
+        );
     }
-    if let Some(known_hosts) = &args.known_hosts {
-        argv.extend(["--known-hosts".into(), known_hosts.clone().into_os_string()]);
-    }
-    if args.accept_new_host_keys {
-        argv.push("--accept-new-host-keys".into());
-    }
-    if args.insecure_ignore_host_keys {
-        argv.push("--insecure-ignore-host-keys".into());
-    }
-    if args.output == Some(ProvisionOutput::Json) {
-        argv.extend(["-o".into(), "json".into()]);
-    }
-    if let Some(secs) = args.timeout {
-        argv.extend(["--timeout".into(), secs.to_string().into()]);
-    }
-    if let Some(secs) = args.connect_timeout {
-        argv.extend(["--connect-timeout".into(), secs.to_string().into()]);
-    }
-    match <Local as clap::Parser>::try_parse_from(argv) {
-        Ok(local) => Ok(local.ha),
-        Err(err) => bail!(
-            "{}",
-            err.to_string().trim_start_matches("error: ").trim_end()
-        ),
-    }
+    Ok(HaArgs {
+        file: args.file.clone(),
+        cluster: args.cluster.clone(),
+        known_hosts: args.known_hosts.clone(),
+        accept_new_host_keys: args.accept_new_host_keys,
+        insecure_ignore_host_keys: args.insecure_ignore_host_keys,
+        output: match args.output {
+            Some(ProvisionOutput::Json) => OutputFormat::Json,
+            _ => OutputFormat::Text,
+        },
+        timeout: args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
+        connect_timeout: args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS),
+    })
 }
 
 /// `--in-cluster`: build the Job, then print it (--dry-run) or submit and follow it.

@@ -28,6 +28,11 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Default of `--timeout`: seconds to wait for the VIP to settle (apply) or move (drill).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// Default of `--connect-timeout`: seconds for each SSH connection.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
+
 /// Flags common to every provisioner action (flattened into the plugin's subcommands).
 ///
 /// The Cluster comes from exactly one of `-f FILE` or a positional `CLUSTER-NAME` (read through
@@ -60,10 +65,10 @@ pub struct HaArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Seconds to wait for the VIP to settle (apply) or move (drill).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS)]
     pub timeout: u64,
     /// Seconds to wait for each SSH connection (TCP connect, handshake, authentication).
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_CONNECT_TIMEOUT_SECS)]
     pub connect_timeout: u64,
 }
 
