@@ -14,7 +14,6 @@ use k8s_openapi::jiff;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::{Map, Value, json};
-use tkeha_api::review::DecodeError;
 use tkeha_api::types::Cluster;
 
 use crate::cli::Action;
@@ -213,48 +212,10 @@ pub fn run(
 }
 
 /// Review a Cluster object read from the API server exactly as a file would be (defaults, every
-/// rule) and convert it; `name` names it in errors.
+/// rule) and convert it; `name` names it in errors. A value of the wrong type at a secret's path
+/// is reported without the value by the rule engine itself.
 pub fn plan_from_object(object: &Value, name: &str) -> Result<Plan, PlanError> {
-    let origin = format!("Cluster {name}");
-    let review =
-        tkeha_api::review(object, None, &tkeha_api::Policy::default()).map_err(|source| {
-            PlanError::Decode {
-                path: origin.clone(),
-                source: redact_decode(source),
-            }
-        })?;
-    if !review.allowed() {
-        return Err(PlanError::Invalid {
-            path: origin,
-            errors: review.errors.iter().map(|e| e.to_string()).collect(),
-        });
-    }
-    let mut plan = manifest::plan_from_value(&review.defaulted, &origin)?;
-    plan.warnings = review.warnings;
-    Ok(plan)
-}
-
-/// A decode error quotes the offending value (`invalid type: integer `123456``): at a secret
-/// field that value is the secret, so it is replaced before the error reaches a status or a log.
-fn redact_decode(mut e: DecodeError) -> DecodeError {
-    const SECRET_FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
-    if SECRET_FIELDS.iter().any(|f| e.path.contains(f)) {
-        let mut out = String::with_capacity(e.message.len());
-        let mut open: Option<char> = None;
-        for c in e.message.chars() {
-            match open {
-                Some(q) if c == q => {
-                    open = None;
-                    out.push_str("(value not shown)");
-                }
-                Some(_) => {}
-                None if c == '`' || c == '"' => open = Some(c),
-                None => out.push(c),
-            }
-        }
-        e.message = out;
-    }
-    e
+    manifest::plan_from_object(object, &format!("Cluster {name}"))
 }
 
 /// The `HAReady` verdict for one action's report; `None` for `check` (a preflight says nothing
@@ -718,7 +679,7 @@ mod tests {
         let e = plan_from_object(&obj, "lab").unwrap_err().to_string();
         assert!(!e.contains("987654321"), "{e}");
         assert!(
-            e.contains("spec.machines[0].password") && e.contains("(value not shown)"),
+            e.contains("spec.machines[0].password") && e.contains("(the value is not shown)"),
             "{e}"
         );
         obj["spec"]["machines"][0]["password"] = json!(null);

@@ -120,8 +120,14 @@ pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
         path: origin.to_string(),
         source,
     })?;
+    plan_from_object(&value, origin)
+}
+
+/// Review a Cluster object (defaults, every rule, as the webhook does) and convert it: the same
+/// for a manifest file and for an object read from the API server. `origin` names it in errors.
+pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> {
     let review =
-        tkeha_api::review(&value, None, &tkeha_api::Policy::default()).map_err(|source| {
+        tkeha_api::review(value, None, &tkeha_api::Policy::default()).map_err(|source| {
             PlanError::Decode {
                 path: origin.to_string(),
                 source,
