@@ -188,9 +188,6 @@ fn check_header(root: &serde_json::Map<String, Value>, errors: &mut Vec<FieldErr
     }
 }
 
-/// Machine fields that hold secrets: their values never appear in a message.
-const SECRET_FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
-
 /// The group/version this crate validates.
 pub const API_VERSION: &str = "platform.tkestack.io/v1";
 
@@ -210,7 +207,7 @@ pub fn decode_spec(root: &Value) -> Result<Option<ClusterSpec>, DecodeError> {
         .map_err(|e| {
             let p = e.path().to_string();
             // serde quotes a scalar it could not use; at a secret's path that would be the secret.
-            let secret = SECRET_FIELDS.iter().any(|f| p.ends_with(&format!(".{f}")));
+            let secret = crate::secret::FIELDS.iter().any(|f| p.ends_with(&format!(".{f}")));
             DecodeError {
                 path: if p == "." {
                     "spec".to_string()

@@ -9,6 +9,10 @@ use base64::Engine as _;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
+/// The machine fields (`spec.machines[i].*`) that hold secrets: their values never appear in a
+/// message, a log or printed output.
+pub const FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
+
 const GO_STD: GeneralPurpose = GeneralPurpose::new(
     &STANDARD,
     GeneralPurposeConfig::new()

@@ -181,15 +181,13 @@ fn answer(args: &CreateArgs, object: &Value, name: &str, suffix: &str) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-/// The SSH credentials of every machine, which `-o yaml|json` never shows.
-const SECRET_FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
-
-/// `object` with each machine's password, key and passphrase replaced by `<redacted>`.
+/// `object` with each machine's password, key and passphrase replaced by `<redacted>`: the SSH
+/// credentials `-o yaml|json` never shows.
 fn redacted(object: &Value) -> Value {
     let mut copy = object.clone();
     if let Some(Value::Array(machines)) = copy.pointer_mut("/spec/machines") {
         for machine in machines.iter_mut().filter_map(Value::as_object_mut) {
-            for field in SECRET_FIELDS {
+            for field in tkeha_api::secret::FIELDS {
                 if let Some(value) = machine.get_mut(field) {
                     *value = Value::String("<redacted>".to_string());
                 }
