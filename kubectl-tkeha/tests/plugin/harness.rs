@@ -81,13 +81,9 @@ impl Kubectl {
             .chain(args.iter().copied())
             .collect::<Vec<_>>()
             .join(" ");
-        let mut child = Command::new("script")
+        let mut child = self
+            .command("script")
             .args(["-qec", &command, "/dev/null"])
-            .env("PATH", &self.path)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("util-linux script must be installed");
         let mut stdin = child.stdin.take().unwrap();
@@ -148,15 +144,23 @@ impl Kubectl {
         }
     }
 
-    /// `kubectl ARGS` with `stdin` piped in.
-    pub fn kubectl(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = Command::new("kubectl")
-            .args(args)
+    /// `program` with this test's PATH and KUBECONFIG, all three streams piped.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
             .env("PATH", &self.path)
             .env("KUBECONFIG", &self.kubeconfig)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// `kubectl ARGS` with `stdin` piped in.
+    pub fn kubectl(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .command("kubectl")
+            .args(args)
             .spawn()
             .expect("kubectl must be installed");
         let mut pipe = child.stdin.take().unwrap();
