@@ -176,7 +176,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     #[test]
@@ -205,18 +204,7 @@ mod tests {
         assert_eq!(back, "a\"b\\c\nd\u{1}é");
     }
 
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::logwriter::MemorySink as Sink;
 
     #[test]
     fn events_become_one_json_object_per_line() {

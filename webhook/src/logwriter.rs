@@ -171,28 +171,33 @@ impl<'a> MakeWriter<'a> for BatchedWriter {
     }
 }
 
+/// A log sink the tests of this and the formatter's module read back.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct MemorySink(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Write for MemorySink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// A sink the test can read back.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn every_line_arrives_in_order_by_the_time_the_guard_is_dropped() {
-        let sink = Shared::default();
+        let sink = MemorySink::default();
         // A long interval: only the size trigger and the guard's final flush write.
         let (writer, guard) = BatchedWriter::new(sink.clone(), Duration::from_secs(3600));
         let threads: Vec<_> = (0..4)
@@ -225,7 +230,7 @@ mod tests {
 
     #[test]
     fn lines_are_written_within_the_interval_without_a_flush() {
-        let sink = Shared::default();
+        let sink = MemorySink::default();
         let (writer, _guard) = BatchedWriter::new(sink.clone(), Duration::from_millis(20));
         writer.make_writer().write_all(b"hello\n").unwrap();
         // A hang guard, not a timing assertion: the line must show up eventually.
