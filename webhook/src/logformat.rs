@@ -141,35 +141,16 @@ fn write_escaped<W: fmt::Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
     out.write_str(&s[start..])
 }
 
-/// RFC 3339 in UTC with microseconds: `2026-11-26T10:49:20.635070Z`.
-fn write_timestamp<W: fmt::Write + ?Sized>(out: &mut W, now: SystemTime) -> fmt::Result {
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60,
-        since.subsec_micros()
-    )
-}
+/// RFC 3339 in UTC with microseconds, e.g. `2026-11-26T10:49:20.635070Z`.
+const RFC3339_MICROS: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+);
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days` algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// `now` as [`RFC3339_MICROS`] (a clock before 1970 shows as the epoch).
+fn write_timestamp<W: fmt::Write + ?Sized>(out: &mut W, now: SystemTime) -> fmt::Result {
+    let now = time::OffsetDateTime::from(now.max(UNIX_EPOCH));
+    let text = now.format(RFC3339_MICROS).map_err(|_| fmt::Error)?;
+    out.write_str(&text)
 }
 
 #[cfg(test)]
@@ -180,11 +161,22 @@ mod tests {
 
     #[test]
     fn calendar_dates_match_known_days() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(59), (1970, 3, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_783), (2026, 11, 26));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        for (days, date) in [
+            (0, "1970-01-01"),
+            (59, "1970-03-01"),
+            (11_016, "2000-02-29"),
+            (20_783, "2026-11-26"),
+        ] {
+            let mut s = String::new();
+            write_timestamp(&mut s, UNIX_EPOCH + Duration::from_secs(days * 86_400)).unwrap();
+            assert_eq!(s, format!("{date}T00:00:00.000000Z"));
+        }
+        let mut s = String::new();
+        write_timestamp(&mut s, UNIX_EPOCH - Duration::from_secs(86_400)).unwrap();
+        assert_eq!(
+            s, "1970-01-01T00:00:00.000000Z",
+            "a clock before 1970 shows the epoch"
+        );
     }
 
     #[test]
