@@ -6,6 +6,7 @@
 pub mod defaults;
 pub mod field;
 pub mod manifest;
+pub mod objects;
 pub mod review;
 pub mod secret;
 pub mod spectext;

@@ -12,6 +12,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::objects;
+
 /// `Cluster.spec`: what the user asks for.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
@@ -65,12 +67,24 @@ pub struct ClusterSpec {
     /// Extra SANs for the apiserver certificate; the HA VIP is defaulted in here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_alternative_names: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub features: Option<ClusterFeature>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub properties: Option<ClusterProperty>,
     /// The master machines.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::objects",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub machines: Option<Vec<ClusterMachine>>,
 }
 
@@ -82,7 +96,11 @@ pub struct ClusterFeature {
     /// Use IPVS kube-proxy; needs `spec.serviceCIDR`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipvs: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ha: Option<Ha>,
     /// Dual-stack networking: `clusterCIDR` may then hold one IPv4 and one IPv6 CIDR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,9 +115,17 @@ pub struct ClusterFeature {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Ha {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tke: Option<TkeHa>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub third_party: Option<ThirdPartyHa>,
 }
 
@@ -184,7 +210,11 @@ pub struct ClusterMachine {
     pub pass_phrase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::objects",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub taints: Option<Vec<Taint>>,
 }
 
