@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
+use tkeha_api::types::ClusterSpec;
 
 /// `apiVersion` of the current AdmissionReview.
 pub const V1: &str = "admission.k8s.io/v1";
@@ -15,7 +15,7 @@ pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
 
 /// An incoming AdmissionReview. Fields are optional so that a malformed review can be
 /// reported precisely instead of failing as a whole. `O` is how the objects are read: a
-/// `serde_json::Value`, or `&RawValue` (borrowed JSON text) for the fast path of `admit`.
+/// `serde_json::Value`, or a [`ClusterObject`] for the fast path of `admit`.
 #[derive(Debug, Deserialize)]
 pub struct ReviewRequest<O = Value> {
     #[serde(rename = "apiVersion")]
@@ -46,15 +46,18 @@ pub struct AdmissionRequest<O = Value> {
     pub dry_run: Option<bool>,
 }
 
-/// The top of a Cluster object as JSON text: what the fast path checks and hands on.
+/// A Cluster object as the fast path of `admit` reads it, in the same pass as the envelope:
+/// `apiVersion` and `kind` borrowed from the body (a string with escapes does not decode, which
+/// sends the request to the general path), `spec` decoded into the typed spec. `metadata`,
+/// `status` and unknown fields are skipped.
 #[derive(Debug, Deserialize)]
-pub struct RawClusterObject<'a> {
+pub struct ClusterObject<'a> {
     #[serde(rename = "apiVersion", default, borrow)]
-    pub api_version: Option<&'a RawValue>,
+    pub api_version: Option<&'a str>,
     #[serde(default, borrow)]
-    pub kind: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    pub spec: Option<&'a RawValue>,
+    pub kind: Option<&'a str>,
+    #[serde(default, deserialize_with = "tkeha_api::objects::object")]
+    pub spec: Option<ClusterSpec>,
 }
 
 /// `group`/`version`/`kind` (the core group is the empty string).

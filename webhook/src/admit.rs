@@ -5,12 +5,11 @@
 
 use base64::Engine as _;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use tkeha_api::review::DecodeError;
 use tkeha_api::{FieldError, Policy};
 
 use crate::admission::{
-    AdmissionRequest, AdmissionResponse, RawClusterObject, ReviewRequest, ReviewResponse, Status,
+    AdmissionRequest, AdmissionResponse, ClusterObject, ReviewRequest, ReviewResponse, Status,
     StatusCause, StatusDetails, V1, V1BETA1,
 };
 use crate::message::{cause_reason, invalid_message, limit_warning, qualified_kind};
@@ -234,30 +233,25 @@ fn respond(
 
 /// The common case without a `serde_json::Value` of the object: a Cluster CREATE named in the
 /// request, whose object is `{"apiVersion":"platform.tkestack.io/v1","kind":"Cluster",
-/// "spec":{...},...}` in plain JSON. The rule engine decodes the spec text directly
-/// (`tkeha_api::spectext`); `None` (anything unusual, any doubt) leaves the request to the
-/// general path, which gives the same answer for everything this path answers.
+/// "spec":{...},...}` in plain JSON, read in one pass with the spec decoded straight into the
+/// typed spec (`tkeha_api::spectext`). `None` (anything unusual, any doubt) leaves the request
+/// to the general path, which gives the same answer for everything this path answers.
 fn admit_fast(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Option<Answer> {
     // `\u` escapes are where a JSON text and serde_json's typed paths can part (lone
     // surrogates); such a body takes the general path.
-    if body.windows(2).any(|w| w == b"\\u") {
+    if memchr::memmem::find(body, b"\\u").is_some() {
         return None;
     }
-    let (api_version, request) = parse::<&RawValue>(body).ok()?;
+    let (api_version, request) = parse::<ClusterObject<'_>>(body).ok()?;
     if !is_cluster(&request) || request.operation != "CREATE" {
         return None;
     }
     let name = request.name.filter(|n| !n.is_empty())?;
-    let object = request.object?.get();
-    if !object.starts_with('{') {
+    let object = request.object?;
+    if object.api_version? != tkeha_api::review::API_VERSION || object.kind? != "Cluster" {
         return None;
     }
-    let top: RawClusterObject<'_> = serde_json::from_str(object).ok()?;
-    let api_version_ok = top.api_version?.get() == concat!("\"", "platform.tkestack.io/v1", "\"");
-    if !api_version_ok || top.kind?.get() != "\"Cluster\"" {
-        return None;
-    }
-    let verdict = tkeha_api::spectext::review_create_spec_text(top.spec?.get(), policy)?;
+    let verdict = tkeha_api::spectext::review_create_spec(object.spec?, policy);
     let mut summary = Summary {
         uid: request.uid,
         kind: request.kind.kind,
