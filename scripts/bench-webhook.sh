@@ -76,7 +76,7 @@ run() {
   local args=(-t1 "-c$conns" "-d$DURATION" --latency)
   curl -fsS "http://127.0.0.1:$HEALTH_PORT/metrics" >"$out.metrics0"
   t0=$(cpu_ticks)
-  if [ "$name" = livez ]; then
+  if [ "${name%-ref}" = livez ]; then
     "${WRK_CPU[@]}" wrk "${args[@]}" "$URL/livez" >"$out"
   else
     "${WRK_CPU[@]}" wrk "${args[@]}" -s "$ROOT/scripts/webhook-post.lua" "$URL/$name" -- "$WORK/review.json" >"$out"
@@ -100,6 +100,21 @@ SERVER_PID=
 # Counted after exit: the last batch of log lines is written on the way out.
 REVIEW_LINES=$(grep -c '"message":"review"' "$WORK/server.log" || true)
 
+# The floor under /validate's share: the same server stack with a handler that reads the body
+# and answers a constant review (examples/bench_noop_server.rs), against its own /livez.
+NOOP_NOTE="(not measured: cargo unavailable)"
+if command -v "${CARGO:-cargo}" >/dev/null \
+  && "${CARGO:-cargo}" build --release -q -p tkeha-webhook --example bench_noop_server; then
+  WEBHOOK_BIN="$ROOT/target/release/examples/bench_noop_server" webhook_start "${SERVER_CPU[@]}" -- "${WORKER_ARGS[@]}"
+  "${WRK_CPU[@]}" wrk -t1 "-c$CONNECTIONS" -d2s -s "$ROOT/scripts/webhook-post.lua" "$URL/noop" -- "$WORK/review.json" >/dev/null
+  run livez-ref "$CONNECTIONS"
+  run noop "$CONNECTIONS"
+  kill -TERM "$SERVER_PID"
+  wait "$SERVER_PID" || true
+  SERVER_PID=
+  NOOP_NOTE=measured
+fi
+
 # Where one review's time goes, in-process on one thread (no TLS, no sockets).
 SPLIT="(not measured: cargo unavailable)"
 if command -v "${CARGO:-cargo}" >/dev/null; then
@@ -108,9 +123,9 @@ if command -v "${CARGO:-cargo}" >/dev/null; then
 fi
 printf '%s\n' "$SPLIT" >"$WORK/split.txt"
 
-SECTION=$(python3 - "$WORK" "$CONNECTIONS" "$DURATION" "$HWM_KB" "$BODY_BYTES" "$PIN_NOTE" "$REVIEW_LINES" "$(getconf CLK_TCK)" "$PRIO_NOTE" "${WORKERS:-one per core}" "$LOAD_AT_START" <<'EOF'
+SECTION=$(python3 - "$WORK" "$CONNECTIONS" "$DURATION" "$HWM_KB" "$BODY_BYTES" "$PIN_NOTE" "$REVIEW_LINES" "$(getconf CLK_TCK)" "$PRIO_NOTE" "${WORKERS:-one per core}" "$LOAD_AT_START" "$NOOP_NOTE" <<'EOF'
 import datetime, re, sys
-work, conns, duration, hwm_kb, body_bytes, pin_note, review_lines, clk_tck, prio_note, workers, load = sys.argv[1:]
+work, conns, duration, hwm_kb, body_bytes, pin_note, review_lines, clk_tck, prio_note, workers, load, noop_note = sys.argv[1:]
 conns, hwm_kb, clk_tck = int(conns), int(hwm_kb), int(clk_tck)
 
 def seconds(text):
@@ -186,6 +201,22 @@ out.append("TLS, HTTP and router path, constant body, no JSON and no rules. p50/
 out.append("including both processes' scheduling on the shared cores); \"in-server p99\" is the bucket of the webhook's")
 out.append("own latency histogram (`tkeha_webhook_admission_duration_seconds`, body read to answer built) under")
 out.append("which 99% of that run's requests finished.")
+out.append("")
+out.append("The floor under that share: the same server stack (`examples/bench_noop_server.rs`: the webhook's")
+out.append("flags, runtime, TLS, HTTP and router through `tkeha_webhook::start_with`) with `POST /noop`, a handler")
+out.append("that reads the same review body and answers a constant allowed review of the same size without")
+out.append("looking at it, against that server's own `GET /livez`. /validate adds the JSON, the rules and the log")
+out.append("line to this; it cannot reach a larger share of the ceiling than /noop does.")
+out.append("")
+if noop_note == "measured":
+    ref, noop = parse("livez-ref", conns), parse("noop", conns)
+    out.append("| endpoint (reference server) | connections | requests/s | p99 (µs) | server CPU (µs/req) | share of its ceiling |")
+    out.append("|---|---|---|---|---|---|")
+    out.append(f"| GET /livez (ceiling) | {conns} | {ref['rps']:,.0f} | {us(ref['p99'])} | {ref['cpu_us']:.1f} | 100% |")
+    out.append(f"| POST /noop (body read, constant answer) | {conns} | {noop['rps']:,.0f} | {us(noop['p99'])} | {noop['cpu_us']:.1f} | {noop['rps'] / ref['rps']:.0%} |")
+    out.append(f"| POST /validate (above, for comparison) | {conns} | {v['rps']:,.0f} | {us(v['p99'])} | {v['cpu_us']:.1f} | {ratio:.0%} |")
+else:
+    out.append(f"Reference server {noop_note}.")
 out.append("")
 out.append("Where one review's time goes, in-process on one thread, best of 5 rounds")
 out.append("(`cargo run --release -p tkeha-webhook --example bench_admit -- 2`):")

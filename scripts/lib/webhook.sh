@@ -27,12 +27,13 @@ webhook_certs() {
 }
 
 # webhook_start [PREFIX...] [-- EXTRA-FLAGS...]: start the server (log in $WORK/server.log) behind
-# an optional command prefix (nice, taskset) and wait until /readyz answers.
+# an optional command prefix (nice, taskset) and wait until /readyz answers. WEBHOOK_BIN names
+# another binary with the same flags (default tkeha-webhook).
 webhook_start() {
   local prefix=() extra=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do prefix+=("$1"); shift; done
   if [ $# -gt 0 ]; then shift; extra=("$@"); fi
-  "${prefix[@]}" tkeha-webhook \
+  "${prefix[@]}" "${WEBHOOK_BIN:-tkeha-webhook}" \
     --listen "127.0.0.1:$PORT" --health-listen "127.0.0.1:$HEALTH_PORT" \
     --tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key" \
     --shutdown-delay 100ms "${extra[@]}" >"$WORK/server.log" 2>&1 &

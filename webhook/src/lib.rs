@@ -21,4 +21,4 @@ pub use admit::{Answer, Endpoint, Rejection, admit};
 pub use health::{Readiness, health_router};
 pub use metrics::Metrics;
 pub use router::{AppState, BODY_LIMIT, webhook_router};
-pub use server::{Running, ServerError, Settings, start};
+pub use server::{Running, ServerError, Settings, start, start_with};

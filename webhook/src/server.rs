@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use tkeha_api::Policy;
 use tokio::task::JoinHandle;
@@ -98,6 +99,16 @@ pub async fn start(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServerError> {
+    start_with(settings, Router::new(), shutdown).await
+}
+
+/// [`start`] with `extra` routes beside the admission ones on the TLS listener (benchmarks
+/// compare the admission endpoints with a reference handler on exactly the same stack).
+pub async fn start_with(
+    settings: Settings,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServerError> {
     let (server_config, fingerprint) = settings.tls.load()?;
     let live_tls = RustlsConfig::from_config(Arc::new(server_config));
 
@@ -141,7 +152,7 @@ pub async fn start(
         .http_builder()
         .http1()
         .header_read_timeout(settings.header_read_timeout);
-    let app = webhook_router(state);
+    let app = webhook_router(state).merge(extra);
     let tls_task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
     let (health_stop_tx, health_stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,52 @@
+//! Reference server for `scripts/bench-webhook.sh`: the tkeha-webhook server (same flags,
+//! runtime, TLS, HTTP and router stack, through `tkeha_webhook::start_with`) plus `POST /noop`,
+//! a handler that reads the request body and answers a constant allowed AdmissionReview without
+//! looking at it.
+//!
+//! `/noop` against `GET /livez` shows what a POST of the review body through a handler costs
+//! before any JSON or rule work: the floor under `/validate`'s share of the ceiling.
+//! `cargo run --release -p tkeha-webhook --example bench_noop_server -- --tls-cert C --tls-key K`
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use clap::Parser as _;
+use tkeha_webhook::cli::Args;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The size of a real `/validate` answer to the benchmark's review (uid of the same length).
+const ANSWER: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
+
+async fn noop(body: Bytes) -> impl IntoResponse {
+    std::hint::black_box(body);
+    ([(header::CONTENT_TYPE, "application/json")], ANSWER)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = args
+        .settings()
+        .context("--tls-cert and --tls-key are required")?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = args.worker_threads {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.build().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let extra = Router::new().route("/noop", post(noop));
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let running = tkeha_webhook::start_with(settings, extra, shutdown)
+            .await
+            .context("starting the reference server")?;
+        running.wait().await.context("reference server failed")
+    })
+}
