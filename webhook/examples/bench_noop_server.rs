@@ -33,12 +33,7 @@ fn main() -> anyhow::Result<()> {
     let settings = args
         .settings()
         .context("--tls-cert and --tls-key are required")?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(n) = args.worker_threads {
-        runtime.worker_threads(n.max(1));
-    }
-    let runtime = runtime.build().context("starting the async runtime")?;
+    let runtime = args.runtime().context("starting the async runtime")?;
     runtime.block_on(async move {
         let extra = Router::new().route("/noop", post(noop));
         let shutdown = async {

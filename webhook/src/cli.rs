@@ -143,6 +143,17 @@ impl Args {
             ..Settings::new(self.listen, self.health_listen, tls)
         })
     }
+
+    /// The multi-threaded Tokio runtime the server runs on (`--worker-threads`, default one
+    /// worker per core).
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        runtime.enable_all();
+        if let Some(n) = self.worker_threads {
+            runtime.worker_threads(n.max(1));
+        }
+        runtime.build()
+    }
 }
 
 /// `500ms`, `2s`, `1m`, or a bare number of seconds.
