@@ -206,7 +206,7 @@ out.append("The floor under that share: the same server stack (`examples/bench_n
 out.append("flags, runtime, TLS, HTTP and router through `tkeha_webhook::start_with`) with `POST /noop`, a handler")
 out.append("that reads the same review body and answers a constant allowed review of the same size without")
 out.append("looking at it, against that server's own `GET /livez`. /validate adds the JSON, the rules and the log")
-out.append("line to this; it cannot reach a larger share of the ceiling than /noop does.")
+out.append("line to this, so its share of the ceiling stays below the share of /noop.")
 out.append("")
 if noop_note == "measured":
     ref, noop = parse("livez-ref", conns), parse("noop", conns)
