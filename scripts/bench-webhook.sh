@@ -203,7 +203,7 @@ out.append("own latency histogram (`tkeha_webhook_admission_duration_seconds`, b
 out.append("which 99% of that run's requests finished.")
 out.append("")
 out.append("The floor under that share: the same server stack (`examples/bench_noop_server.rs`: the webhook's")
-out.append("flags, runtime, TLS, HTTP and router through `tkeha_webhook::start_with`) with `POST /noop`, a handler")
+out.append("flags, runtime, TLS, HTTP and router through `Args::serve`) with `POST /noop`, a handler")
 out.append("that reads the same review body and answers a constant allowed review of the same size without")
 out.append("looking at it, against that server's own `GET /livez`. /validate adds the JSON, the rules and the log")
 out.append("line to this, so its share of the ceiling stays below the share of /noop.")

@@ -1,5 +1,5 @@
 //! Reference server for `scripts/bench-webhook.sh`: the tkeha-webhook server (same flags,
-//! runtime, TLS, HTTP and router stack, through `tkeha_webhook::start_with`) plus `POST /noop`,
+//! runtime, TLS, HTTP and router stack, through `Args::serve`) plus `POST /noop`,
 //! a handler that reads the request body and answers a constant allowed AdmissionReview without
 //! looking at it.
 //!
@@ -7,7 +7,6 @@
 //! before any JSON or rule work: the floor under `/validate`'s share of the ceiling.
 //! `cargo run --release -p tkeha-webhook --example bench_noop_server -- --tls-cert C --tls-key K`
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::header;
@@ -15,6 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use clap::Parser as _;
 use tkeha_webhook::cli::Args;
+use tkeha_webhook::server::termination;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,20 +28,7 @@ async fn noop(body: Bytes) -> impl IntoResponse {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let settings = args
-        .settings()
-        .context("--tls-cert and --tls-key are required")?;
-    let runtime = args.runtime().context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let extra = Router::new().route("/noop", post(noop));
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        let running = tkeha_webhook::start_with(settings, extra, shutdown)
-            .await
-            .context("starting the reference server")?;
-        running.wait().await.context("reference server failed")
-    })
+    let extra = Router::new().route("/noop", post(noop));
+    Args::parse().serve(extra, termination())?;
+    Ok(())
 }

@@ -1,13 +1,15 @@
 //! Command-line flags of `tkeha-webhook` and their translation into [`Settings`].
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use axum::Router;
 use clap::{Parser, ValueEnum};
 use tkeha_api::{Policy, SingleMasterPolicy};
 
-use crate::server::Settings;
+use crate::server::{ServerError, Settings, start_with};
 use crate::tls::CertFiles;
 
 /// Admission webhook for clusters.platform.tkestack.io: defaults (POST /mutate) and HA rules
@@ -144,16 +146,43 @@ impl Args {
         })
     }
 
-    /// The multi-threaded Tokio runtime the server runs on (`--worker-threads`, default one
-    /// worker per core).
-    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+    /// Serve with these flags until `shutdown` resolves, with `extra` routes beside the
+    /// admission ones: ring as the process's crypto provider, a multi-threaded Tokio runtime
+    /// (`--worker-threads`, default one worker per core), then [`start_with`].
+    pub fn serve(
+        &self,
+        extra: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        // ring is the only provider in the tree; make it the process default for any rustls user.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let settings = self.settings().ok_or(ServeError::NoTlsFiles)?;
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
         runtime.enable_all();
         if let Some(n) = self.worker_threads {
             runtime.worker_threads(n.max(1));
         }
-        runtime.build()
+        let runtime = runtime.build().map_err(ServeError::Runtime)?;
+        runtime.block_on(async move {
+            let running = start_with(settings, extra, shutdown)
+                .await
+                .map_err(ServeError::Start)?;
+            running.wait().await.map_err(ServeError::Failed)
+        })
     }
+}
+
+/// Why [`Args::serve`] did not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("--tls-cert and --tls-key are required")]
+    NoTlsFiles,
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("starting tkeha-webhook")]
+    Start(#[source] ServerError),
+    #[error("tkeha-webhook failed")]
+    Failed(#[source] ServerError),
 }
 
 /// `500ms`, `2s`, `1m`, or a bare number of seconds.

@@ -1,14 +1,15 @@
-//! tkeha-webhook binary: flags, logging, runtime, signals; everything else is in the library.
+//! tkeha-webhook binary: flags and logging; serving (runtime, signals, server) is in the library.
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use axum::Router;
 use clap::Parser as _;
 use tkeha_webhook::certs::write_dev_certs;
 use tkeha_webhook::cli::{Args, LogFormat};
 use tkeha_webhook::logformat::JsonLines;
 use tkeha_webhook::logwriter::{BatchedWriter, LogGuard};
+use tkeha_webhook::server::termination;
 
 /// mimalloc: the review path allocates many small strings and maps (the object as JSON
 /// values); measured in BENCHMARKS.md against glibc malloc.
@@ -29,19 +30,8 @@ fn main() -> anyhow::Result<()> {
     }
     // Held until main returns: flushes the last log lines.
     let _log_guard = init_logging(args.log_format);
-    // ring is the only provider in the tree; make it the process default for any rustls user.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let settings = args
-        .settings()
-        .context("--tls-cert and --tls-key are required")?;
-
-    let runtime = args.runtime().context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let running = tkeha_webhook::start(settings, termination())
-            .await
-            .context("starting tkeha-webhook")?;
-        running.wait().await.context("tkeha-webhook failed")
-    })
+    args.serve(Router::new(), termination())?;
+    Ok(())
 }
 
 /// Log lines go to stdout in batches (at least every 100 ms): one review costs no write syscall.
@@ -60,24 +50,4 @@ fn init_logging(format: LogFormat) -> LogGuard {
         LogFormat::Compact => builder.compact().init(),
     }
     guard
-}
-
-/// Resolves on SIGTERM (kubelet) or SIGINT (Ctrl-C).
-async fn termination() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            // Without signal handlers, only Ctrl-C through tokio's fallback remains.
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

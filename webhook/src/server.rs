@@ -205,3 +205,23 @@ pub async fn start_with(
         lifecycle,
     })
 }
+
+/// Resolves on SIGTERM (kubelet) or SIGINT (Ctrl-C): the usual `shutdown` for [`start`].
+pub async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers, only Ctrl-C through tokio's fallback remains.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
