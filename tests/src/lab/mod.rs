@@ -165,35 +165,19 @@ impl Lab {
     fn build(&mut self, cfg: &LabConfig) -> Result<()> {
         let slot = self.slot;
         netns::setup_bridge(slot)?;
-        let key = self.key_path();
-        cmd::run(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "tkeha-lab",
-                "-f",
-                &key.to_string_lossy(),
-            ],
-        )?;
-        let encrypted = self.encrypted_key_path();
-        cmd::run(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                sshd::KEY_PASSPHRASE,
-                "-C",
-                "tkeha-lab-passphrase",
-                "-f",
-                &encrypted.to_string_lossy(),
-            ],
+        // One plain key and one with a passphrase; both go into authorized_keys.
+        let keygen = |path: PathBuf, passphrase: &str, comment: &str| {
+            let path = path.to_string_lossy().into_owned();
+            let args = [
+                "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", &path,
+            ];
+            cmd::run("ssh-keygen", &args)
+        };
+        keygen(self.key_path(), "", "tkeha-lab")?;
+        keygen(
+            self.encrypted_key_path(),
+            sshd::KEY_PASSPHRASE,
+            "tkeha-lab-passphrase",
         )?;
         let mut authorized = fs::read_to_string(self.dir.join("id_ed25519.pub"))?;
         authorized.push_str(&fs::read_to_string(
