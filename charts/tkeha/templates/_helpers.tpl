@@ -143,3 +143,27 @@ rules:
     resources: ["clusters"]
     scope: Cluster
 {{- end }}
+
+{{/*
+The Cluster `helm test` sends and expects to be rejected: valid against the CRD's schema and for
+the mutating webhook, refused only by the validating webhook (the same IP on two masters).
+192.0.2.0/24 is TEST-NET-1: nothing is ever contacted (the request is a dry run).
+*/}}
+{{- define "tkeha.test.invalidCluster" -}}
+apiVersion: platform.tkestack.io/v1
+kind: Cluster
+metadata:
+  name: {{ include "tkeha.fullname" . }}-helm-test-rejected
+spec:
+  type: Baremetal
+  version: 1.30.2
+  clusterCIDR: 10.244.0.0/16
+  machines:
+    - {ip: 192.0.2.11, port: 22, username: root, password: MTIzNDU2}
+    - {ip: 192.0.2.11, port: 22, username: root, password: MTIzNDU2}
+    - {ip: 192.0.2.13, port: 22, username: root, password: MTIzNDU2}
+  features:
+    ha:
+      tke:
+        vip: 192.0.2.100
+{{- end }}

@@ -1,0 +1,3 @@
+module tkeha.invalid/apiserver-client
+
+go 1.19
