@@ -1,9 +1,10 @@
 # tkeha: `make demo` runs the whole flow on a network-namespace lab, `make test` runs every check.
 SHELL := /bin/bash
 CARGO ?= cargo
-export PATH := $(CURDIR)/target/debug:$(PATH)
+# .tools/bin (helm from scripts/deps.sh when none was on PATH) comes last: a user's own helm wins.
+export PATH := $(CURDIR)/target/debug:$(PATH):$(CURDIR)/.tools/bin
 
-.PHONY: all deps build test lint fmt clippy nextest helm-lint demo bench clean
+.PHONY: all deps build test lint fmt clippy nextest helm-lint chart demo bench clean
 
 all: build
 
@@ -24,6 +25,11 @@ nextest: build
 
 helm-lint:
 	bash scripts/helm-lint.sh
+
+# The chart as a package: dist/tkeha-VERSION.tgz (helm install tkeha ./dist/tkeha-VERSION.tgz ...).
+chart: deps
+	helm lint --strict charts/tkeha
+	helm package charts/tkeha -d dist
 
 test: deps fmt clippy nextest helm-lint
 

@@ -14,8 +14,8 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import yaml, jsonsche
   || ! command -v go >/dev/null || { ! command -v helm >/dev/null && [ ! -x "$TOOLS/bin/helm" ]; }; then
   bash scripts/deps.sh
 fi
-if [ -z "${TKEHA_WEBHOOK:-}" ] && [ ! -x target/debug/tkeha-webhook ] && [ ! -x target/release/tkeha-webhook ]; then
-  cargo build -q -p tkeha-webhook
+if { [ ! -x target/debug/tkeha-webhook ] && [ ! -x target/release/tkeha-webhook ]; } || { [ ! -x target/debug/kubectl-tkeha ] && [ ! -x target/release/kubectl-tkeha ]; }; then
+  cargo build -q -p tkeha-webhook -p kubectl-tkeha
 fi
 
 # The Go client: built into the tool directory, rebuilt only when its source changes.

@@ -67,7 +67,11 @@ def name_of(obj: dict[str, Any]) -> str:
 
 def lint_problems(chart: pathlib.Path, values: dict[str, Any]) -> list[str]:
     result = helmcli.lint(chart, values)
-    return [] if result.ok else [f"helm lint --strict: {result.why()}"]
+    if result.ok:
+        return []
+    # Lint's findings are on stdout ([ERROR]/[WARNING] lines; --strict fails on both).
+    findings = [line.strip() for line in result.stdout.splitlines() if line.lstrip().startswith(("[ERROR]", "[WARNING]"))]
+    return [f"helm lint --strict: {finding}" for finding in findings] or [f"helm lint --strict: {result.why()}"]
 
 
 def schema_problems(rendered: Render) -> list[str]:

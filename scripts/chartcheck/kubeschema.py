@@ -5,9 +5,11 @@ does not know is an error, not something pruned away. The schemas are the packag
 `v1.33.0-local-strict` set, loaded once and reused for every object (the package's own `validate`
 re-reads the 1.4 MB definitions file per call and stops at the first error).
 
-Kinds the Kubernetes schemas do not have (cert-manager's Certificate and Issuer) are checked for
-their envelope only: apiVersion, kind and a strict ObjectMeta; their spec is cert-manager's to judge
-and is covered by the render checks and by the certificate the API-server-like client verifies.
+A kind in one of Kubernetes' own groups (core, the un-dotted legacy groups, `*.k8s.io`) must have a
+schema: one without (e.g. apps/v1beta1 Deployment) is not served by Kubernetes 1.33 and is an error.
+Kinds of other groups (cert-manager's Certificate and Issuer) are checked for their envelope only:
+apiVersion, kind and a strict ObjectMeta; their spec is cert-manager's to judge and is covered by
+the render checks and by the certificate the API-server-like client verifies.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ def errors(obj: dict[str, Any]) -> tuple[list[str], bool]:
     if not isinstance(api_version, str) or not isinstance(kind, str):
         return ["apiVersion and kind must both be strings"], False
     found = validator(api_version, kind)
+    group = api_version.rpartition("/")[0]
+    if found is None and ("." not in group or group.endswith(".k8s.io")):
+        return [f"{api_version} {kind} is not served by Kubernetes {KUBE_VERSION} (no such kind in its API)"], False
     checker = found or envelope_validator()
     # Leaf-first: a oneOf/anyOf failure is reported by its most specific cause.
     out = []
