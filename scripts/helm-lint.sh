@@ -29,7 +29,10 @@ if [ ! -x "$client_bin" ] || [ "$(cat "$client_bin.src-sha256" 2>/dev/null)" != 
     exit 1
   fi
   mkdir -p "$TOOLS/bin"
-  # Offline and stdlib only: no module proxy, no toolchain download.
+  # Offline and stdlib only: no module proxy, no toolchain download. Go's caches default to
+  # $HOME; without one (some CI shells) they go under the tool directory.
+  export GOCACHE=${GOCACHE:-${XDG_CACHE_HOME:-${HOME:-$PWD/$TOOLS}/.cache}/go-build}
+  export GOPATH=${GOPATH:-${HOME:-$PWD/$TOOLS}/go}
   (cd "$client_src" && export GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0 \
     && go vet . && go build -trimpath -o "$OLDPWD/$client_bin.tmp" .)
   mv "$client_bin.tmp" "$client_bin"

@@ -126,6 +126,12 @@ def stage_set(f: Failures, name: str) -> None:
     services = [o for o in rendered.objects if o["kind"] == "Service"]
     service_dns = f"{services[0]['metadata']['name']}.{NAMESPACE}.svc" if services else "?"
     f.extend("helm test hooks", semantics.check_test_hooks(values, rendered.hooks, service_dns).items)
+    if values["crd"]["install"]:
+        # The Cluster NOTES tell people to try by hand is the one `helm test` sends.
+        match = re.search(r"save these lines as rejected\.yaml:\n(.*?)\nand run", notes.stdout, re.S)
+        sent = [json.loads(c["data"]["cluster.json"]) for c in rendered.hooks if c["kind"] == "ConfigMap"]
+        f.check(bool(match) and [yaml.safe_load(match.group(1))] == sent,
+                "the invalid Cluster in NOTES is the one the helm test sends")
     f.extend("stable", checks.stable_problems(CHART, values))
 
 
@@ -196,6 +202,22 @@ def stage_lookup(f: Failures) -> None:
 def stage_apiserver(f: Failures, name: str) -> None:
     rendered = checks.render(CHART, values_of(name))
     f.extend("apiserver client", checks.apiserver_problems(rendered))
+    if name != "default":
+        return
+    # The client itself: a webhook that cannot speak HTTP/2 (Python's TLS server offers no h2)
+    # is a failure, as it is for the API server, even when its answer is right.
+    material = checks.serving_material(rendered)
+    assert not isinstance(material, str), material
+    cert, key, mutating, _ = material
+
+    def http1(method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        uid = json.loads(body)["request"]["uid"]
+        return 200, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, "allowed": True}}
+
+    with standin.Server(http1, (cert, key)) as server:
+        result = apiserver.call(mutating, f"127.0.0.1:{server.httpd.server_address[1]}", checks.seed_cluster())
+        f.check(not result.ok and "the API server's client negotiates HTTP/2" in result.error,
+                f"the Go client refuses an HTTP/1.1-only webhook: {result.error or result.summary}")
 
 
 def run_test_script(script: str, cluster: str, api: str, ca: bytes, token: str) -> subprocess.CompletedProcess[str]:
