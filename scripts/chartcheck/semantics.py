@@ -223,6 +223,9 @@ def check_cert_manager(values: dict[str, Any], objects: list[dict[str, Any]], te
     f = Failures()
     service = one(objects, "Service")
     f.check(not by_kind(objects, "Secret"), "cert-manager mode renders no Secret of its own")
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        timeout = one(objects, kind)["webhooks"][0]["timeoutSeconds"]
+        f.check(timeout == values["webhook"]["timeoutSeconds"], f"{kind} timeoutSeconds follows the values: {timeout}")
     certificates = {o["metadata"]["name"]: o for o in by_kind(objects, "Certificate")}
     issuers = {o["metadata"]["name"]: o for o in by_kind(objects, "Issuer")}
     serving = certificates.get("tkeha-webhook-serving")
