@@ -77,6 +77,10 @@ enum Cmd {
         keepalived_preinstalled: bool,
         #[arg(long)]
         state: PathBuf,
+        /// Keep the lab only while this command runs: print the description, then wait to be
+        /// killed (the lab's reaper tears it down however this process ends).
+        #[arg(long)]
+        hold: bool,
     },
     /// Build (if missing) and print the cached booted-tier images and mirror.
     HostsImages {
@@ -288,14 +292,20 @@ fn run(cli: Cli) -> Result<()> {
             masters,
             keepalived_preinstalled,
             state,
+            hold,
         } => {
             let lab = HostLab::up(HostLabConfig {
                 masters,
                 keepalived_preinstalled,
                 state_dir: Some(state),
-                persistent: true,
+                persistent: !hold,
             })?;
             out(&serde_json::to_string_pretty(&lab.describe())?);
+            if hold {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
+            }
         }
         Cmd::HostsImages {
             keepalived_preinstalled,

@@ -455,6 +455,12 @@ impl HostLab {
         self.wait_apiserver(i, false)
     }
 
+    /// `GET http://IP:6443/` of master `i` from this machine (its stand-in's answer).
+    pub fn get_apiserver(&self, i: usize) -> Option<String> {
+        let addr: SocketAddr = format!("{}:6443", self.masters[i].ip).parse().ok()?;
+        probe::http_get(addr, Duration::from_secs(2))
+    }
+
     fn wait_apiserver(&self, i: usize, up: bool) -> Result<()> {
         let addr: SocketAddr = format!("{}:6443", self.masters[i].ip).parse()?;
         if probe::wait_for(Duration::from_secs(15), Duration::from_millis(20), || {
