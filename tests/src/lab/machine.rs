@@ -153,7 +153,26 @@ impl Machine {
                 super::image::APISERVER_BIN
             ),
         ];
-        procs::spawn_detached("systemd-nspawn", &args, &self.dir.join("console.log"))
+        // Each machine gets its own cgroup: nspawn --keep-unit makes the cgroup it starts in the
+        // machine's root, and machines sharing one (here every process sits in `/`) fight over
+        // init.scope and system.slice: their units fail at random with 219/CGROUP.
+        let cgroups = cgroup_dirs(&self.hostname);
+        remove_cgroups(&cgroups);
+        let mut wrapped: Vec<String> = vec![
+            "-c".into(),
+            "while [ \"$1\" != -- ]; do echo $$ > \"$1/cgroup.procs\" || exit 1; shift; done; \
+             shift; exec systemd-nspawn \"$@\""
+                .into(),
+            "sh".into(),
+        ];
+        for d in &cgroups {
+            fs::create_dir_all(d)
+                .with_context(|| format!("creating the cgroup {}", d.display()))?;
+            wrapped.push(d.to_string_lossy().into_owned());
+        }
+        wrapped.push("--".into());
+        wrapped.extend(args);
+        procs::spawn_detached("sh", &wrapped, &self.dir.join("console.log"))
     }
 
     /// The running `systemd-nspawn` of this machine.
@@ -179,7 +198,11 @@ impl Machine {
         let mut last = String::from("not started");
         let addr: std::net::SocketAddr = format!("{}:22", self.ip).parse()?;
         loop {
-            if let Some(pid) = self.init_pid() {
+            // Nothing enters the machine before sshd answers: a process joined from outside
+            // while systemd sets up its cgroups makes early units fail (219/CGROUP) under
+            // cgroup v1, as this machine has.
+            let sshd = super::probe::tcp_open(addr, Duration::from_millis(300));
+            if let Some(pid) = self.init_pid().filter(|_| sshd) {
                 match super::cmd::in_ns(pid, "systemctl is-system-running 2>/dev/null; true") {
                     Ok(s) => last = s.trim().to_string(),
                     Err(e) => last = e.to_string(),
@@ -188,9 +211,7 @@ impl Machine {
                     return Ok(start.elapsed());
                 }
                 if last == "degraded" {
-                    let failed =
-                        super::cmd::in_ns(pid, "systemctl --failed --no-legend --plain --no-pager")
-                            .unwrap_or_default();
+                    let failed = super::cmd::in_ns(pid, FAILED_UNITS).unwrap_or_default();
                     bail!(
                         "{} booted degraded; failed units:\n{}",
                         self.name,
@@ -239,10 +260,47 @@ impl Machine {
     }
 }
 
+/// Lists the failed units of a booted machine with the end of each one's journal.
+const FAILED_UNITS: &str = "systemctl --failed --no-legend --plain --no-pager; \
+    for u in $(systemctl --failed --no-legend --plain --no-pager | cut -d' ' -f1); do \
+    journalctl -b -q --no-pager -o short-monotonic -u \"$u\" | tail -n 8; done";
+
 /// Whether a command line is a `systemd-nspawn`.
 fn is_nspawn(cmd: &[String]) -> bool {
     cmd.first()
         .is_some_and(|a| a == "systemd-nspawn" || a.ends_with("/systemd-nspawn"))
+}
+
+/// The cgroups machine `name` runs in, one per mounted hierarchy systemd uses: the unified
+/// hierarchy, and on a hybrid (cgroup v1) machine also the named `systemd` one.
+pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.join("tkeha-lab").join(name)];
+    }
+    ["systemd", "unified"]
+        .iter()
+        .map(|h| root.join(h))
+        .filter(|h| h.join("cgroup.procs").exists())
+        .map(|h| h.join("tkeha-lab").join(name))
+        .collect()
+}
+
+/// Removes cgroup directories (and the empty ones a machine left below them), deepest first.
+fn remove_cgroups(dirs: &[PathBuf]) {
+    fn rm(dir: &Path) {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rm(&e.path());
+                }
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+    for d in dirs {
+        rm(d);
+    }
 }
 
 /// A fresh random machine id (32 hex digits), stable across the master's reboots.
@@ -358,6 +416,23 @@ pub fn teardown_slot(slot: u16) {
             .is_some_and(|m| is_slot_machine(m, slot))
         {
             unmount(&point);
+        }
+    }
+    for hierarchy in cgroup_dirs("x") {
+        let Some(parent) = hierarchy.parent() else {
+            continue;
+        };
+        if let Ok(entries) = fs::read_dir(parent) {
+            let ours: Vec<PathBuf> = entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| is_slot_machine(n, slot))
+                })
+                .map(|e| e.path())
+                .collect();
+            remove_cgroups(&ours);
         }
     }
     for sub in ["propagate", "unix-export", "incoming"] {
