@@ -408,21 +408,34 @@ impl HostLab {
         (0..self.masters.len()).filter(|&i| self.holds(i)).collect()
     }
 
-    /// A sampler of the holders for a background thread (PIDs re-found after a reboot).
+    /// A sampler of the holders for a background thread (PIDs re-found after a reboot). All
+    /// masters are read at once, one thread each: read one after the other, a clean handover
+    /// between two reads would look like two holders.
     pub fn holder_probe(&self) -> impl FnMut() -> Vec<usize> + Send + 'static {
         let masters = self.masters.clone();
         let vip = self.vip();
         let mut pids: Vec<Option<u32>> = (0..masters.len()).map(|i| self.init_pid(i)).collect();
         move || {
-            (0..masters.len())
-                .filter(|&i| {
-                    let entry = format!("{}={}", machine::MARKER_ENV, masters[i].hostname);
-                    if !pids[i].is_some_and(|p| super::procs::environ_has(p, &entry)) {
-                        pids[i] = masters[i].init_pid();
-                    }
-                    pids[i].is_some_and(|p| holds_in(p, &vip))
-                })
-                .collect()
+            for (i, m) in masters.iter().enumerate() {
+                let entry = format!("{}={}", machine::MARKER_ENV, m.hostname);
+                if !pids[i].is_some_and(|p| super::procs::environ_has(p, &entry)) {
+                    pids[i] = m.init_pid();
+                }
+            }
+            let held: Vec<bool> = std::thread::scope(|s| {
+                let handles: Vec<_> = pids
+                    .iter()
+                    .map(|p| {
+                        let vip = &vip;
+                        s.spawn(move || p.is_some_and(|p| holds_in(p, vip)))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(false))
+                    .collect()
+            });
+            (0..masters.len()).filter(|&i| held[i]).collect()
         }
     }
 
