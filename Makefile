@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(CURDIR)/target/debug:$(PATH)
 
-.PHONY: all deps build test lint fmt clippy nextest helm-lint demo bench clean
+.PHONY: all deps build test lint fmt clippy nextest helm-lint demo demo-hosts bench clean
 
 all: build
 
@@ -30,6 +30,11 @@ test: deps fmt clippy nextest helm-lint
 demo: deps
 	$(CARGO) build --release --workspace
 	bash scripts/demo.sh
+
+# The same story on booted Debian 12 machines (systemd, apt from a local mirror, reboots).
+demo-hosts: deps
+	$(CARGO) build --release --workspace
+	bash scripts/demo-hosts.sh
 
 bench: deps
 	$(CARGO) build --release --workspace
