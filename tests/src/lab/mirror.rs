@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The packages the lab mirror offers on top of the base.
-pub const ROOT_PACKAGE: &str = "keepalived";
+/// The packages the lab mirror offers on top of the base (with everything they need): keepalived,
+/// and python3-apt, which Ansible's apt module installs on first use (the bench's comparison). A
+/// real site mirror carries the whole distribution; these are what the lab's hosts ask for.
+pub const ROOT_PACKAGES: &[&str] = &["keepalived", "python3-apt"];
 /// The mirror's TCP port on the bridge address.
 pub const PORT: u16 = 80;
 
@@ -33,23 +35,22 @@ pub struct MirrorContent {
     pub packages: Vec<String>,
 }
 
-/// `name=version` of what `apt-get install keepalived` would install on `base` (from the `Inst`
+/// `name=version` of what `apt-get install ROOT_PACKAGES` would install on `base` (from the `Inst`
 /// lines of a simulation run by this machine's apt against the base's dpkg status).
 pub fn resolve(base: &Image) -> Result<Vec<String>> {
     let status = base.root.join("var/lib/dpkg/status");
-    let out = run(
-        "apt-get",
-        &[
-            "-s",
-            "-q",
-            "-o",
-            &format!("Dir::State::status={}", status.display()),
-            "-o",
-            "APT::Install-Recommends=true",
-            "install",
-            ROOT_PACKAGE,
-        ],
-    )
+    let status = format!("Dir::State::status={}", status.display());
+    let mut args = vec![
+        "-s",
+        "-q",
+        "-o",
+        &status,
+        "-o",
+        "APT::Install-Recommends=true",
+        "install",
+    ];
+    args.extend_from_slice(ROOT_PACKAGES);
+    let out = run("apt-get", &args)
     .context(
         "resolving keepalived's dependencies with this machine's apt (run `apt-get update` or `bash scripts/deps.sh`)",
     )?;
