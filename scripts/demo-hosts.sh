@@ -103,8 +103,12 @@ HOLDER=$(holder_index)
 OLD=$(jq_py 'print(d["masters"][int(sys.argv[2])-1]["hostname"])' "$HOLDER")
 START=$(date +%s%N)
 printf '$ %s\n' "tkeha-lab poweroff --state ... --master $HOLDER"
-note "m$HOLDER was down $(tkeha-lab poweroff --state "$STATE" --master "$HOLDER") s after systemctl poweroff"
+# In the background: the VIP is watched while the machine goes down.
+tkeha-lab poweroff --state "$STATE" --master "$HOLDER" > "$STATE/poweroff.out" &
+POWEROFF=$!
 wait_move "$OLD" "$START"
+wait "$POWEROFF"
+note "m$HOLDER was down $(cat "$STATE/poweroff.out") s after systemctl poweroff"
 printf '$ %s\n' "tkeha-lab boot --state ... --master $HOLDER"
 note "m$HOLDER booted again in $(tkeha-lab boot --state "$STATE" --master "$HOLDER") s"
 for _ in $(seq 1 100); do [ "$(on "$HOLDER" 'systemctl is-active keepalived' || true)" = active ] && break; sleep 0.2; done
