@@ -4,7 +4,7 @@ CARGO ?= cargo
 # .tools/bin (helm from scripts/deps.sh when none was on PATH) comes last: a user's own helm wins.
 export PATH := $(CURDIR)/target/debug:$(PATH):$(CURDIR)/.tools/bin
 
-.PHONY: all deps build test lint fmt clippy nextest helm-lint chart demo bench clean
+.PHONY: all deps build test lint fmt clippy nextest helm-lint chart demo demo-hosts bench clean
 
 all: build
 
@@ -36,6 +36,11 @@ test: deps fmt clippy nextest helm-lint
 demo: deps
 	$(CARGO) build --release --workspace
 	bash scripts/demo.sh
+
+# The same story on booted Debian 12 machines (systemd, apt from a local mirror, reboots).
+demo-hosts: deps
+	$(CARGO) build --release --workspace
+	bash scripts/demo-hosts.sh
 
 bench: deps
 	$(CARGO) build --release --workspace

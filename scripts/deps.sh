@@ -71,3 +71,24 @@ PY
   rm -rf "$helm_tmp"
 fi
 # --- end of chart checks ------------------------------------------------------------------------
+# --- booted lab tier (issue 10): Debian 12 machines made with debootstrap, booted with
+# systemd-nspawn over an overlayfs, fed by a local package mirror indexed with dpkg-scanpackages;
+# Ansible (ansible-core, from PyPI into the same venv) is the comparison in `make bench`.
+HOSTS_PKGS=(debootstrap systemd-container dpkg-dev util-linux coreutils)
+hosts_missing=()
+for p in "${HOSTS_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || hosts_missing+=("$p")
+done
+if [ ${#hosts_missing[@]} -gt 0 ]; then
+  echo "deps: installing ${hosts_missing[*]} (booted lab tier)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${hosts_missing[@]}" >/dev/null
+fi
+# The lab's mirror resolves keepalived's dependencies against this machine's package lists.
+if ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null; then apt-get update -qq; fi
+if ! "$VENV/bin/python" -c 'import ansible' 2>/dev/null; then
+  echo "deps: installing ansible-core into $VENV (the Ansible column of the provisioning bench)" >&2
+  "$VENV/bin/pip" install -q 'ansible-core>=2.17,<2.19'
+fi
+# --- end booted lab tier

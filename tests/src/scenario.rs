@@ -1,6 +1,8 @@
 //! Steps the end-to-end tests and benchmarks share: build a lab (failing loudly when the machine
 //! cannot), write a manifest, run the provisioner, wait for the VIP to settle.
 
+use crate::lab::hosts::{HostLab, HostLabConfig};
+use crate::lab::view::LabView;
 use crate::lab::{Lab, LabConfig, ManifestOptions, probe};
 use crate::provisioner::{self, Run};
 use anyhow::{Result, bail};
@@ -18,9 +20,19 @@ pub fn lab(cfg: LabConfig) -> Lab {
     }
 }
 
+/// Builds a booted lab or fails with why (root, systemd-container, debootstrap, dpkg-dev).
+pub fn hosts_lab(cfg: HostLabConfig) -> HostLab {
+    match HostLab::up(cfg) {
+        Ok(l) => l,
+        Err(e) => {
+            panic!("cannot build the booted lab (run as root after scripts/deps.sh): {e:#}")
+        }
+    }
+}
+
 /// Writes a manifest for `lab` with `opts`, edited by `edit`.
 pub fn manifest(
-    lab: &Lab,
+    lab: &impl LabView,
     name: &str,
     opts: &ManifestOptions,
     edit: impl FnOnce(&mut serde_json::Value),
@@ -32,7 +44,12 @@ pub fn manifest(
 }
 
 /// Runs the provisioner with the lab's known_hosts; panics only if it cannot be started at all.
-pub fn provision(lab: &Lab, action: &str, manifest: &std::path::Path, extra: &[&str]) -> Run {
+pub fn provision(
+    lab: &impl LabView,
+    action: &str,
+    manifest: &std::path::Path,
+    extra: &[&str],
+) -> Run {
     let kh = lab.known_hosts_path();
     let kh = kh.to_string_lossy();
     let mut args = vec!["--known-hosts", kh.as_ref()];
@@ -44,7 +61,12 @@ pub fn provision(lab: &Lab, action: &str, manifest: &std::path::Path, extra: &[&
 }
 
 /// Like `provision` but the run must succeed (exit 0, ok=true).
-pub fn provision_ok(lab: &Lab, action: &str, manifest: &std::path::Path, extra: &[&str]) -> Run {
+pub fn provision_ok(
+    lab: &impl LabView,
+    action: &str,
+    manifest: &std::path::Path,
+    extra: &[&str],
+) -> Run {
     let r = provision(lab, action, manifest, extra);
     assert_eq!(
         r.code,
@@ -57,7 +79,7 @@ pub fn provision_ok(lab: &Lab, action: &str, manifest: &std::path::Path, extra: 
 }
 
 /// Waits until exactly one master holds the VIP; returns it.
-pub fn single_holder(lab: &Lab, deadline: Duration) -> Result<usize> {
+pub fn single_holder(lab: &impl LabView, deadline: Duration) -> Result<usize> {
     let mut last = Vec::new();
     let found = probe::wait_for(deadline, Duration::from_millis(50), || {
         last = lab.holders();
@@ -70,14 +92,14 @@ pub fn single_holder(lab: &Lab, deadline: Duration) -> Result<usize> {
 }
 
 /// Waits until exactly one master other than `old` holds the VIP and `GET VIP:6443` answers from it.
-pub fn moved_from(lab: &Lab, old: usize, deadline: Duration) -> Result<usize> {
+pub fn moved_from(lab: &impl LabView, old: usize, deadline: Duration) -> Result<usize> {
     let mut last = (Vec::new(), None);
     let found = probe::wait_for(deadline, Duration::from_millis(50), || {
         let h = lab.holders();
         let answer = lab.get_vip(6443, Duration::from_millis(500));
         last = (h.clone(), answer.clone());
         match (h.as_slice(), answer) {
-            ([n], Some(a)) if *n != old && a == format!("apiserver {}", lab.masters[*n].ns) => {
+            ([n], Some(a)) if *n != old && a == format!("apiserver {}", lab.hostname(*n)) => {
                 Some(*n)
             }
             _ => None,

@@ -1,6 +1,7 @@
 //! Sampling a lab from outside while faults are injected: who holds the VIP (by `ip -n NS addr`)
 //! and, optionally, who answers `GET http://VIP:6443/`, every `every` ms in a background thread.
 
+use crate::lab::hosts::HostLab;
 use crate::lab::{Lab, netns, probe};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +33,29 @@ impl Watch {
     pub fn start(lab: &Lab, every: Duration, http_port: Option<u16>) -> Watch {
         let namespaces: Vec<String> = lab.masters.iter().map(|m| m.ns.clone()).collect();
         let vip = lab.vip();
-        let addr: Option<SocketAddr> = http_port.map(|p| lab.vip_addr(p));
+        let holders = move || {
+            (0..namespaces.len())
+                .filter(|&i| netns::holds(&namespaces[i], &vip))
+                .collect()
+        };
+        Watch::start_with(holders, every, http_port.map(|p| lab.vip_addr(p)))
+    }
+
+    /// Starts sampling the booted lab `lab` every `every` (see [`Watch::start`]).
+    pub fn start_hosts(lab: &HostLab, every: Duration, http_port: Option<u16>) -> Watch {
+        Watch::start_with(
+            lab.holder_probe(),
+            every,
+            http_port.map(|p| lab.vip_addr(p)),
+        )
+    }
+
+    /// Starts sampling `holders()` every `every`, and `GET addr` when given.
+    pub fn start_with(
+        mut holders: impl FnMut() -> Vec<usize> + Send + 'static,
+        every: Duration,
+        addr: Option<SocketAddr>,
+    ) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let started = Instant::now();
@@ -40,9 +63,7 @@ impl Watch {
             let mut samples = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 let tick = Instant::now();
-                let holders = (0..namespaces.len())
-                    .filter(|&i| netns::holds(&namespaces[i], &vip))
-                    .collect();
+                let holders = holders();
                 let answer =
                     addr.and_then(|a| probe::http_get(a, every.max(Duration::from_millis(100))));
                 samples.push(Sample {

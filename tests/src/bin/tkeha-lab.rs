@@ -1,16 +1,18 @@
-//! tkeha-lab: the network-namespace lab for scripts (`make demo`, `make bench`) and manual testing.
-//! Masters are numbered from 1 on the command line (m1, m2, ...).
+//! tkeha-lab: the labs for scripts (`make demo`, `make demo-hosts`, `make bench`) and manual
+//! testing: the network-namespace tier (`up`) and the booted Debian tier (`hosts-up`). Commands
+//! that take `--state` work on either. Masters are numbered from 1 on the command line (m1, m2, ...).
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
-use tkeha_e2e::lab::{Auth, Lab, LabConfig, ManifestOptions, Mode, netns};
+use tkeha_e2e::lab::hosts::{HostLab, HostLabConfig};
+use tkeha_e2e::lab::{Auth, Lab, LabConfig, ManifestOptions, Mode, image, mirror, netns};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "tkeha-lab",
-    about = "Network-namespace lab of fake masters for tkeha"
+    about = "Labs of masters for tkeha: network namespaces (`up`) or booted Debian 12 machines (`hosts-up`)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,6 +29,8 @@ enum OnOff {
 enum StartStop {
     Start,
     Stop,
+    /// SIGKILL (booted tier: `systemctl kill -s KILL`; the unit stays dead).
+    Kill,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,6 +66,65 @@ enum Cmd {
         kbd_only: Vec<usize>,
         #[arg(long)]
         state: PathBuf,
+    },
+    /// Build a lab of booted Debian 12 masters (systemd-nspawn) in a fresh slot and print its
+    /// JSON description. Builds the cached base image and mirror first when missing.
+    HostsUp {
+        #[arg(long, default_value_t = 3)]
+        masters: usize,
+        /// Boot with keepalived already installed (not configured).
+        #[arg(long)]
+        keepalived_preinstalled: bool,
+        #[arg(long)]
+        state: PathBuf,
+        /// Keep the lab only while this command runs: print the description, then wait to be
+        /// killed (the lab's reaper tears it down however this process ends).
+        #[arg(long)]
+        hold: bool,
+    },
+    /// Build (if missing) and print the cached booted-tier images and mirror.
+    HostsImages {
+        /// Also the keepalived-preinstalled layer.
+        #[arg(long)]
+        keepalived_preinstalled: bool,
+    },
+    /// Booted tier: power a master off from inside (`systemctl poweroff`).
+    Poweroff {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        master: usize,
+    },
+    /// Booted tier: boot a powered-off master again on its own disk.
+    Boot {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        master: usize,
+    },
+    /// Booted tier: make the package mirror unreachable (down) from a master, or reachable (up).
+    Mirror {
+        action: OnOff,
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        master: usize,
+    },
+    /// Run a shell snippet as root inside a booted master (prints its stdout).
+    Exec {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        master: usize,
+        script: String,
+    },
+    /// Internal: wait on stdin; tear the slot down unless the owner writes "done" first.
+    #[command(hide = true)]
+    Reap {
+        #[arg(long)]
+        slot: u16,
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Tear a lab down (idempotent).
     Down {
@@ -140,16 +203,61 @@ fn out(text: &str) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
-fn index(lab: &Lab, master: usize) -> Result<usize> {
-    if master == 0 || master > lab.masters.len() {
-        bail!("--master must be 1..={}", lab.masters.len());
+/// A lab of either tier, re-attached from its state dir.
+enum AnyLab {
+    Netns(Lab),
+    Booted(HostLab),
+}
+
+impl AnyLab {
+    fn load(state: &std::path::Path) -> Result<AnyLab> {
+        let text = std::fs::read_to_string(state.join("state.json"))
+            .with_context(|| format!("no lab at {}", state.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(if v["tier"] == "booted" {
+            AnyLab::Booted(HostLab::load(state)?)
+        } else {
+            AnyLab::Netns(Lab::load(state)?)
+        })
+    }
+    fn len(&self) -> usize {
+        match self {
+            AnyLab::Netns(l) => l.masters.len(),
+            AnyLab::Booted(l) => l.masters.len(),
+        }
+    }
+    fn booted(&self, what: &str) -> Result<&HostLab> {
+        match self {
+            AnyLab::Booted(l) => Ok(l),
+            AnyLab::Netns(_) => bail!("{what} needs a booted lab (tkeha-lab hosts-up)"),
+        }
+    }
+    fn holders(&self) -> Vec<(String, String)> {
+        match self {
+            AnyLab::Netns(l) => l
+                .holders()
+                .into_iter()
+                .map(|i| (l.masters[i].name.clone(), l.masters[i].ip.clone()))
+                .collect(),
+            AnyLab::Booted(l) => l
+                .holders()
+                .into_iter()
+                .map(|i| (l.masters[i].name.clone(), l.masters[i].ip.clone()))
+                .collect(),
+        }
+    }
+}
+
+fn index(lab: &AnyLab, master: usize) -> Result<usize> {
+    if master == 0 || master > lab.len() {
+        bail!("--master must be 1..={}", lab.len());
     }
     Ok(master - 1)
 }
 
-fn targets(lab: &Lab, master: Option<usize>, all: bool) -> Result<Vec<usize>> {
+fn targets(lab: &AnyLab, master: Option<usize>, all: bool) -> Result<Vec<usize>> {
     if all {
-        return Ok((0..lab.masters.len()).collect());
+        return Ok((0..lab.len()).collect());
     }
     Ok(vec![index(lab, master.context("--master or --all")?)?])
 }
@@ -180,9 +288,84 @@ fn run(cli: Cli) -> Result<()> {
             let lab = Lab::up(cfg)?;
             out(&serde_json::to_string_pretty(&lab.describe())?);
         }
+        Cmd::HostsUp {
+            masters,
+            keepalived_preinstalled,
+            state,
+            hold,
+        } => {
+            let lab = HostLab::up(HostLabConfig {
+                masters,
+                keepalived_preinstalled,
+                state_dir: Some(state),
+                persistent: !hold,
+            })?;
+            out(&serde_json::to_string_pretty(&lab.describe())?);
+            if hold {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
+            }
+        }
+        Cmd::HostsImages {
+            keepalived_preinstalled,
+        } => {
+            let base = image::base()?;
+            let content = mirror::content(&base)?;
+            let layer = if keepalived_preinstalled {
+                Some(image::keepalived_layer(&base, &content)?)
+            } else {
+                None
+            };
+            out(&serde_json::to_string_pretty(&json!({
+                "cache": image::cache_dir(),
+                "base": base.root,
+                "mirror": content.dir,
+                "mirror_packages": content.packages,
+                "keepalived_layer": layer.map(|l| l.root),
+            }))?);
+        }
+        Cmd::Poweroff { state, master } => {
+            let lab = AnyLab::load(&state)?;
+            let i = index(&lab, master)?;
+            let d = lab.booted("poweroff")?.poweroff(i)?;
+            out(&format!("{:.2}", d.as_secs_f64()));
+        }
+        Cmd::Boot { state, master } => {
+            let lab = AnyLab::load(&state)?;
+            let i = index(&lab, master)?;
+            let d = lab.booted("boot")?.boot(i)?;
+            out(&format!("{:.2}", d.as_secs_f64()));
+        }
+        Cmd::Mirror {
+            action,
+            state,
+            master,
+        } => {
+            let lab = AnyLab::load(&state)?;
+            let i = index(&lab, master)?;
+            lab.booted("mirror")?
+                .set_mirror_reachable(i, matches!(action, OnOff::Up))?;
+        }
+        Cmd::Exec {
+            state,
+            master,
+            script,
+        } => {
+            let lab = AnyLab::load(&state)?;
+            let i = index(&lab, master)?;
+            let text = lab.booted("exec")?.exec(i, &script)?;
+            out(text.trim_end());
+        }
+        Cmd::Reap { slot, dir } => {
+            tkeha_e2e::lab::hosts::reap(slot, &dir)?;
+        }
         Cmd::Down { state } => {
             if state.join("state.json").exists() {
-                Lab::load(&state)?.down();
+                match AnyLab::load(&state)? {
+                    AnyLab::Netns(l) => l.down(),
+                    AnyLab::Booted(l) => l.down(),
+                }
             }
         }
         Cmd::Manifest {
@@ -192,7 +375,7 @@ fn run(cli: Cli) -> Result<()> {
             auth,
             vport,
         } => {
-            let lab = Lab::load(&state)?;
+            let lab = AnyLab::load(&state)?;
             let opts = ManifestOptions {
                 mode: match mode {
                     ModeArg::Tke => Mode::Tke,
@@ -206,7 +389,11 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 vport,
             };
-            out(&serde_json::to_string_pretty(&lab.manifest(&opts)?)?);
+            let manifest = match &lab {
+                AnyLab::Netns(l) => l.manifest(&opts)?,
+                AnyLab::Booted(l) => l.manifest(&opts)?,
+            };
+            out(&serde_json::to_string_pretty(&manifest)?);
         }
         Cmd::Apiserver {
             action,
@@ -214,18 +401,24 @@ fn run(cli: Cli) -> Result<()> {
             master,
             all,
         } => {
-            let lab = Lab::load(&state)?;
+            let lab = AnyLab::load(&state)?;
             for i in targets(&lab, master, all)? {
-                match action {
-                    StartStop::Start => lab.start_apiserver(i)?,
-                    StartStop::Stop => lab.stop_apiserver(i)?,
+                match (&lab, action) {
+                    (AnyLab::Netns(l), StartStop::Start) => l.start_apiserver(i)?,
+                    (AnyLab::Netns(l), StartStop::Stop | StartStop::Kill) => l.stop_apiserver(i)?,
+                    (AnyLab::Booted(l), StartStop::Start) => l.start_apiserver(i)?,
+                    (AnyLab::Booted(l), StartStop::Stop) => l.stop_apiserver(i)?,
+                    (AnyLab::Booted(l), StartStop::Kill) => l.kill_apiserver(i)?,
                 }
             }
         }
         Cmd::MarkControlPlane { state, master, all } => {
-            let lab = Lab::load(&state)?;
+            let lab = AnyLab::load(&state)?;
             for i in targets(&lab, master, all)? {
-                lab.mark_control_plane(i)?;
+                match &lab {
+                    AnyLab::Netns(l) => l.mark_control_plane(i)?,
+                    AnyLab::Booted(l) => l.mark_control_plane(i)?,
+                }
             }
         }
         Cmd::Link {
@@ -233,8 +426,13 @@ fn run(cli: Cli) -> Result<()> {
             state,
             master,
         } => {
-            let lab = Lab::load(&state)?;
-            lab.set_link(index(&lab, master)?, matches!(action, OnOff::Up))?;
+            let lab = AnyLab::load(&state)?;
+            let i = index(&lab, master)?;
+            let up = matches!(action, OnOff::Up);
+            match &lab {
+                AnyLab::Netns(l) => l.set_link(i, up)?,
+                AnyLab::Booted(l) => l.set_link(i, up)?,
+            }
         }
         Cmd::LbPath {
             action,
@@ -242,15 +440,19 @@ fn run(cli: Cli) -> Result<()> {
             master,
             vport,
         } => {
-            let lab = Lab::load(&state)?;
-            lab.lb_drop_from(index(&lab, master)?, vport, matches!(action, OnOff::Down))?;
+            let lab = AnyLab::load(&state)?;
+            let i = index(&lab, master)?;
+            let AnyLab::Netns(lab) = lab else {
+                bail!("lb-path needs a network-namespace lab with --lb");
+            };
+            lab.lb_drop_from(i, vport, matches!(action, OnOff::Down))?;
         }
         Cmd::Holders { state } => {
-            let lab = Lab::load(&state)?;
+            let lab = AnyLab::load(&state)?;
             let h: Vec<_> = lab
                 .holders()
                 .into_iter()
-                .map(|i| json!({ "name": lab.masters[i].name, "ip": lab.masters[i].ip }))
+                .map(|(name, ip)| json!({ "name": name, "ip": ip }))
                 .collect();
             out(&serde_json::to_string(&h)?);
         }

@@ -1,15 +1,22 @@
-//! The network-namespace lab: masters that look like real hosts (own netns, UTS, mount and PID
-//! namespaces, sshd, users, /etc) on a private bridge, an optional haproxy LB, and a stand-in
-//! apiserver. `Lab::up` builds one in a unique slot; dropping the `Lab` tears it down.
+//! The labs. The network-namespace tier (here): masters that look like real hosts (own netns,
+//! UTS, mount and PID namespaces, sshd, users, /etc) on a private bridge, an optional haproxy LB,
+//! and a stand-in apiserver; `Lab::up` builds one in a unique slot, dropping the `Lab` tears it
+//! down. The booted tier (`hosts`): Debian 12 machines under `systemd-nspawn --boot`.
 
 pub mod apiserver;
 pub mod cmd;
 pub mod haproxy;
+pub mod hosts;
+pub mod image;
+pub mod machine;
 pub mod manifest;
+pub mod mirror;
 pub mod netns;
 pub mod probe;
+pub mod procs;
 pub mod ssh;
 pub mod sshd;
+pub mod view;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -102,6 +109,37 @@ pub struct Lab {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// Creates the lab's two login keys in `dir` (`id_ed25519`, and `id_ed25519_passphrase`
+/// encrypted with [`sshd::KEY_PASSPHRASE`]) and `dir/authorized_keys` holding both; returns it.
+pub fn make_keys(dir: &Path) -> Result<String> {
+    let keygen = |path: PathBuf, passphrase: &str, comment: &str| {
+        let path = path.to_string_lossy().into_owned();
+        let args = [
+            "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", &path,
+        ];
+        cmd::run("ssh-keygen", &args)
+    };
+    keygen(dir.join("id_ed25519"), "", "tkeha-lab")?;
+    keygen(
+        dir.join("id_ed25519_passphrase"),
+        sshd::KEY_PASSPHRASE,
+        "tkeha-lab-passphrase",
+    )?;
+    let mut authorized = fs::read_to_string(dir.join("id_ed25519.pub"))?;
+    authorized.push_str(&fs::read_to_string(dir.join("id_ed25519_passphrase.pub"))?);
+    fs::write(dir.join("authorized_keys"), &authorized)?;
+    Ok(authorized)
+}
+
+/// Removes everything of slot `slot`, whichever tier built it: booted machines, the mirror
+/// server and its firewall rules, namespaces, veths and the bridge. Idempotent.
+pub fn teardown_slot(slot: u16) {
+    machine::teardown_slot(slot);
+    mirror::stop(&format!("10.77.{slot}.1"));
+    mirror::remove_rules(slot);
+    netns::teardown_slot(slot);
+}
+
 /// Fails with a clear message unless running as root (the lab needs CAP_NET_ADMIN and CAP_SYS_ADMIN).
 pub fn require_root() -> Result<()> {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -165,25 +203,7 @@ impl Lab {
     fn build(&mut self, cfg: &LabConfig) -> Result<()> {
         let slot = self.slot;
         netns::setup_bridge(slot)?;
-        // One plain key and one with a passphrase; both go into authorized_keys.
-        let keygen = |path: PathBuf, passphrase: &str, comment: &str| {
-            let path = path.to_string_lossy().into_owned();
-            let args = [
-                "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", &path,
-            ];
-            cmd::run("ssh-keygen", &args)
-        };
-        keygen(self.key_path(), "", "tkeha-lab")?;
-        keygen(
-            self.encrypted_key_path(),
-            sshd::KEY_PASSPHRASE,
-            "tkeha-lab-passphrase",
-        )?;
-        let mut authorized = fs::read_to_string(self.dir.join("id_ed25519.pub"))?;
-        authorized.push_str(&fs::read_to_string(
-            self.dir.join("id_ed25519_passphrase.pub"),
-        )?);
-        fs::write(self.dir.join("authorized_keys"), authorized)?;
+        make_keys(&self.dir)?;
         let hashes = sshd::Hashes::new()?;
         for i in 0..cfg.masters {
             let n = i + 1;

@@ -218,7 +218,7 @@ pub fn gc() -> Vec<u16> {
         let dir_gone = !Path::new(dir).join("state.json").exists() && !Path::new(dir).exists();
         let owner_gone = pid != 0 && !Path::new(&format!("/proc/{pid}")).exists();
         if dir_gone || owner_gone {
-            teardown_slot(slot);
+            super::teardown_slot(slot);
             removed.push(slot);
         }
     }
