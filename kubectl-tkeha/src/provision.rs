@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
+use tkeha_kube::Target;
 use tkeha_provisioner::cli::{
     Action, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, HaArgs, OutputFormat,
 };
-use tkeha_provisioner::kubeapi::{self, Target};
 
 use crate::cli::GlobalArgs;
 use crate::create::DryRun;
@@ -232,7 +232,7 @@ fn run_in_cluster(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Result<E
         return Ok(ExitCode::SUCCESS);
     }
     let target = Target::new(global.kubeconfig.as_deref(), global.context.as_deref());
-    let runtime = kubeapi::runtime()?;
+    let runtime = tkeha_kube::runtime()?;
     runtime.block_on(async {
         let client = target.client().await?;
         let outcome = if args.job.dry_run == DryRun::Server {

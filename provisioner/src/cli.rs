@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::fleet::Options;
 use crate::hostkeys::{self, HostKeyPolicy};
-use crate::kubeapi::Target;
 use crate::manifest::{self, Plan};
 use crate::report::Report;
 use crate::{apply, check, cluster_api, drill, status, uninstall};
+use tkeha_kube::Target;
 
 /// What to do to the masters of one Cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,17 +205,23 @@ pub fn run_with(action: Action, args: &HaArgs, target: &Target) -> i32 {
                             "Cluster {name}: status {}={} ({})",
                             cluster_api::CONDITION_TYPE,
                             c.status,
-                            c.reason.as_deref().unwrap_or_default()
+                            c.reason
                         );
                     }
                     if let Some(e) = &outcome.status_error {
                         eprintln!("error: {e}");
                     }
-                    outcome.exit_code()
+                    let code = outcome.report.exit_code();
+                    if outcome.status_error.is_some() {
+                        code.max(1)
+                    } else {
+                        code
+                    }
                 }
                 Err(e) => {
+                    // Nothing was done on any host: the Cluster could not be read or is invalid.
                     eprintln!("error: {e}");
-                    e.exit_code()
+                    2
                 }
             }
         }

@@ -6,7 +6,7 @@
 //! with [`manifest::load_plan`] and [`fleet::Options`] with a [`hostkeys::HostKeyPolicy`].
 //!
 //! Job mode ([`cluster_api::run`], or [`cli::run_with`] with a `CLUSTER-NAME`) reads the Cluster
-//! through the API server ([`kubeapi::Target`]) and writes the `HAReady` condition to its status.
+//! through the API server ([`tkeha_kube::Target`]) and writes the `HAReady` condition to its status.
 
 pub mod apply;
 pub mod check;
@@ -16,7 +16,6 @@ pub mod drill;
 pub mod fleet;
 pub mod hostkeys;
 pub mod keepalived;
-pub mod kubeapi;
 pub mod manifest;
 pub mod probe;
 pub mod report;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use tkeha_kube::Target;
 use tkeha_provisioner::cli::{Action, HaArgs, run_with};
-use tkeha_provisioner::kubeapi::Target;
 
 /// Highly available control planes for TKEStack Clusters: keepalived over SSH, LB checks, failover drills.
 ///
