@@ -14,9 +14,10 @@ use serde_json::Value;
 use tkeha_api::types::{ClusterCondition, ConditionStatus, HaStatus};
 use tkeha_kube::{ClusterClient, ClusterError, KubeApiError, Target, now, runtime, status_patch};
 
-use crate::cli::Action;
+use crate::action::Action;
 use crate::manifest::{self, Plan, PlanError};
 use crate::report::Report;
+use crate::runner::Outcome;
 
 /// The condition type this provisioner owns in `status.conditions`.
 pub const CONDITION_TYPE: &str = "HAReady";
@@ -127,21 +128,15 @@ impl Verdict {
     }
 }
 
-/// The result of a Job-mode run that got as far as the hosts.
-#[derive(Debug)]
-pub struct Outcome {
-    /// What the action did on the masters.
-    pub report: Report,
-    /// The `HAReady` verdict written (`None` for `check`, or when the write failed).
-    pub condition: Option<Verdict>,
-    /// Why the status could not be written, when it could not.
-    pub status_error: Option<ClusterApiError>,
-}
-
 /// Read Cluster `name` from `target`, build its plan with the shared rules, run `work` on it (the
 /// action on the masters), and record the outcome in the Cluster's status unless the action is
 /// `check`. An invalid Cluster is refused before any host is contacted; its status gets
 /// `HAReady=False` with reason `InvalidCluster` and the field errors.
+///
+/// # Errors
+///
+/// [`ClusterApiError`] when no host was contacted: no client, the Cluster cannot be read, or it
+/// is invalid. A failed status write after the action is [`Outcome::status_error`].
 pub fn run(
     target: &Target,
     name: &str,

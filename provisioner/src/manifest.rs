@@ -11,9 +11,11 @@ use tkeha_api::types::{ClusterMachine, ClusterSpec};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a decoded secret.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
+    /// The secret itself, for the one place that needs it (authentication).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -28,17 +30,24 @@ impl std::fmt::Debug for Secret {
 /// SSH credentials of one master.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
+    /// `password`, decoded.
     pub password: Option<Secret>,
+    /// `privateKey` (PEM), decoded.
     pub private_key: Option<Secret>,
+    /// `passPhrase` of the private key, decoded.
     pub pass_phrase: Option<Secret>,
 }
 
 /// One master to provision.
 #[derive(Debug, Clone)]
 pub struct Machine {
+    /// `spec.machines[].ip`: the master's address on the node network.
     pub ip: IpAddr,
+    /// Its SSH port (22 by default).
     pub port: u16,
+    /// The login name.
     pub username: String,
+    /// How to log in.
     pub credentials: Credentials,
 }
 
@@ -52,10 +61,16 @@ impl Machine {
 /// The HA mode of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// keepalived on the masters floats the VIP (VRRP router id).
-    Tke { vrid: u8 },
+    /// keepalived on the masters floats the VIP.
+    Tke {
+        /// The VRRP router id.
+        vrid: u8,
+    },
     /// An external LB forwards `VIP:vport` to every master's :6443.
-    ThirdParty { vport: u16 },
+    ThirdParty {
+        /// The LB's port.
+        vport: u16,
+    },
 }
 
 impl Mode {
@@ -73,8 +88,11 @@ impl Mode {
 pub struct Plan {
     /// `metadata.name` (may be empty).
     pub cluster: String,
+    /// TKE HA or third-party HA.
     pub mode: Mode,
+    /// The virtual IP of the control plane.
     pub vip: IpAddr,
+    /// The masters, in manifest order (the first gets the highest VRRP priority).
     pub machines: Vec<Machine>,
     /// Review warnings (e.g. an even number of masters).
     pub warnings: Vec<String>,
@@ -83,25 +101,46 @@ pub struct Plan {
 /// Why a manifest cannot be provisioned (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// The OS's error.
         source: std::io::Error,
     },
+    /// Neither JSON (with or without comments) nor YAML.
     #[error("{path}: {source}")]
     Parse {
+        /// Where the text came from.
         path: String,
+        /// Where and why parsing failed.
         source: tkeha_api::ManifestError,
     },
+    /// Not shaped like a Cluster at all.
     #[error("{path}: not a Cluster: {source}")]
     Decode {
+        /// Where the object came from.
         path: String,
+        /// Why it cannot be read as a Cluster.
         source: tkeha_api::review::DecodeError,
     },
+    /// The rules refuse it (the same rules as the webhook's).
     #[error("{path}: the Cluster is invalid:\n  {}", errors.join("\n  "))]
-    Invalid { path: String, errors: Vec<String> },
+    Invalid {
+        /// Where the object came from.
+        path: String,
+        /// One field error per line.
+        errors: Vec<String>,
+    },
+    /// Valid, but nothing the provisioner can work on (no HA set, no machines).
     #[error("{path}: {message}")]
-    Unsupported { path: String, message: String },
+    Unsupported {
+        /// Where the object came from.
+        path: String,
+        /// What is missing.
+        message: String,
+    },
 }
 
 /// Read, review and convert a manifest file.
