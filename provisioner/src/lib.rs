@@ -24,6 +24,8 @@ mod check;
 pub mod cli;
 pub mod cluster_api;
 mod drill;
+#[cfg(test)]
+mod fake;
 mod fleet;
 pub mod hostkeys;
 mod keepalived;

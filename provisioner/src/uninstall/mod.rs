@@ -39,3 +39,6 @@ pub(crate) fn uninstall(p: &Provisioner<'_>, plan: &Plan) -> Report {
     fleet::into_report(&mut report, hosts, t);
     report
 }
+
+#[cfg(test)]
+mod tests;

@@ -198,3 +198,6 @@ fn apply_keepalived(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -198,3 +198,6 @@ fn finish(mut report: Report, hosts: Vec<fleet::Host<'_>>, t: Instant) -> Report
     fleet::into_report(&mut report, hosts, t);
     report
 }
+
+#[cfg(test)]
+mod tests;
