@@ -67,6 +67,11 @@ impl Target {
     }
 
     /// The client configuration for this target. Reads files; contacts nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeApiError::ReadKubeconfig`], [`KubeApiError::Kubeconfig`] or [`KubeApiError::Infer`],
+    /// naming the file or context to fix.
     pub async fn config(&self) -> Result<Config, KubeApiError> {
         let options = KubeConfigOptions {
             context: self.context.clone(),
@@ -104,7 +109,12 @@ impl Target {
         }
     }
 
-    /// A client for this target. Contacts nothing until the first request.
+    /// A client for this target. Contacts nothing until the first request; call it inside the
+    /// runtime that will run the requests.
+    ///
+    /// # Errors
+    ///
+    /// As [`Target::config`], and [`KubeApiError::Client`] when no client can be built from it.
     pub async fn client(&self) -> Result<Client, KubeApiError> {
         let config = self.config().await?;
         Client::try_from(config).map_err(|error| KubeApiError::Client { error })
@@ -112,6 +122,10 @@ impl Target {
 }
 
 /// A small single-threaded runtime: the plugin makes a handful of requests, one at a time.
+///
+/// # Errors
+///
+/// [`KubeApiError::Runtime`] when the OS refuses its resources.
 pub fn runtime() -> Result<tokio::runtime::Runtime, KubeApiError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -143,7 +143,11 @@ pub enum PlanError {
     },
 }
 
-/// Read, review and convert a manifest file.
+/// Read, review and convert a manifest file (JSON, JSON with `//` comments, or YAML).
+///
+/// # Errors
+///
+/// [`PlanError::Read`] when the file cannot be read; otherwise as [`plan_from_text`].
 pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
     let p = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
@@ -153,7 +157,43 @@ pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
     plan_from_text(&text, &p)
 }
 
-/// Review a manifest's text and convert it (`origin` names it in errors).
+/// Review a manifest's text with the shared rules (defaults first, as the webhook does) and
+/// convert it into a plan; `origin` names it in errors.
+///
+/// ```
+/// use tkeha_provisioner::{Mode, plan_from_text};
+///
+/// let plan = plan_from_text(
+///     r#"# a YAML manifest
+/// apiVersion: platform.tkestack.io/v1
+/// kind: Cluster
+/// metadata: {name: prod}
+/// spec:
+///   type: Baremetal
+///   version: 1.30.0
+///   features: {ha: {tke: {vip: 192.168.1.10}}}
+///   machines:
+///   - {ip: 192.168.1.2, username: root, password: MTIzNDU2}
+///   - {ip: 192.168.1.3, username: root, password: MTIzNDU2}
+///   - {ip: 192.168.1.4, username: root, password: MTIzNDU2}
+/// "#,
+///     "cluster.yaml",
+/// )?;
+/// assert_eq!(plan.mode, Mode::Tke { vrid: 11 }, "vrid defaulted from the VIP");
+/// assert_eq!(plan.machines[0].port, 22);
+/// assert_eq!(plan.machines[0].credentials.password.as_ref().map(|p| p.expose()), Some("123456"));
+/// assert!(!format!("{plan:?}").contains("123456"), "Debug never shows a secret");
+///
+/// let refused = plan_from_text(r#"{"spec": {"features": {"ha": {"tke": {"vip": "10.0.0.300"}}}}}"#, "bad.json");
+/// assert!(refused.unwrap_err().to_string().contains("spec.features.ha.tke.vip"));
+/// # Ok::<(), tkeha_provisioner::PlanError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PlanError::Parse`] for text that is neither JSON nor YAML, [`PlanError::Decode`] for an
+/// object that is not a Cluster, [`PlanError::Invalid`] with every field error the rules find,
+/// [`PlanError::Unsupported`] for a valid Cluster without HA or machines.
 pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
     let value = tkeha_api::parse_manifest(text).map_err(|source| PlanError::Parse {
         path: origin.to_string(),
@@ -164,6 +204,10 @@ pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
 
 /// Review a Cluster object (defaults, every rule, as the webhook does) and convert it: the same
 /// for a manifest file and for an object read from the API server. `origin` names it in errors.
+///
+/// # Errors
+///
+/// As [`plan_from_text`], without [`PlanError::Parse`].
 pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> {
     let review =
         tkeha_api::review(value, None, &tkeha_api::Policy::default()).map_err(|source| {
@@ -185,6 +229,11 @@ pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> 
 }
 
 /// Convert a reviewed (defaulted and valid) Cluster object.
+///
+/// # Errors
+///
+/// [`PlanError::Unsupported`] naming the field that does not fit (no HA, no VIP, a port or
+/// vrid out of range, a secret that is not UTF-8 text).
 pub fn plan_from_value(obj: &Value, origin: &str) -> Result<Plan, PlanError> {
     let unsupported = |message: String| PlanError::Unsupported {
         path: origin.to_string(),

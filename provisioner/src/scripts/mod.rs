@@ -1,8 +1,8 @@
 //! Everything that runs on a master: the bash scripts (with the files they upload), and the parsers that turn what they print into typed results.
 //!
 //! A script reports what it did with `@@key=value` lines on stdout. Those lines are read in this
-//! module only, each script's by its own typed parser ([`probe::Probe`], [`apply::ApplyOutcome`],
-//! [`uninstall::UninstallOutcome`], [`hairpin::SelfConnectOutcome`], [`watch::parse_line`]): the
+//! module only, each script's by its own typed parser (`probe::Probe`, `apply::ApplyOutcome`,
+//! `uninstall::UninstallOutcome`, `hairpin::SelfConnectOutcome`, `watch::parse_line`): the
 //! actions decide on types, never on the text. Every script runs as root (directly, or through
 //! `sudo -n` for another user, see [`crate::remote`]).
 
