@@ -142,4 +142,62 @@ mod tests {
         assert_eq!(health(&probe(true, true, Some(0))), Health::Pass);
         assert_eq!(health(&probe(true, true, None)), Health::Fail);
     }
+
+    /// `status` over the fake fleet.
+    fn status_of(fleet: &crate::fake::Fleet) -> Report {
+        let plan = fleet.tke_plan();
+        fleet
+            .provisioner(std::time::Duration::from_secs(30))
+            .run(crate::Action::Status, &plan)
+    }
+
+    #[test]
+    fn one_probe_per_master_names_the_holder_and_changes_nothing() {
+        let fleet = crate::fake::Fleet::new(3);
+        fleet.provisioned(&fleet.tke_plan(), 2);
+        let report = status_of(&fleet);
+        assert!(report.ok, "{}", report.to_text());
+        assert_eq!(report.vip_holder.as_deref(), Some("10.0.0.13"));
+        for i in 0..3 {
+            assert_eq!(fleet.whats(i), ["probe"]);
+            assert_eq!(report.hosts[i].round_trips, 1);
+            assert_eq!(report.hosts[i].health, Some(Health::Bootstrap));
+        }
+        let states: Vec<_> = report.hosts.iter().map(|h| h.state).collect();
+        assert_eq!(
+            states,
+            [VrrpState::Backup, VrrpState::Backup, VrrpState::Master]
+        );
+    }
+
+    #[test]
+    fn a_stopped_keepalived_two_holders_or_none_are_failures() {
+        let fleet = crate::fake::Fleet::new(3);
+        fleet.provisioned(&fleet.tke_plan(), 0);
+        fleet.master(1, |m| m.running = false);
+        let report = status_of(&fleet);
+        assert_eq!(report.hosts[1].state, VrrpState::Stopped);
+        assert_eq!(
+            report.hosts[1].error.as_deref(),
+            Some("keepalived is not running: run `tkeha-provisioner apply`")
+        );
+
+        fleet.master(1, |m| m.running = true);
+        fleet.set_holders(&[0, 2]);
+        let report = status_of(&fleet);
+        assert!(report.split_brain && !report.ok);
+        assert_eq!(
+            report.errors,
+            [
+                "SPLIT BRAIN: 2 masters hold VIP 10.0.0.100 ([10.0.0.11, 10.0.0.13]): check VRRP traffic between them"
+            ]
+        );
+
+        fleet.set_holders(&[]);
+        let report = status_of(&fleet);
+        assert_eq!(
+            report.errors,
+            ["no master holds VIP 10.0.0.100: the control plane is unreachable through it"]
+        );
+    }
 }
