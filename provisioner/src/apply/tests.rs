@@ -36,7 +36,12 @@ fn fresh_masters_get_keepalived_installed_configured_and_started_with_one_holder
     let fleet = Fleet::new(3);
     let report = apply(&fleet);
     assert!(report.ok, "{}", report.to_text());
-    assert_eq!(report.vip_holder.as_deref(), Some("10.0.0.11"));
+    // Whichever keepalived started first took the VIP (nopreempt): the fake's scripts run in
+    // parallel as the real ones do, so any master may hold it, but exactly one does.
+    let holders = fleet.holders();
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    let holder = holders[0];
+    assert_eq!(report.vip_holder, Some(format!("10.0.0.{}", 11 + holder)));
 
     let mut auth_passes = Vec::new();
     for i in 0..3 {
@@ -86,10 +91,10 @@ fn fresh_masters_get_keepalived_installed_configured_and_started_with_one_holder
         );
         assert_eq!(h.interface.as_deref(), Some("eth0"));
         assert_eq!(h.round_trips, 3, "probe, apply, watch");
-        assert_eq!(h.holds_vip, i == 0);
+        assert_eq!(h.holds_vip, i == holder);
         assert_eq!(
             h.state,
-            if i == 0 {
+            if i == holder {
                 VrrpState::Master
             } else {
                 VrrpState::Backup
@@ -385,5 +390,8 @@ fn with_an_apiserver_expected_the_vip_must_answer_on_6443() {
         report.errors,
         ["10.0.0.100:6443 does not answer although an apiserver is expected on the masters"]
     );
-    assert_eq!(report.vip_holder.as_deref(), Some("10.0.0.11"));
+    assert!(
+        report.vip_holder.is_some(),
+        "the VIP itself settled: {report:?}"
+    );
 }
