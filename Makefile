@@ -23,6 +23,11 @@ clippy:
 nextest: build
 	$(CARGO) nextest run --workspace --no-fail-fast
 
+# nextest does not run doctests; the documented entry points' examples must keep compiling and passing.
+.PHONY: doctest
+doctest:
+	$(CARGO) test --workspace --doc
+
 helm-lint:
 	bash scripts/helm-lint.sh
 
@@ -31,7 +36,7 @@ chart: deps
 	helm lint --strict charts/tkeha
 	helm package charts/tkeha -d dist
 
-test: deps fmt clippy nextest helm-lint
+test: deps fmt clippy nextest doctest helm-lint
 
 demo: deps
 	$(CARGO) build --release --workspace

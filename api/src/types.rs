@@ -327,7 +327,8 @@ pub struct ClusterStatus {
 pub struct HaStatus {
     /// The master (machine IP) holding the VIP at the last apply, status or drill; absent when
     /// none did or the HA mode has no holder (third-party LB).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Written as `null` when `None`: in the merge patch that carries it, that removes a stale holder.
+    #[serde(default)]
     pub vip_holder: Option<String>,
     /// When the last apply finished (RFC 3339, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -344,7 +345,8 @@ pub struct ClusterCondition {
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
-    pub status: String,
+    #[schemars(with = "String")]
+    pub status: ConditionStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_probe_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,6 +355,36 @@ pub struct ClusterCondition {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// A condition's status, as Kubernetes spells it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConditionStatus {
+    /// The condition holds.
+    True,
+    /// The condition does not hold.
+    False,
+    /// Not known (also any value other than `True` and `False` when read).
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl ConditionStatus {
+    /// `True`, `False` or `Unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ConditionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One `status.addresses[]` entry: `Real` per master, `Advertise` for the VIP.

@@ -5,12 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use kube::Api;
-use kube::api::{ApiResource, DynamicObject, PostParams};
+use kube::api::DynamicObject;
 use serde_json::Value;
-use tkeha_api::types::Cluster;
 use tkeha_api::{FieldError, Policy};
-use tkeha_provisioner::kubeapi::{self, Target};
+use tkeha_kube::{ClusterClient, Target};
 
 use crate::cli::GlobalArgs;
 use crate::render::{self, ManifestFormat, to_stdout};
@@ -85,17 +83,13 @@ pub fn run(args: &CreateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         return answer(args, &object, &display, " (dry run)");
     }
     let target = Target::new(global.kubeconfig.as_deref(), global.context.as_deref());
-    let runtime = kubeapi::runtime()?;
+    let runtime = tkeha_kube::runtime()?;
     let result = runtime.block_on(async {
-        let client = target.client().await?;
+        let clusters = ClusterClient::new(&target).await?;
         let request = serde_json::from_value::<DynamicObject>(object.clone())
             .with_context(|| format!("{}: metadata", loaded.name))?;
-        let api: Api<DynamicObject> = Api::all_with(client, &ApiResource::erase::<Cluster>(&()));
-        let params = PostParams {
-            dry_run: args.dry_run == DryRun::Server,
-            field_manager: Some(FIELD_MANAGER.to_string()),
-        };
-        anyhow::Ok(api.create(&params, &request).await)
+        let dry_run = args.dry_run == DryRun::Server;
+        anyhow::Ok(clusters.create(&request, dry_run, FIELD_MANAGER).await)
     })?;
     match result {
         Ok(created) => {
@@ -208,7 +202,7 @@ fn describe_create_error(err: &kube::Error) -> String {
                 status.message.trim()
             )
         }
-        other => kubeapi::describe_error(other),
+        other => tkeha_kube::describe_error(other),
     }
 }
 

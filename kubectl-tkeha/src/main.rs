@@ -3,6 +3,7 @@
 mod cli;
 mod complete;
 mod completion;
+mod console;
 mod create;
 mod encode_password;
 mod in_cluster;

@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
+use tkeha_kube::Target;
+use tkeha_provisioner::Action;
 use tkeha_provisioner::cli::{
-    Action, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, HaArgs, OutputFormat,
+    DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, HaArgs, OutputFormat,
 };
-use tkeha_provisioner::kubeapi::{self, Target};
 
 use crate::cli::GlobalArgs;
+use crate::console;
 use crate::create::DryRun;
 use crate::in_cluster;
 use crate::job::{self, HostKeys, JobParams};
@@ -232,7 +234,7 @@ fn run_in_cluster(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Result<E
         return Ok(ExitCode::SUCCESS);
     }
     let target = Target::new(global.kubeconfig.as_deref(), global.context.as_deref());
-    let runtime = kubeapi::runtime()?;
+    let runtime = tkeha_kube::runtime()?;
     runtime.block_on(async {
         let client = target.client().await?;
         let outcome = if args.job.dry_run == DryRun::Server {
@@ -350,10 +352,5 @@ pub fn run_uninstall(args: &UninstallArgs, global: &GlobalArgs) -> ExitCode {
 /// Run the library with the plugin's `--kubeconfig` / `--context` (used for a CLUSTER-NAME only).
 fn delegate(action: Action, args: &HaArgs, global: &GlobalArgs) -> ExitCode {
     let target = Target::new(global.kubeconfig.as_deref(), global.context.as_deref());
-    exit_code(tkeha_provisioner::cli::run_with(action, args, &target))
-}
-
-/// The library returns an `i32`; anything that does not fit a process exit code counts as a failure.
-fn exit_code(code: i32) -> ExitCode {
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    console::run(action, args, &target)
 }

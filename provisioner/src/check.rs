@@ -4,18 +4,19 @@ use std::time::Instant;
 
 use rand::Rng as _;
 
-use crate::fleet::{self, Host, Options};
+use crate::fleet::{self, Host};
 use crate::keepalived::{self, CONF_PATH};
 use crate::manifest::{Mode, Plan};
-use crate::probe::ProbeRequest;
 use crate::report::Report;
+use crate::runner::Provisioner;
+use crate::scripts::probe::{ProbeRequest, find_interface};
 use crate::thirdparty;
 
 /// Connect and probe every master, then judge each one. Third-party mode leaves token listeners running
 /// (stopped by [`thirdparty::finish`]); the per-host tokens are returned alongside.
-pub fn preflight<'a>(
+pub(crate) fn preflight<'a>(
+    p: &Provisioner<'_>,
     plan: &'a Plan,
-    opts: &Options,
     report: &mut Report,
 ) -> (Vec<Host<'a>>, Vec<String>) {
     let mut rng = rand::rng();
@@ -25,7 +26,7 @@ pub fn preflight<'a>(
         .map(|_| format!("tkeha-token-{:016x}", rng.random::<u64>()))
         .collect();
     let vip = plan.vip;
-    let mut hosts = fleet::connect_and_probe(plan, opts, |i| match plan.mode {
+    let mut hosts = fleet::connect_and_probe(plan, p, |i| match plan.mode {
         Mode::Tke { .. } => ProbeRequest {
             vip_answer_test: Some(vip),
             ..Default::default()
@@ -46,7 +47,7 @@ pub fn preflight<'a>(
 }
 
 /// Per-host findings from the probe.
-pub fn judge_host(plan: &Plan, h: &mut Host<'_>) {
+fn judge_host(plan: &Plan, h: &mut Host<'_>) {
     let Some(p) = h.probe.as_ref() else { return };
     let ip = h.machine.ip;
     let mut errors = Vec::new();
@@ -56,7 +57,7 @@ pub fn judge_host(plan: &Plan, h: &mut Host<'_>) {
             p.uid
         ));
     }
-    match crate::probe::find_interface(&p.addrs, ip) {
+    match find_interface(&p.addrs, ip) {
         None => errors.push(format!(
             "no interface holds {ip} exactly (addresses: {}): spec.machines[].ip must be an address of this host",
             p.addrs.iter().map(|a| format!("{}={}", a.iface, a.net)).collect::<Vec<_>>().join(" ")
@@ -81,7 +82,7 @@ pub fn judge_host(plan: &Plan, h: &mut Host<'_>) {
             } else if p.keepalived.is_none() {
                 h.report.notes.push(format!(
                     "keepalived will be installed with {}",
-                    p.package_manager.as_deref().unwrap_or("?")
+                    p.package_manager.map_or("?", |pm| pm.name())
                 ));
             }
             if let Some(conf) = p.file(CONF_PATH)
@@ -113,7 +114,7 @@ pub fn judge_host(plan: &Plan, h: &mut Host<'_>) {
 }
 
 /// The VIP must not answer on the network unless one of our masters holds it.
-pub fn judge_vip_in_use(plan: &Plan, hosts: &[Host<'_>], report: &mut Report) {
+fn judge_vip_in_use(plan: &Plan, hosts: &[Host<'_>], report: &mut Report) {
     let probes: Vec<_> = hosts.iter().filter_map(|h| h.probe.as_ref()).collect();
     let held = probes.iter().any(|p| p.holds(plan.vip));
     let answers = probes.iter().any(|p| p.vip_answers);
@@ -127,19 +128,14 @@ pub fn judge_vip_in_use(plan: &Plan, hosts: &[Host<'_>], report: &mut Report) {
 }
 
 /// Run the read-only preflight and report.
-pub fn check(plan: &Plan, opts: &Options) -> Report {
+pub(crate) fn check(p: &Provisioner<'_>, plan: &Plan) -> Report {
     let t = Instant::now();
     let mut report = Report::new("check", plan.mode.name(), &plan.vip.to_string());
-    let (mut hosts, tokens) = preflight(plan, opts, &mut report);
+    let (mut hosts, tokens) = preflight(p, plan, &mut report);
     if let Mode::ThirdParty { vport } = plan.mode {
-        thirdparty::verify_binding(plan, vport, &hosts, &tokens, &mut report);
-        thirdparty::finish(plan, vport, &mut hosts, opts, &mut report, false);
+        thirdparty::verify_binding(p, plan, vport, &hosts, &tokens, &mut report);
+        thirdparty::finish(p, plan, vport, &mut hosts, &mut report, false);
     }
-    for h in hosts.iter_mut() {
-        h.sync_round_trips();
-    }
-    report.hosts = hosts.into_iter().map(|h| h.report).collect();
-    report.elapsed_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
-    report.finish();
+    fleet::into_report(&mut report, hosts, t);
     report
 }

@@ -1,26 +1,18 @@
-//! The command-line surface shared by `tkeha-provisioner` and `kubectl tkeha check|provision|status|drill|uninstall`.
+//! The command-line surface shared by `tkeha-provisioner` and `kubectl tkeha check|provision|status|drill|uninstall`: the flags, and their conversion into a typed [`Source`] and [`Options`].
+//!
+//! Nothing here runs or prints: the binaries parse these flags, call [`crate::run`], and render
+//! what it returns.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::fleet::Options;
 use crate::hostkeys::{self, HostKeyPolicy};
-use crate::kubeapi::Target;
-use crate::manifest::{self, Plan};
-use crate::report::Report;
-use crate::{apply, check, cluster_api, drill, status, uninstall};
+use crate::runner::{Options, Source};
 
-/// What to do to the masters of one Cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Check,
-    Apply,
-    Status,
-    Drill,
-    Uninstall,
-}
-
-/// Output format of a provisioner report.
+/// Output format of a provisioner report: `text` (one line per master, then a summary) or
+/// `json` (the report as one document).
+// The variants have no doc comments on purpose: clap would show them as a long `--help` list.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
     #[default]
@@ -36,7 +28,7 @@ pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
 /// Flags common to every provisioner action (flattened into the plugin's subcommands).
 ///
 /// The Cluster comes from exactly one of `-f FILE` or a positional `CLUSTER-NAME` (read through
-/// the API server; see [`run_with`] for where the API server is).
+/// the API server).
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(
     clap::ArgGroup::new("cluster-source")
@@ -72,174 +64,141 @@ pub struct HaArgs {
     pub connect_timeout: u64,
 }
 
-/// Where the Cluster of one run comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// `-f FILE`: a manifest on disk; nothing is written back.
-    File(PathBuf),
-    /// `CLUSTER-NAME`: a Cluster object read through the API server; its status is updated.
-    Cluster(String),
+/// Flags that do not make a run (exit 2 in both binaries).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgsError {
+    /// Neither `-f FILE` nor `CLUSTER-NAME`.
+    #[error(
+        "no Cluster given: pass -f FILE (a manifest) or CLUSTER-NAME (an object in the API server)"
+    )]
+    NoCluster,
+    /// Both `-f FILE` and `CLUSTER-NAME`.
+    #[error("give either -f FILE or CLUSTER-NAME, not both")]
+    BothSources,
+    /// `CLUSTER-NAME` is the empty string.
+    #[error("CLUSTER-NAME is empty: give the Cluster's metadata.name")]
+    EmptyName,
+    /// `--insecure-ignore-host-keys` together with a checking option.
+    #[error(
+        "--insecure-ignore-host-keys cannot be combined with --known-hosts or --accept-new-host-keys"
+    )]
+    ConflictingHostKeyFlags,
+    /// No host-key option at all.
+    #[error("{}", hostkeys::NO_POLICY_HELP)]
+    NoHostKeyPolicy,
 }
 
 impl HaArgs {
     /// The Cluster source the flags name (clap's group guarantees exactly one; a hand-built
     /// `HaArgs` with neither or both gets the same message clap would print).
-    pub fn source(&self) -> Result<Source, String> {
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError::NoCluster`], [`ArgsError::BothSources`] or [`ArgsError::EmptyName`].
+    pub fn source(&self) -> Result<Source, ArgsError> {
         match (&self.file, &self.cluster) {
             (Some(f), None) => Ok(Source::File(f.clone())),
             (None, Some(n)) if !n.is_empty() => Ok(Source::Cluster(n.clone())),
-            (None, Some(_)) => Err("CLUSTER-NAME is empty: give the Cluster's metadata.name".into()),
-            (Some(_), Some(_)) => Err(
-                "give either -f FILE or CLUSTER-NAME, not both".into(),
-            ),
-            (None, None) => Err(
-                "no Cluster given: pass -f FILE (a manifest) or CLUSTER-NAME (an object in the API server)".into(),
-            ),
+            (None, Some(_)) => Err(ArgsError::EmptyName),
+            (Some(_), Some(_)) => Err(ArgsError::BothSources),
+            (None, None) => Err(ArgsError::NoCluster),
         }
+    }
+
+    /// The host-key policy the flags ask for.
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError::NoHostKeyPolicy`] (its message teaches the three options) or
+    /// [`ArgsError::ConflictingHostKeyFlags`].
+    pub fn host_key_policy(&self) -> Result<HostKeyPolicy, ArgsError> {
+        let chosen = [
+            self.known_hosts.is_some() && !self.accept_new_host_keys,
+            self.accept_new_host_keys,
+            self.insecure_ignore_host_keys,
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if chosen > 1 {
+            return Err(ArgsError::ConflictingHostKeyFlags);
+        }
+        if self.insecure_ignore_host_keys {
+            Ok(HostKeyPolicy::Insecure)
+        } else if self.accept_new_host_keys {
+            Ok(HostKeyPolicy::AcceptNew(
+                self.known_hosts
+                    .clone()
+                    .unwrap_or_else(hostkeys::default_known_hosts),
+            ))
+        } else if let Some(f) = &self.known_hosts {
+            Ok(HostKeyPolicy::KnownHosts(f.clone()))
+        } else {
+            Err(ArgsError::NoHostKeyPolicy)
+        }
+    }
+
+    /// The run's options: the host-key policy and the timeouts (at least one second each).
+    ///
+    /// # Errors
+    ///
+    /// See [`HaArgs::host_key_policy`].
+    pub fn options(&self) -> Result<Options, ArgsError> {
+        let mut options = Options::new(self.host_key_policy()?);
+        options.wait_timeout = Duration::from_secs(self.timeout.max(1));
+        options.connect_timeout = Duration::from_secs(self.connect_timeout.max(1));
+        Ok(options)
     }
 }
 
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Check => "check",
-            Action::Apply => "apply",
-            Action::Status => "status",
-            Action::Drill => "drill",
-            Action::Uninstall => "uninstall",
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn args() -> HaArgs {
+        HaArgs {
+            file: Some("c.yaml".into()),
+            cluster: None,
+            known_hosts: None,
+            accept_new_host_keys: false,
+            insecure_ignore_host_keys: false,
+            output: OutputFormat::Text,
+            timeout: 0,
+            connect_timeout: 7,
         }
     }
-}
 
-/// The host-key policy the flags ask for, or the help text when none was given.
-pub fn host_key_policy(args: &HaArgs) -> Result<HostKeyPolicy, String> {
-    let chosen = [
-        args.known_hosts.is_some() && !args.accept_new_host_keys,
-        args.accept_new_host_keys,
-        args.insecure_ignore_host_keys,
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    if chosen > 1 {
-        return Err("--insecure-ignore-host-keys cannot be combined with --known-hosts or --accept-new-host-keys".into());
+    #[test]
+    fn exactly_one_source() {
+        assert_eq!(args().source().unwrap(), Source::File("c.yaml".into()));
+        let mut both = args();
+        both.cluster = Some("prod".into());
+        assert_eq!(both.source(), Err(ArgsError::BothSources));
+        let mut name = args();
+        name.file = None;
+        name.cluster = Some(String::new());
+        assert_eq!(name.source(), Err(ArgsError::EmptyName));
+        name.cluster = None;
+        assert_eq!(name.source(), Err(ArgsError::NoCluster));
     }
-    if args.insecure_ignore_host_keys {
-        Ok(HostKeyPolicy::Insecure)
-    } else if args.accept_new_host_keys {
-        Ok(HostKeyPolicy::AcceptNew(
-            args.known_hosts
-                .clone()
-                .unwrap_or_else(hostkeys::default_known_hosts),
-        ))
-    } else if let Some(f) = &args.known_hosts {
-        Ok(HostKeyPolicy::KnownHosts(f.clone()))
-    } else {
-        Err(hostkeys::NO_POLICY_HELP.to_string())
-    }
-}
 
-/// Run one action on a plan with options: the library entry point behind the CLI.
-pub fn run_plan(action: Action, plan: &Plan, opts: &Options) -> Report {
-    match action {
-        Action::Check => check::check(plan, opts),
-        Action::Apply => apply::apply(plan, opts),
-        Action::Status => status::status(plan, opts),
-        Action::Drill => drill::drill(plan, opts),
-        Action::Uninstall => uninstall::uninstall(plan, opts),
-    }
-}
-
-/// Run one action and return the process exit code (0 all hosts fine, 1 a host failed, 2 unusable
-/// input). A `CLUSTER-NAME` is read through the API server found the way kubectl finds it
-/// (`$KUBECONFIG`, `~/.kube/config`, else the in-cluster service account); see [`run_with`].
-pub fn run(action: Action, args: &HaArgs) -> i32 {
-    run_with(action, args, &Target::default())
-}
-
-/// [`run`] with an explicit API server target (the `--kubeconfig` / `--context` global flags of
-/// `kubectl tkeha` and `tkeha-provisioner`). The target is only used for a `CLUSTER-NAME`; with
-/// `-f FILE` nothing is contacted but the masters.
-///
-/// With a `CLUSTER-NAME`, `apply`, `status`, `drill` and `uninstall` write the outcome to the
-/// Cluster's status (condition `HAReady`, `status.ha`), also when the Cluster is refused as
-/// invalid; `check` only reads. A failed status write makes the exit code at least 1.
-pub fn run_with(action: Action, args: &HaArgs, target: &Target) -> i32 {
-    let source = match args.source() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let policy = match host_key_policy(args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let mut opts = Options::new(policy);
-    opts.wait_timeout = Duration::from_secs(args.timeout.max(1));
-    opts.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
-    match source {
-        Source::File(path) => {
-            let plan = match manifest::load_plan(&path) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return 2;
-                }
-            };
-            let report = run_and_print(action, &plan, &opts, args.output);
-            report.exit_code()
-        }
-        Source::Cluster(name) => {
-            let outcome = cluster_api::run(target, &name, action, |plan| {
-                run_and_print(action, plan, &opts, args.output)
-            });
-            match outcome {
-                Ok(outcome) => {
-                    if let Some(c) = &outcome.condition {
-                        eprintln!(
-                            "Cluster {name}: status {}={} ({})",
-                            cluster_api::CONDITION_TYPE,
-                            c.status,
-                            c.reason.as_deref().unwrap_or_default()
-                        );
-                    }
-                    if let Some(e) = &outcome.status_error {
-                        eprintln!("error: {e}");
-                    }
-                    outcome.exit_code()
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    e.exit_code()
-                }
-            }
-        }
-    }
-}
-
-/// Print the warnings and a progress header, run, print the report.
-fn run_and_print(action: Action, plan: &Plan, opts: &Options, output: OutputFormat) -> Report {
-    for w in &plan.warnings {
-        eprintln!("warning: {w}");
-    }
-    if opts.progress {
-        eprintln!(
-            "{} {} HA of {} master(s), VIP {}",
-            action.name(),
-            plan.mode.name(),
-            plan.machines.len(),
-            plan.vip
+    #[test]
+    fn one_host_key_policy_and_timeouts_of_at_least_a_second() {
+        assert_eq!(args().options().unwrap_err(), ArgsError::NoHostKeyPolicy);
+        let mut a = args();
+        a.known_hosts = Some("kh".into());
+        let o = a.options().unwrap();
+        assert_eq!(o.host_keys, HostKeyPolicy::KnownHosts("kh".into()));
+        assert_eq!(o.wait_timeout, Duration::from_secs(1));
+        assert_eq!(o.connect_timeout, Duration::from_secs(7));
+        a.accept_new_host_keys = true;
+        assert_eq!(
+            a.host_key_policy().unwrap(),
+            HostKeyPolicy::AcceptNew("kh".into())
         );
+        a.insecure_ignore_host_keys = true;
+        assert_eq!(a.host_key_policy(), Err(ArgsError::ConflictingHostKeyFlags));
     }
-    let report = run_plan(action, plan, opts);
-    match output {
-        OutputFormat::Json => println!("{}", report.to_json()),
-        OutputFormat::Text => print!("{}", report.to_text()),
-    }
-    report
 }

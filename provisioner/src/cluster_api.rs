@@ -10,16 +10,14 @@
 //! Nothing written to the status is taken from them: messages are built from the review's field
 //! errors and the report's per-host errors, neither of which carries a secret value.
 
-use k8s_openapi::jiff;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::{Client, Resource};
-use serde_json::{Map, Value, json};
-use tkeha_api::types::Cluster;
+use serde_json::Value;
+use tkeha_api::types::{ClusterCondition, ConditionStatus, HaStatus};
+use tkeha_kube::{ClusterClient, ClusterError, KubeApiError, Target, now, runtime, status_patch};
 
-use crate::cli::Action;
-use crate::kubeapi::{KubeApiError, Target, describe_error, runtime};
+use crate::action::Action;
 use crate::manifest::{self, Plan, PlanError};
 use crate::report::Report;
+use crate::runner::Outcome;
 
 /// The condition type this provisioner owns in `status.conditions`.
 pub const CONDITION_TYPE: &str = "HAReady";
@@ -28,62 +26,24 @@ pub const FIELD_MANAGER: &str = "tkeha-provisioner";
 /// Conditions' messages are cut to this many bytes (the API server accepts far more; a status
 /// is read by people).
 const MAX_MESSAGE: usize = 2048;
-/// Status writes retried after a 409 (someone else wrote the Cluster in between).
-const CONFLICT_RETRIES: usize = 5;
 
 /// Why a Job-mode run could not start or could not record its outcome.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterApiError {
+    /// No client for the API server (kubeconfig, context, service account).
     #[error(transparent)]
     Connect(#[from] KubeApiError),
-    #[error(
-        "Cluster {name:?} not found: no clusters.platform.tkestack.io object of that name \
-         (list them with `kubectl get clusters.platform.tkestack.io`)"
-    )]
-    NotFound { name: String },
-    #[error("reading Cluster {name} from {url}: {}", error_text(error))]
-    Get {
-        name: String,
-        url: String,
-        error: kube::Error,
-    },
-    #[error("Cluster {name}: the object read is not JSON-shaped: {error}")]
-    Shape {
-        name: String,
-        error: serde_json::Error,
-    },
-    #[error("writing the status of Cluster {name}: {}", error_text(error))]
-    Patch { name: String, error: kube::Error },
-    #[error(
-        "writing the status of Cluster {name}: still conflicting after {CONFLICT_RETRIES} retries \
-         (another controller keeps writing it)"
-    )]
-    Conflict { name: String },
+    /// A request about the Cluster failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The Cluster was read but is not valid: refused before any host was contacted.
     #[error("{error}{}", status_note(status_write))]
     Invalid {
+        /// The field errors.
         error: PlanError,
         /// Why `HAReady=False` could not be recorded, when it could not.
         status_write: Option<Box<ClusterApiError>>,
     },
-}
-
-/// The API server's answer as kubectl shows it, or the transport failure with its causes
-/// (`client error (Connect): tcp connect error: Connection refused`).
-fn error_text(error: &kube::Error) -> String {
-    if let kube::Error::Api(_) = error {
-        return describe_error(error);
-    }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn status_note(e: &Option<Box<ClusterApiError>>) -> String {
@@ -93,54 +53,77 @@ fn status_note(e: &Option<Box<ClusterApiError>>) -> String {
     }
 }
 
-impl ClusterApiError {
-    /// 2: nothing was done on any host (the Cluster could not be read or is invalid);
-    /// 1: the hosts were worked on but the outcome could not be recorded.
-    pub fn exit_code(&self) -> i32 {
+/// Why `HAReady` has the status it has: the condition's `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// `apply` succeeded on every master.
+    Provisioned,
+    /// `apply` failed on a master or in general.
+    ApplyFailed,
+    /// `status` found every master healthy and one VIP holder.
+    Healthy,
+    /// `status` found a master unhealthy, or no VIP holder.
+    Unhealthy,
+    /// `status` found more than one VIP holder.
+    SplitBrain,
+    /// `drill` measured a failover and the old holder stayed backup.
+    DrillPassed,
+    /// `drill` could not run or the failover did not happen as it should.
+    DrillFailed,
+    /// `uninstall` removed tkeha's HA from every master.
+    Uninstalled,
+    /// `uninstall` failed on a master.
+    UninstallFailed,
+    /// The Cluster was refused by the rules before any master was contacted.
+    InvalidCluster,
+}
+
+impl Reason {
+    /// The CamelCase word written to the condition.
+    pub fn as_str(self) -> &'static str {
         match self {
-            ClusterApiError::Patch { .. } | ClusterApiError::Conflict { .. } => 1,
-            _ => 2,
+            Reason::Provisioned => "Provisioned",
+            Reason::ApplyFailed => "ApplyFailed",
+            Reason::Healthy => "Healthy",
+            Reason::Unhealthy => "Unhealthy",
+            Reason::SplitBrain => "SplitBrain",
+            Reason::DrillPassed => "DrillPassed",
+            Reason::DrillFailed => "DrillFailed",
+            Reason::Uninstalled => "Uninstalled",
+            Reason::UninstallFailed => "UninstallFailed",
+            Reason::InvalidCluster => "InvalidCluster",
         }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// The verdict written as the `HAReady` condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    /// `True` or `False`.
-    pub status: &'static str,
-    /// CamelCase reason, e.g. `Provisioned`, `ApplyFailed`, `InvalidCluster`.
-    pub reason: &'static str,
+    /// `True` when HA is in place and healthy as far as the action could tell.
+    pub status: ConditionStatus,
+    /// Why.
+    pub reason: Reason,
+    /// For people: the VIP holder, or what failed where (never a secret).
     pub message: String,
 }
 
-/// What was written to the status.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Written {
-    pub status: String,
-    pub reason: Option<String>,
-    /// The whole `HAReady` entry as sent.
-    pub condition: Value,
-}
-
-/// The result of a Job-mode run that got as far as the hosts.
-#[derive(Debug)]
-pub struct Outcome {
-    pub report: Report,
-    /// The `HAReady` condition written (`None` for `check`, or when the write failed).
-    pub condition: Option<Written>,
-    /// Why the status could not be written, when it could not.
-    pub status_error: Option<ClusterApiError>,
-}
-
-impl Outcome {
-    /// The report's exit code, at least 1 when the status could not be recorded.
-    pub fn exit_code(&self) -> i32 {
-        let code = self.report.exit_code();
-        if self.status_error.is_some() {
-            code.max(1)
-        } else {
-            code
+impl Verdict {
+    /// The `HAReady` condition for this verdict, probed (and, unless the status stays the same,
+    /// flipped) at `now`.
+    pub fn condition(&self, now: &str) -> ClusterCondition {
+        ClusterCondition {
+            type_: CONDITION_TYPE.to_string(),
+            status: self.status,
+            last_probe_time: Some(now.to_string()),
+            last_transition_time: Some(now.to_string()),
+            reason: Some(self.reason.as_str().to_string()),
+            message: Some(self.message.clone()),
         }
     }
 }
@@ -149,6 +132,11 @@ impl Outcome {
 /// action on the masters), and record the outcome in the Cluster's status unless the action is
 /// `check`. An invalid Cluster is refused before any host is contacted; its status gets
 /// `HAReady=False` with reason `InvalidCluster` and the field errors.
+///
+/// # Errors
+///
+/// [`ClusterApiError`] when no host was contacted: no client, the Cluster cannot be read, or it
+/// is invalid. A failed status write after the action is [`Outcome::status_error`].
 pub fn run(
     target: &Target,
     name: &str,
@@ -156,15 +144,9 @@ pub fn run(
     work: impl FnOnce(&Plan) -> Report,
 ) -> Result<Outcome, ClusterApiError> {
     let rt = runtime()?;
-    let config = rt.block_on(target.config())?;
-    let url = config.cluster_url.to_string();
-    // The client spawns its request buffer onto the runtime, so it must be built inside it.
-    let client = {
-        let _inside = rt.enter();
-        Client::try_from(config).map_err(|error| KubeApiError::Client { error })?
-    };
-    let api = ClusterApi::new(client, name, url);
-    let object = rt.block_on(api.get())?;
+    // The client spawns its request buffer onto the runtime, so it is built inside it.
+    let api = rt.block_on(ClusterClient::new(target))?;
+    let object = rt.block_on(api.get(name))?;
     let plan = match plan_from_object(&object, name) {
         Ok(plan) => plan,
         Err(error) => {
@@ -172,11 +154,12 @@ pub fn run(
                 None
             } else {
                 let verdict = Verdict {
-                    status: "False",
-                    reason: "InvalidCluster",
+                    status: ConditionStatus::False,
+                    reason: Reason::InvalidCluster,
                     message: error.to_string(),
                 };
-                rt.block_on(api.write(&verdict, HaFields::Keep)).err()
+                rt.block_on(write(&api, name, &verdict, HaFields::Keep))
+                    .err()
             };
             return Err(ClusterApiError::Invalid {
                 error,
@@ -200,8 +183,8 @@ pub fn run(
         Action::Uninstall => HaFields::Holder(None),
         _ => HaFields::Holder(report.vip_holder.clone()),
     };
-    let (condition, status_error) = match rt.block_on(api.write(&verdict, ha)) {
-        Ok(w) => (Some(w), None),
+    let (condition, status_error) = match rt.block_on(write(&api, name, &verdict, ha)) {
+        Ok(()) => (Some(verdict), None),
         Err(e) => (None, Some(e)),
     };
     Ok(Outcome {
@@ -221,6 +204,7 @@ pub fn plan_from_object(object: &Value, name: &str) -> Result<Plan, PlanError> {
 /// The `HAReady` verdict for one action's report; `None` for `check` (a preflight says nothing
 /// about whether HA is in place).
 pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdict> {
+    use ConditionStatus::{False, True};
     let vip = &plan.vip;
     let what = match &report.vip_holder {
         Some(holder) => format!("VIP {vip} held by {holder}"),
@@ -237,8 +221,8 @@ pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdi
     let (status, reason, message) = match action {
         Action::Check => return None,
         Action::Apply if report.ok => (
-            "True",
-            "Provisioned",
+            True,
+            Reason::Provisioned,
             format!(
                 "{} HA applied on {} master(s); {what}",
                 plan.mode.name(),
@@ -246,17 +230,21 @@ pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdi
             ),
         ),
         Action::Apply => (
-            "False",
-            "ApplyFailed",
+            False,
+            Reason::ApplyFailed,
             format!("apply failed: {}", failure()),
         ),
-        Action::Status if report.ok => ("True", "Healthy", format!("{what}; all masters healthy")),
+        Action::Status if report.ok => (
+            True,
+            Reason::Healthy,
+            format!("{what}; all masters healthy"),
+        ),
         Action::Status if report.split_brain => (
-            "False",
-            "SplitBrain",
+            False,
+            Reason::SplitBrain,
             format!("more than one master holds VIP {vip}: {}", failure()),
         ),
-        Action::Status => ("False", "Unhealthy", failure()),
+        Action::Status => (False, Reason::Unhealthy, failure()),
         Action::Drill if report.ok => {
             let figure = report
                 .drill
@@ -268,21 +256,21 @@ pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdi
                     )
                 })
                 .unwrap_or_default();
-            ("True", "DrillPassed", format!("{what}{figure}"))
+            (True, Reason::DrillPassed, format!("{what}{figure}"))
         }
         Action::Drill => (
-            "False",
-            "DrillFailed",
+            False,
+            Reason::DrillFailed,
             format!("drill failed: {}", failure()),
         ),
         Action::Uninstall if report.ok => (
-            "False",
-            "Uninstalled",
+            False,
+            Reason::Uninstalled,
             format!("HA removed from {} master(s)", plan.machines.len()),
         ),
         Action::Uninstall => (
-            "False",
-            "UninstallFailed",
+            False,
+            Reason::UninstallFailed,
             format!("uninstall failed: {}", failure()),
         ),
     };
@@ -329,244 +317,53 @@ pub enum HaFields {
     Holder(Option<String>),
     /// After an apply: `vipHolder`, `lastApplyTime` = now, `lastApplySucceeded`.
     Apply {
+        /// The VIP holder after the apply.
         holder: Option<String>,
+        /// Whether the apply succeeded on every master.
         succeeded: bool,
     },
 }
 
-/// The current time as Kubernetes writes it (`metav1.Time`: RFC 3339, seconds, UTC).
-pub fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+impl HaFields {
+    /// `status.ha` as written at `now`; `None` leaves it as stored.
+    pub fn status(&self, now: &str) -> Option<HaStatus> {
+        match self {
+            HaFields::Keep => None,
+            HaFields::Holder(holder) => Some(HaStatus {
+                vip_holder: holder.clone(),
+                ..HaStatus::default()
+            }),
+            HaFields::Apply { holder, succeeded } => Some(HaStatus {
+                vip_holder: holder.clone(),
+                last_apply_time: Some(now.to_string()),
+                last_apply_succeeded: Some(*succeeded),
+            }),
+        }
+    }
 }
 
-/// The merge patch for `clusters/NAME/status`, given the object as last read: `status.conditions`
-/// is a list, which a merge patch replaces whole, so every other condition is copied through
-/// unchanged; the `HAReady` entry keeps its `lastTransitionTime` unless its status flips.
-pub fn status_patch(current: &Value, verdict: &Verdict, ha: &HaFields, now: &str) -> Value {
-    let existing = current
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let previous = existing
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(CONDITION_TYPE));
-    let transition = previous
-        .filter(|p| p.get("status").and_then(Value::as_str) == Some(verdict.status))
-        .and_then(|p| p.get("lastTransitionTime").cloned())
-        .unwrap_or_else(|| Value::String(now.to_string()));
-    let entry = json!({
-        "type": CONDITION_TYPE,
-        "status": verdict.status,
-        "lastProbeTime": now,
-        "lastTransitionTime": transition,
-        "reason": verdict.reason,
-        "message": verdict.message,
-    });
-    let mut conditions = Vec::with_capacity(existing.len() + 1);
-    let mut placed = false;
-    for c in existing {
-        if c.get("type").and_then(Value::as_str) == Some(CONDITION_TYPE) {
-            if !placed {
-                conditions.push(entry.clone());
-                placed = true;
-            }
-        } else {
-            conditions.push(c);
-        }
-    }
-    if !placed {
-        conditions.push(entry);
-    }
-    let mut status = Map::new();
-    status.insert("conditions".into(), Value::Array(conditions));
-    let holder = |h: &Option<String>| h.clone().map_or(Value::Null, Value::String);
-    match ha {
-        HaFields::Keep => {}
-        HaFields::Holder(h) => {
-            status.insert("ha".into(), json!({ "vipHolder": holder(h) }));
-        }
-        HaFields::Apply {
-            holder: h,
-            succeeded,
-        } => {
-            status.insert(
-                "ha".into(),
-                json!({
-                    "vipHolder": holder(h),
-                    "lastApplyTime": now,
-                    "lastApplySucceeded": succeeded,
-                }),
-            );
-        }
-    }
-    let mut patch = json!({ "status": Value::Object(status) });
-    if let Some(rv) = current.pointer("/metadata/resourceVersion") {
-        patch["metadata"] = json!({ "resourceVersion": rv });
-    }
-    patch
-}
-
-/// The two requests Job mode makes against one Cluster.
-struct ClusterApi {
-    api: Api<DynamicObject>,
-    name: String,
-    /// The API server's URL, for error messages.
-    url: String,
-}
-
-impl ClusterApi {
-    fn new(client: Client, name: &str, url: String) -> Self {
-        let resource = ApiResource::erase::<Cluster>(&());
-        debug_assert_eq!(Cluster::group(&()), "platform.tkestack.io");
-        Self {
-            api: Api::all_with(client, &resource),
-            name: name.to_string(),
-            url,
-        }
-    }
-
-    /// `GET /apis/platform.tkestack.io/v1/clusters/NAME` as JSON.
-    async fn get(&self) -> Result<Value, ClusterApiError> {
-        let object = self
-            .api
-            .get(&self.name)
-            .await
-            .map_err(|error| match &error {
-                kube::Error::Api(s) if s.is_not_found() => ClusterApiError::NotFound {
-                    name: self.name.clone(),
-                },
-                _ => ClusterApiError::Get {
-                    name: self.name.clone(),
-                    url: self.url.clone(),
-                    error,
-                },
-            })?;
-        serde_json::to_value(&object).map_err(|error| ClusterApiError::Shape {
-            name: self.name.clone(),
-            error,
-        })
-    }
-
-    /// Re-read, then merge-patch the status with the verdict; retry on 409.
-    async fn write(&self, verdict: &Verdict, ha: HaFields) -> Result<Written, ClusterApiError> {
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PatchParams::default()
-        };
-        for _ in 0..CONFLICT_RETRIES {
-            let current = self.get().await?;
-            let patch = status_patch(&current, verdict, &ha, &now());
-            let condition = patch
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|cs| {
-                    cs.iter()
-                        .find(|c| c.get("type").and_then(Value::as_str) == Some(CONDITION_TYPE))
-                })
-                .cloned()
-                .unwrap_or(Value::Null);
-            match self
-                .api
-                .patch_status(&self.name, &params, &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {
-                    return Ok(Written {
-                        status: verdict.status.to_string(),
-                        reason: Some(verdict.reason.to_string()),
-                        condition,
-                    });
-                }
-                Err(kube::Error::Api(s)) if s.is_conflict() => continue,
-                Err(error) => {
-                    return Err(ClusterApiError::Patch {
-                        name: self.name.clone(),
-                        error,
-                    });
-                }
-            }
-        }
-        Err(ClusterApiError::Conflict {
-            name: self.name.clone(),
-        })
-    }
+/// Record `verdict` and `ha` in the status of Cluster `name` (re-read and retried on 409).
+async fn write(
+    api: &ClusterClient,
+    name: &str,
+    verdict: &Verdict,
+    ha: HaFields,
+) -> Result<(), ClusterApiError> {
+    api.patch_status(name, FIELD_MANAGER, |current| {
+        let now = now();
+        status_patch(current, verdict.condition(&now), ha.status(&now).as_ref())
+    })
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use serde_json::json;
+
     use super::*;
-
-    fn verdict(status: &'static str) -> Verdict {
-        Verdict {
-            status,
-            reason: "Provisioned",
-            message: "ok".into(),
-        }
-    }
-
-    #[test]
-    fn other_conditions_survive_in_order_and_ha_ready_is_replaced_once() {
-        let current = json!({
-            "metadata": {"name": "c", "resourceVersion": "42"},
-            "status": {"conditions": [
-                {"type": "EnsureEtcd", "status": "True", "extra": {"kept": 1}},
-                {"type": "HAReady", "status": "False", "lastTransitionTime": "2020-01-01T00:00:00Z"},
-                {"type": "EnsureKubeadm", "status": "False"},
-                {"type": "HAReady", "status": "False"}
-            ]}
-        });
-        let patch = status_patch(&current, &verdict("True"), &HaFields::Keep, "T");
-        let cs = patch["status"]["conditions"].as_array().unwrap();
-        let types: Vec<_> = cs.iter().map(|c| c["type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["EnsureEtcd", "HAReady", "EnsureKubeadm"]);
-        assert_eq!(cs[0]["extra"]["kept"], 1);
-        assert_eq!(cs[1]["status"], "True");
-        assert_eq!(cs[1]["lastTransitionTime"], "T", "status flipped");
-        assert_eq!(cs[1]["lastProbeTime"], "T");
-        assert_eq!(patch["metadata"]["resourceVersion"], "42");
-        assert!(patch["status"].get("ha").is_none(), "Keep leaves status.ha");
-    }
-
-    #[test]
-    fn the_transition_time_stays_while_the_status_does() {
-        let current = json!({"status": {"conditions": [
-            {"type": "HAReady", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}
-        ]}});
-        let patch = status_patch(
-            &current,
-            &verdict("True"),
-            &HaFields::Holder(Some("10.0.0.1".into())),
-            "2030-01-01T00:00:00Z",
-        );
-        let c = &patch["status"]["conditions"][0];
-        assert_eq!(c["lastTransitionTime"], "2020-01-01T00:00:00Z");
-        assert_eq!(c["lastProbeTime"], "2030-01-01T00:00:00Z");
-        assert_eq!(patch["status"]["ha"], json!({"vipHolder": "10.0.0.1"}));
-        assert!(patch.get("metadata").is_none());
-    }
-
-    #[test]
-    fn apply_fields_and_a_lost_holder_is_removed() {
-        let patch = status_patch(
-            &json!({}),
-            &verdict("False"),
-            &HaFields::Apply {
-                holder: None,
-                succeeded: false,
-            },
-            "T",
-        );
-        assert_eq!(
-            patch["status"]["ha"],
-            json!({"vipHolder": null, "lastApplyTime": "T", "lastApplySucceeded": false})
-        );
-        assert_eq!(patch["status"]["conditions"].as_array().unwrap().len(), 1);
-    }
 
     fn plan() -> Plan {
         let obj = json!({
@@ -598,7 +395,10 @@ mod tests {
         let mut ok = report("apply");
         ok.vip_holder = Some("10.0.0.12".into());
         let v = verdict_for(Action::Apply, &plan, &ok).unwrap();
-        assert_eq!((v.status, v.reason), ("True", "Provisioned"));
+        assert_eq!(
+            (v.status, v.reason),
+            (ConditionStatus::True, Reason::Provisioned)
+        );
         assert_eq!(
             v.message,
             "tke HA applied on 3 master(s); VIP 10.0.0.100 held by 10.0.0.12"
@@ -609,7 +409,10 @@ mod tests {
         bad.fail("preflight failed: nothing was changed on any master");
         bad.finish();
         let v = verdict_for(Action::Apply, &plan, &bad).unwrap();
-        assert_eq!((v.status, v.reason), ("False", "ApplyFailed"));
+        assert_eq!(
+            (v.status, v.reason),
+            (ConditionStatus::False, Reason::ApplyFailed)
+        );
         assert_eq!(
             v.message,
             "apply failed: 10.0.0.12: cannot connect to 10.0.0.12:22: timed out; \
@@ -619,13 +422,19 @@ mod tests {
         let mut healthy = report("status");
         healthy.vip_holder = Some("10.0.0.11".into());
         let v = verdict_for(Action::Status, &plan, &healthy).unwrap();
-        assert_eq!((v.status, v.reason), ("True", "Healthy"));
+        assert_eq!(
+            (v.status, v.reason),
+            (ConditionStatus::True, Reason::Healthy)
+        );
 
         let mut split = report("status");
         split.split_brain = true;
         split.fail("split brain: 10.0.0.11 and 10.0.0.13 hold the VIP");
         let v = verdict_for(Action::Status, &plan, &split).unwrap();
-        assert_eq!((v.status, v.reason), ("False", "SplitBrain"));
+        assert_eq!(
+            (v.status, v.reason),
+            (ConditionStatus::False, Reason::SplitBrain)
+        );
         assert!(v.message.contains("10.0.0.13"), "{}", v.message);
 
         let mut drill = report("drill");
@@ -638,7 +447,10 @@ mod tests {
             old_holder_stayed_backup: true,
         });
         let v = verdict_for(Action::Drill, &plan, &drill).unwrap();
-        assert_eq!((v.status, v.reason), ("True", "DrillPassed"));
+        assert_eq!(
+            (v.status, v.reason),
+            (ConditionStatus::True, Reason::DrillPassed)
+        );
         assert!(
             v.message
                 .ends_with("failover drill 10.0.0.11 -> 10.0.0.12 in 812 ms"),
@@ -647,7 +459,10 @@ mod tests {
         );
 
         let v = verdict_for(Action::Uninstall, &plan, &report("uninstall")).unwrap();
-        assert_eq!((v.status, v.reason), ("False", "Uninstalled"));
+        assert_eq!(
+            (v.status, v.reason),
+            (ConditionStatus::False, Reason::Uninstalled)
+        );
     }
 
     #[test]
@@ -692,17 +507,42 @@ mod tests {
     }
 
     #[test]
-    fn now_is_a_metav1_time() {
-        let t = now();
-        assert_eq!(t.len(), 20, "{t}");
-        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
-        assert!(t.parse::<jiff::Timestamp>().is_ok(), "{t}");
-    }
-
-    #[test]
     fn long_messages_are_cut_on_a_char_boundary() {
         let s = truncate("é".repeat(3000), MAX_MESSAGE);
         assert!(s.len() <= MAX_MESSAGE && s.ends_with("..."));
         assert_eq!(truncate("short".into(), MAX_MESSAGE), "short");
+    }
+
+    #[test]
+    fn the_condition_and_ha_status_are_the_typed_ones() {
+        let verdict = Verdict {
+            status: ConditionStatus::True,
+            reason: Reason::DrillPassed,
+            message: "VIP 10.0.0.100 held by 10.0.0.12".into(),
+        };
+        let c = serde_json::to_value(verdict.condition("T")).unwrap();
+        assert_eq!(
+            c,
+            json!({"type": "HAReady", "status": "True", "lastProbeTime": "T",
+                   "lastTransitionTime": "T", "reason": "DrillPassed",
+                   "message": "VIP 10.0.0.100 held by 10.0.0.12"})
+        );
+        assert_eq!(HaFields::Keep.status("T"), None);
+        assert_eq!(
+            serde_json::to_value(HaFields::Holder(None).status("T")).unwrap(),
+            json!({"vipHolder": null}),
+            "no holder removes the stored one"
+        );
+        assert_eq!(
+            serde_json::to_value(
+                HaFields::Apply {
+                    holder: Some("10.0.0.11".into()),
+                    succeeded: true
+                }
+                .status("T")
+            )
+            .unwrap(),
+            json!({"vipHolder": "10.0.0.11", "lastApplyTime": "T", "lastApplySucceeded": true})
+        );
     }
 }

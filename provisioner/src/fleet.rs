@@ -1,46 +1,24 @@
-//! Running one step on every master in parallel (one thread and one SSH session per host), with progress lines.
+//! Running one step on every master in parallel (one thread and one session per host), telling the observer as each ends.
 
-use std::io::IsTerminal as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::hostkeys::HostKeyPolicy;
 use crate::manifest::{Machine, Plan};
-use crate::probe::{self, Probe, ProbeRequest};
-use crate::report::HostReport;
-use crate::ssh::{self, Conn};
-
-/// Knobs of a run that are not in the manifest.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub host_keys: HostKeyPolicy,
-    /// TCP connect + handshake + auth timeout per host.
-    pub connect_timeout: Duration,
-    /// How long to wait for the VIP to settle (apply, drill).
-    pub wait_timeout: Duration,
-    /// Print per-host progress lines on stderr.
-    pub progress: bool,
-}
-
-impl Options {
-    pub fn new(host_keys: HostKeyPolicy) -> Self {
-        Options {
-            host_keys,
-            connect_timeout: Duration::from_secs(5),
-            wait_timeout: Duration::from_secs(30),
-            progress: std::io::stderr().is_terminal(),
-        }
-    }
-}
+use crate::observer::{Step, StepEvent};
+use crate::remote::{ExecOutput, Remote};
+use crate::report::{HostReport, Report};
+use crate::runner::Provisioner;
+use crate::scripts::Script;
+use crate::scripts::probe::{self, Probe, ProbeRequest};
 
 /// Timeout for an ordinary remote script (installing a package may take a while).
-pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const SCRIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// One master during a run.
 #[derive(Debug)]
-pub struct Host<'a> {
+pub(crate) struct Host<'a> {
     pub index: usize,
     pub machine: &'a Machine,
-    pub conn: Option<Conn>,
+    pub remote: Option<Box<dyn Remote>>,
     pub probe: Option<Probe>,
     pub report: HostReport,
 }
@@ -48,26 +26,37 @@ pub struct Host<'a> {
 impl Host<'_> {
     /// Reachable and nothing failed so far.
     pub fn usable(&self) -> bool {
-        self.report.ok && self.conn.is_some()
+        self.report.ok && self.remote.is_some()
     }
 
     /// Copy the session's round-trip count into the report.
     pub fn sync_round_trips(&mut self) {
-        if let Some(c) = &self.conn {
-            self.report.round_trips = c.round_trips;
+        if let Some(r) = &self.remote {
+            self.report.round_trips = r.round_trips();
         }
+    }
+
+    /// Run `script` on this master (errors as text, for the report).
+    pub fn run(&mut self, script: &Script) -> Result<ExecOutput, String> {
+        let remote = self.remote.as_mut().ok_or("no session")?;
+        remote
+            .run(script, SCRIPT_TIMEOUT)
+            .map_err(|e| e.to_string())
     }
 }
 
-/// Print a progress line if enabled.
-pub fn progress(opts: &Options, host: &str, line: &str) {
-    if opts.progress {
-        eprintln!("[{host}] {line}");
-    }
+/// Tell the observer how a step on `host` ended.
+fn tell(p: &Provisioner<'_>, host: &str, step: Step, started: Instant, error: Option<&str>) {
+    p.observer.step(&StepEvent {
+        host,
+        step,
+        elapsed: started.elapsed(),
+        error,
+    });
 }
 
 /// Run `f` on every usable host in parallel; an `Err` fails that host with the message.
-pub fn each<F>(hosts: &mut [Host<'_>], opts: &Options, label: &str, f: F)
+pub(crate) fn each<F>(hosts: &mut [Host<'_>], p: &Provisioner<'_>, step: Step, f: F)
 where
     F: Fn(&mut Host<'_>) -> Result<(), String> + Sync,
 {
@@ -78,13 +67,9 @@ where
                 let t = Instant::now();
                 let name = h.report.host.clone();
                 match f(h) {
-                    Ok(()) => progress(
-                        opts,
-                        &name,
-                        &format!("{label}... ok ({} ms)", t.elapsed().as_millis()),
-                    ),
+                    Ok(()) => tell(p, &name, step, t, None),
                     Err(e) => {
-                        progress(opts, &name, &format!("{label}... FAILED: {e}"));
+                        tell(p, &name, step, t, Some(&e));
                         h.report.fail(e);
                     }
                 }
@@ -101,29 +86,26 @@ fn new_hosts(plan: &Plan) -> Vec<Host<'_>> {
         .map(|(index, machine)| Host {
             index,
             machine,
-            conn: None,
+            remote: None,
             probe: None,
             report: HostReport::new(&machine.name()),
         })
         .collect()
 }
 
-/// Open the SSH session of one host (progress line either way).
-fn connect_one(h: &mut Host<'_>, opts: &Options) -> bool {
+/// Open the session of one host (an event either way).
+fn connect_one(h: &mut Host<'_>, p: &Provisioner<'_>) -> bool {
     let t = Instant::now();
-    match ssh::connect(h.machine, &opts.host_keys, opts.connect_timeout) {
-        Ok(c) => {
-            h.conn = Some(c);
-            progress(
-                opts,
-                &h.report.host,
-                &format!("connecting... ok ({} ms)", t.elapsed().as_millis()),
-            );
+    match p.connector.connect(h.machine) {
+        Ok(r) => {
+            h.remote = Some(r);
+            tell(p, &h.report.host, Step::Connect, t, None);
             true
         }
         Err(e) => {
-            progress(opts, &h.report.host, &format!("connecting... FAILED: {e}"));
-            h.report.fail(e.to_string());
+            let e = e.to_string();
+            tell(p, &h.report.host, Step::Connect, t, Some(&e));
+            h.report.fail(e);
             false
         }
     }
@@ -131,11 +113,7 @@ fn connect_one(h: &mut Host<'_>, opts: &Options) -> bool {
 
 /// Run the probe script on one connected host.
 fn probe_one(h: &mut Host<'_>, req: &ProbeRequest) -> Result<(), String> {
-    let script = probe::probe_script(req);
-    let conn = h.conn.as_mut().ok_or("no session")?;
-    let out = conn
-        .run("probe", &script, SCRIPT_TIMEOUT)
-        .map_err(|e| e.to_string())?;
+    let out = h.run(&probe::probe_script(req))?;
     let p = probe::parse_probe(&out.stdout);
     if !p.complete {
         return Err(format!(
@@ -149,11 +127,11 @@ fn probe_one(h: &mut Host<'_>, req: &ProbeRequest) -> Result<(), String> {
 }
 
 /// Connect to every master in parallel.
-pub fn connect_all<'a>(plan: &'a Plan, opts: &Options) -> Vec<Host<'a>> {
+pub(crate) fn connect_all<'a>(plan: &'a Plan, p: &Provisioner<'_>) -> Vec<Host<'a>> {
     let mut hosts = new_hosts(plan);
     std::thread::scope(|s| {
         for h in hosts.iter_mut() {
-            s.spawn(move || connect_one(h, opts));
+            s.spawn(move || connect_one(h, p));
         }
     });
     hosts
@@ -161,9 +139,9 @@ pub fn connect_all<'a>(plan: &'a Plan, opts: &Options) -> Vec<Host<'a>> {
 
 /// Connect to every master and probe it (`req` per host index), all hosts in parallel and each
 /// host's probe right after its own connection (no barrier in between).
-pub fn connect_and_probe<'a>(
+pub(crate) fn connect_and_probe<'a>(
     plan: &'a Plan,
-    opts: &Options,
+    p: &Provisioner<'_>,
     req: impl Fn(usize) -> ProbeRequest + Sync,
 ) -> Vec<Host<'a>> {
     let mut hosts = new_hosts(plan);
@@ -171,20 +149,16 @@ pub fn connect_and_probe<'a>(
         for h in hosts.iter_mut() {
             let req = &req;
             s.spawn(move || {
-                if !connect_one(h, opts) {
+                if !connect_one(h, p) {
                     return;
                 }
                 let t = Instant::now();
                 let r = probe_one(h, &req(h.index));
                 let name = h.report.host.clone();
                 match r {
-                    Ok(()) => progress(
-                        opts,
-                        &name,
-                        &format!("probing... ok ({} ms)", t.elapsed().as_millis()),
-                    ),
+                    Ok(()) => tell(p, &name, Step::Probe, t, None),
                     Err(e) => {
-                        progress(opts, &name, &format!("probing... FAILED: {e}"));
+                        tell(p, &name, Step::Probe, t, Some(&e));
                         h.report.fail(e);
                     }
                 }
@@ -193,4 +167,17 @@ pub fn connect_and_probe<'a>(
         }
     });
     hosts
+}
+
+/// Hand the hosts' reports to the report, with their final round-trip counts.
+pub(crate) fn into_report(report: &mut Report, hosts: Vec<Host<'_>>, started: Instant) {
+    report.hosts = hosts
+        .into_iter()
+        .map(|mut h| {
+            h.sync_round_trips();
+            h.report
+        })
+        .collect();
+    report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report.finish();
 }

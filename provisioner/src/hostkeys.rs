@@ -28,29 +28,51 @@ pub const NO_POLICY_HELP: &str = "no host-key policy given: pass one of\n  \
 /// A host key was refused or could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum HostKeyError {
+    /// The server sent no key at all.
     #[error("the server sent no host key")]
     NoKey,
+    /// The key is not in the file (and new keys are not accepted).
     #[error(
         "host key ({kind}) not in {file}: refusing an unknown host (add it with `ssh-keyscan -p {port} {host} >> {file}` after checking its fingerprint, or use --accept-new-host-keys)"
     )]
     Unknown {
+        /// The key's type (`ssh-ed25519`).
         kind: String,
+        /// The known_hosts file.
         file: String,
+        /// The master's address.
         host: String,
+        /// Its SSH port.
         port: u16,
     },
+    /// The file lists another key for this host.
     #[error(
         "host key ({kind}) does NOT match the one in {file}: the host was reinstalled or someone is intercepting the connection; if the change is expected remove the old entry with `ssh-keygen -R {name} -f {file}`"
     )]
     Changed {
+        /// The key's type (`ssh-ed25519`).
         kind: String,
+        /// The known_hosts file.
         file: String,
+        /// The host's name in known_hosts (`[IP]:port` for a port other than 22).
         name: String,
     },
+    /// The known_hosts file could not be read or parsed.
     #[error("cannot read known_hosts {file}: {message}")]
-    Read { file: String, message: String },
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        message: String,
+    },
+    /// A first-seen key could not be appended (`--accept-new-host-keys`).
     #[error("cannot record the host key in {file}: {message}")]
-    Write { file: String, message: String },
+    Write {
+        /// The file.
+        file: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// Serialises read-check-append on known_hosts files across the per-host threads.
@@ -91,8 +113,11 @@ pub fn known_hosts_line(host: IpAddr, port: u16, key: &[u8], kind: HostKeyType) 
 /// What a known_hosts file says about a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Listed with this key.
     Known,
+    /// Not listed for this host and port.
     Unknown,
+    /// Listed with another key.
     Changed,
 }
 

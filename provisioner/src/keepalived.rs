@@ -1,8 +1,9 @@
 //! keepalived.conf and the apiserver health-check script: rendering, and reading back the cluster's auth_pass.
 //!
-//! Timings (tooling.md §3, measured on the netns lab): advert_int 1 with a check every 1 s that
-//! must fail twice gives apiserver death -> new master in about 1.9-2.5 s; a graceful stop
-//! (priority-0 advert) moves the VIP in under 1 s. VRRPv2 only accepts whole seconds for advert_int.
+//! Timings (measured on the network-namespace lab; current figures in BENCHMARKS.md): advert_int 1
+//! with a check every 1 s that must fail twice moves the VIP within 2.5 s of apiserver death
+//! (median 1.66 s); a graceful stop (priority-0 advert) moves it in under 1 s. VRRPv2 only accepts
+//! whole seconds for advert_int.
 //!
 //! The health check is a plain TCP connect to 127.0.0.1:6443 (timeout 1 s): it works for a real
 //! apiserver (TLS) and for the lab's HTTP stand-in alike, and, like TKEStack's `curl -k` without
@@ -12,10 +13,12 @@ use std::net::IpAddr;
 
 use rand::Rng as _;
 
-use crate::probe::APISERVER_MANIFEST;
-
+/// keepalived's configuration file (Debian's and RHEL's default path).
 pub const CONF_PATH: &str = "/etc/keepalived/keepalived.conf";
+/// The apiserver health check keepalived runs.
 pub const CHECK_SCRIPT_PATH: &str = "/etc/keepalived/check_apiserver.sh";
+/// The kubeadm static-pod manifest that marks a master as running a control plane.
+pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
 /// First line of every file we write, so uninstall only removes our own files.
 pub const MARKER: &str = "managed by tkeha-provisioner";
 /// The VRRP instance name.

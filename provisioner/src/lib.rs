@@ -1,33 +1,50 @@
-//! tkeha-provisioner: install keepalived HA over SSH and verify third-party load balancers.
+//! tkeha-provisioner: make the masters of a TKEStack Cluster highly available over SSH:
+//! keepalived and a VIP (TKE HA), or a verified third-party load balancer and the hairpin rule.
 //!
-//! Library entry points return a [`report::Report`] and never print (except optional progress
-//! lines on stderr): [`check::check`], [`apply::apply`], [`status::status`], [`drill::drill`],
-//! [`uninstall::uninstall`], or [`cli::run_plan`] for any [`cli::Action`]. Build a [`manifest::Plan`]
-//! with [`manifest::load_plan`] and [`fleet::Options`] with a [`hostkeys::HostKeyPolicy`].
+//! The library never prints. Build a [`Plan`] from a manifest ([`load_plan`],
+//! [`plan_from_text`]) or let [`run`] read it by name through the API server; run an
+//! [`Action`] with a [`Provisioner`]; get a [`Report`] back. Progress is told to an
+//! [`Observer`] (the binaries print it on a terminal). In Job mode ([`Source::Cluster`]) the
+//! outcome is also written to the Cluster's status ([`cluster_api`]).
 //!
-//! Job mode ([`cluster_api::run`], or [`cli::run_with`] with a `CLUSTER-NAME`) reads the Cluster
-//! through the API server ([`kubeapi::Target`]) and writes the `HAReady` condition to its status.
+//! Layers, each only calling the ones below it:
+//! - [`run`] / [`Provisioner::run`]: a Cluster from a file or by name, to a report;
+//! - the actions (check, apply, status, drill, uninstall): decisions on typed values;
+//! - `scripts`: the bash scripts for the masters and the typed parsers of what they print;
+//! - [`remote`] (run a script on a master: the [`Remote`](remote::Remote) trait, SSH behind
+//!   it) and [`net`] (the provisioner host's own probes of the VIP and the load balancer).
+//!
+//! The command-line flags both binaries share are in [`cli`].
 
-pub mod apply;
-pub mod check;
+#![warn(missing_docs)]
+
+mod action;
+mod apply;
+mod check;
 pub mod cli;
 pub mod cluster_api;
-pub mod drill;
-pub mod fleet;
+mod drill;
+#[cfg(test)]
+mod fake;
+mod fleet;
 pub mod hostkeys;
-pub mod keepalived;
-pub mod kubeapi;
+mod keepalived;
 pub mod manifest;
-pub mod probe;
+pub mod net;
+pub mod observer;
+pub mod remote;
 pub mod report;
-pub mod service;
-pub mod ssh;
-pub mod status;
-pub mod thirdparty;
-pub mod uninstall;
-pub mod vip;
+mod runner;
+pub mod scripts;
+mod status;
+mod thirdparty;
+mod uninstall;
+mod vip;
 
-pub use fleet::Options;
+pub use action::Action;
 pub use hostkeys::HostKeyPolicy;
-pub use manifest::{Plan, load_plan};
+pub use manifest::{Machine, Mode, Plan, PlanError, load_plan, plan_from_text};
+pub use net::{Direct, Network};
+pub use observer::{Observer, Silent, Step, StepEvent};
 pub use report::Report;
+pub use runner::{Options, Outcome, Provisioner, RunError, Source, run};

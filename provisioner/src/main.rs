@@ -1,10 +1,13 @@
-//! tkeha-provisioner: the command-line front of the provisioner library.
+//! tkeha-provisioner: the command-line front of the provisioner library. Parses the flags, runs, prints progress (on a terminal) and the report, and turns the outcome into the exit code.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use tkeha_provisioner::cli::{Action, HaArgs, run_with};
-use tkeha_provisioner::kubeapi::Target;
+use tkeha_kube::Target;
+use tkeha_provisioner::cli::{HaArgs, OutputFormat};
+use tkeha_provisioner::cluster_api::CONDITION_TYPE;
+use tkeha_provisioner::{Action, Observer, Plan, Report, Source, StepEvent};
 
 /// Highly available control planes for TKEStack Clusters: keepalived over SSH, LB checks, failover drills.
 ///
@@ -55,5 +58,75 @@ fn main() {
         Command::Uninstall(a) => (Action::Uninstall, a),
     };
     let target = Target::new(cli.kubeconfig.as_deref(), cli.context.as_deref());
-    std::process::exit(run_with(action, args, &target));
+    std::process::exit(run(action, args, &target));
+}
+
+/// Run one action; the exit code: 0 every host fine (and the outcome recorded), 1 a host failed
+/// or the status could not be written, 2 unusable input (nothing was done on any host).
+fn run(action: Action, args: &HaArgs, target: &Target) -> i32 {
+    let (source, options) = match args.source().and_then(|s| Ok((s, args.options()?))) {
+        Ok(parts) => parts,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let console = Console {
+        progress: std::io::stderr().is_terminal(),
+        output: args.output,
+    };
+    match tkeha_provisioner::run(action, &source, &options, target, &console) {
+        Ok(outcome) => {
+            if let (Source::Cluster(name), Some(verdict)) = (&source, &outcome.condition) {
+                eprintln!(
+                    "Cluster {name}: status {CONDITION_TYPE}={} ({})",
+                    verdict.status, verdict.reason
+                );
+            }
+            if let Some(e) = &outcome.status_error {
+                eprintln!("error: {e}");
+            }
+            if outcome.ok() { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+/// Prints a run: review warnings always, progress lines when stderr is a terminal, the report on stdout.
+struct Console {
+    progress: bool,
+    output: OutputFormat,
+}
+
+impl Observer for Console {
+    fn planned(&self, action: Action, plan: &Plan) {
+        for w in &plan.warnings {
+            eprintln!("warning: {w}");
+        }
+        if self.progress {
+            eprintln!(
+                "{} {} HA of {} master(s), VIP {}",
+                action.name(),
+                plan.mode.name(),
+                plan.machines.len(),
+                plan.vip
+            );
+        }
+    }
+
+    fn step(&self, event: &StepEvent<'_>) {
+        if self.progress {
+            eprintln!("{event}");
+        }
+    }
+
+    fn finished(&self, report: &Report) {
+        match self.output {
+            OutputFormat::Json => println!("{}", report.to_json()),
+            OutputFormat::Text => print!("{}", report.to_text()),
+        }
+    }
 }

@@ -11,9 +11,11 @@ use tkeha_api::types::{ClusterMachine, ClusterSpec};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a decoded secret.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
+    /// The secret itself, for the one place that needs it (authentication).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -28,17 +30,24 @@ impl std::fmt::Debug for Secret {
 /// SSH credentials of one master.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
+    /// `password`, decoded.
     pub password: Option<Secret>,
+    /// `privateKey` (PEM), decoded.
     pub private_key: Option<Secret>,
+    /// `passPhrase` of the private key, decoded.
     pub pass_phrase: Option<Secret>,
 }
 
 /// One master to provision.
 #[derive(Debug, Clone)]
 pub struct Machine {
+    /// `spec.machines[].ip`: the master's address on the node network.
     pub ip: IpAddr,
+    /// Its SSH port (22 by default).
     pub port: u16,
+    /// The login name.
     pub username: String,
+    /// How to log in.
     pub credentials: Credentials,
 }
 
@@ -52,10 +61,16 @@ impl Machine {
 /// The HA mode of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// keepalived on the masters floats the VIP (VRRP router id).
-    Tke { vrid: u8 },
+    /// keepalived on the masters floats the VIP.
+    Tke {
+        /// The VRRP router id.
+        vrid: u8,
+    },
     /// An external LB forwards `VIP:vport` to every master's :6443.
-    ThirdParty { vport: u16 },
+    ThirdParty {
+        /// The LB's port.
+        vport: u16,
+    },
 }
 
 impl Mode {
@@ -73,8 +88,11 @@ impl Mode {
 pub struct Plan {
     /// `metadata.name` (may be empty).
     pub cluster: String,
+    /// TKE HA or third-party HA.
     pub mode: Mode,
+    /// The virtual IP of the control plane.
     pub vip: IpAddr,
+    /// The masters, in manifest order (the first gets the highest VRRP priority).
     pub machines: Vec<Machine>,
     /// Review warnings (e.g. an even number of masters).
     pub warnings: Vec<String>,
@@ -83,28 +101,53 @@ pub struct Plan {
 /// Why a manifest cannot be provisioned (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// The OS's error.
         source: std::io::Error,
     },
+    /// Neither JSON (with or without comments) nor YAML.
     #[error("{path}: {source}")]
     Parse {
+        /// Where the text came from.
         path: String,
+        /// Where and why parsing failed.
         source: tkeha_api::ManifestError,
     },
+    /// Not shaped like a Cluster at all.
     #[error("{path}: not a Cluster: {source}")]
     Decode {
+        /// Where the object came from.
         path: String,
+        /// Why it cannot be read as a Cluster.
         source: tkeha_api::review::DecodeError,
     },
+    /// The rules refuse it (the same rules as the webhook's).
     #[error("{path}: the Cluster is invalid:\n  {}", errors.join("\n  "))]
-    Invalid { path: String, errors: Vec<String> },
+    Invalid {
+        /// Where the object came from.
+        path: String,
+        /// One field error per line.
+        errors: Vec<String>,
+    },
+    /// Valid, but nothing the provisioner can work on (no HA set, no machines).
     #[error("{path}: {message}")]
-    Unsupported { path: String, message: String },
+    Unsupported {
+        /// Where the object came from.
+        path: String,
+        /// What is missing.
+        message: String,
+    },
 }
 
-/// Read, review and convert a manifest file.
+/// Read, review and convert a manifest file (JSON, JSON with `//` comments, or YAML).
+///
+/// # Errors
+///
+/// [`PlanError::Read`] when the file cannot be read; otherwise as [`plan_from_text`].
 pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
     let p = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
@@ -114,7 +157,43 @@ pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
     plan_from_text(&text, &p)
 }
 
-/// Review a manifest's text and convert it (`origin` names it in errors).
+/// Review a manifest's text with the shared rules (defaults first, as the webhook does) and
+/// convert it into a plan; `origin` names it in errors.
+///
+/// ```
+/// use tkeha_provisioner::{Mode, plan_from_text};
+///
+/// let plan = plan_from_text(
+///     r#"# a YAML manifest
+/// apiVersion: platform.tkestack.io/v1
+/// kind: Cluster
+/// metadata: {name: prod}
+/// spec:
+///   type: Baremetal
+///   version: 1.30.0
+///   features: {ha: {tke: {vip: 192.168.1.10}}}
+///   machines:
+///   - {ip: 192.168.1.2, username: root, password: MTIzNDU2}
+///   - {ip: 192.168.1.3, username: root, password: MTIzNDU2}
+///   - {ip: 192.168.1.4, username: root, password: MTIzNDU2}
+/// "#,
+///     "cluster.yaml",
+/// )?;
+/// assert_eq!(plan.mode, Mode::Tke { vrid: 11 }, "vrid defaulted from the VIP");
+/// assert_eq!(plan.machines[0].port, 22);
+/// assert_eq!(plan.machines[0].credentials.password.as_ref().map(|p| p.expose()), Some("123456"));
+/// assert!(!format!("{plan:?}").contains("123456"), "Debug never shows a secret");
+///
+/// let refused = plan_from_text(r#"{"spec": {"features": {"ha": {"tke": {"vip": "10.0.0.300"}}}}}"#, "bad.json");
+/// assert!(refused.unwrap_err().to_string().contains("spec.features.ha.tke.vip"));
+/// # Ok::<(), tkeha_provisioner::PlanError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PlanError::Parse`] for text that is neither JSON nor YAML, [`PlanError::Decode`] for an
+/// object that is not a Cluster, [`PlanError::Invalid`] with every field error the rules find,
+/// [`PlanError::Unsupported`] for a valid Cluster without HA or machines.
 pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
     let value = tkeha_api::parse_manifest(text).map_err(|source| PlanError::Parse {
         path: origin.to_string(),
@@ -125,6 +204,10 @@ pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
 
 /// Review a Cluster object (defaults, every rule, as the webhook does) and convert it: the same
 /// for a manifest file and for an object read from the API server. `origin` names it in errors.
+///
+/// # Errors
+///
+/// As [`plan_from_text`], without [`PlanError::Parse`].
 pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> {
     let review =
         tkeha_api::review(value, None, &tkeha_api::Policy::default()).map_err(|source| {
@@ -146,6 +229,11 @@ pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> 
 }
 
 /// Convert a reviewed (defaulted and valid) Cluster object.
+///
+/// # Errors
+///
+/// [`PlanError::Unsupported`] naming the field that does not fit (no HA, no VIP, a port or
+/// vrid out of range, a secret that is not UTF-8 text).
 pub fn plan_from_value(obj: &Value, origin: &str) -> Result<Plan, PlanError> {
     let unsupported = |message: String| PlanError::Unsupported {
         path: origin.to_string(),

@@ -6,10 +6,15 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VrrpState {
+    /// Holds the VIP.
     Master,
+    /// Runs keepalived and waits.
     Backup,
+    /// Runs keepalived but its health check fails.
     Fault,
+    /// keepalived does not run.
     Stopped,
+    /// Not known (not reached, or nothing to tell).
     #[default]
     Unknown,
 }
@@ -18,7 +23,9 @@ pub enum VrrpState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
+    /// The local apiserver answers.
     Pass,
+    /// The local apiserver should run (its manifest exists) but does not answer.
     Fail,
     /// No `kube-apiserver.yaml` yet: the check passes so the VIP can come up for bootstrap.
     Bootstrap,
@@ -27,15 +34,23 @@ pub enum Health {
 /// One master's line in the report.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct HostReport {
+    /// The master's IP.
     pub host: String,
+    /// Nothing failed on it.
     pub ok: bool,
     /// What failed and how to fix it; never a secret.
     pub error: Option<String>,
+    /// Something on it was changed (a file, a package, a rule, the service).
     pub changed: bool,
+    /// keepalived was started or reloaded.
     pub restarted: bool,
+    /// Its VRRP state as seen from outside.
     pub state: VrrpState,
+    /// The VIP is on one of its interfaces.
     pub holds_vip: bool,
+    /// Its apiserver health check.
     pub health: Option<Health>,
+    /// SSH round trips (script runs) made to it.
     pub round_trips: u32,
     /// The interface whose prefix holds the machine IP.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,6 +61,7 @@ pub struct HostReport {
 }
 
 impl HostReport {
+    /// A host that is fine so far.
     pub fn new(host: &str) -> Self {
         HostReport {
             host: host.to_string(),
@@ -69,8 +85,11 @@ impl HostReport {
 /// Figures of a failover drill.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillReport {
+    /// From the stop command to the VIP answering again.
     pub failover_ms: u64,
+    /// The old holder.
     pub from: String,
+    /// The new holder.
     pub to: String,
     /// How "answering" was decided: `tcp` (VIP:6443 connect from here) or `holder` (ip addr on the masters).
     pub oracle: String,
@@ -81,7 +100,9 @@ pub struct DrillReport {
 /// Self-connect result of one master through `VIP:vport`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SelfConnect {
+    /// The master.
     pub host: String,
+    /// It reached `VIP:vport` itself.
     pub ok: bool,
 }
 
@@ -93,6 +114,7 @@ pub struct LbReport {
     /// Masters whose :6443 was busy, so the binding could only be checked by TCP.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unverified: Vec<String>,
+    /// Whether each master reaches `VIP:vport` itself.
     pub self_connect: Vec<SelfConnect>,
     /// Connection attempts made to `VIP:vport`.
     pub attempts: u32,
@@ -101,24 +123,35 @@ pub struct LbReport {
 /// The whole report of one action.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `check`, `apply`, `status`, `drill` or `uninstall`.
     pub action: String,
+    /// `tke` or `thirdParty`.
     pub mode: String,
+    /// Nothing failed anywhere.
     pub ok: bool,
+    /// The VIP.
     pub vip: String,
+    /// Wall time of the action.
     pub elapsed_ms: u64,
+    /// The one master holding the VIP, when there is exactly one.
     pub vip_holder: Option<String>,
+    /// More than one master holds the VIP.
     pub split_brain: bool,
     /// Failures that belong to no single host (e.g. "no master holds the VIP").
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// One entry per master, in manifest order.
     pub hosts: Vec<HostReport>,
+    /// The drill's figures (`drill` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<DrillReport>,
+    /// The load balancer's binding (third-party HA).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb: Option<LbReport>,
 }
 
 impl Report {
+    /// An empty report that is fine so far.
     pub fn new(action: &str, mode: &str, vip: &str) -> Self {
         Report {
             action: action.to_string(),
@@ -146,11 +179,7 @@ impl Report {
         self.ok = self.errors.is_empty() && self.hosts.iter().all(|h| h.ok);
     }
 
-    /// Process exit code: 0 all fine, 1 anything failed.
-    pub fn exit_code(&self) -> i32 {
-        if self.ok { 0 } else { 1 }
-    }
-
+    /// The `-o json` form (pretty-printed).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self)
             .unwrap_or_else(|e| format!("{{\"error\": \"report: {e}\"}}"))
@@ -288,7 +317,6 @@ mod tests {
         r.hosts.push(h);
         r.finish();
         assert!(!r.ok);
-        assert_eq!(r.exit_code(), 1);
         assert_eq!(r.hosts[0].error.as_deref(), Some("first"));
         assert_eq!(r.hosts[0].notes, vec!["second".to_string()]);
         assert!(r.to_text().contains("error: first"));

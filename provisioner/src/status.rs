@@ -2,13 +2,14 @@
 
 use std::time::Instant;
 
-use crate::fleet::{self, Host, Options};
+use crate::fleet::{self, Host};
 use crate::manifest::{Mode, Plan};
-use crate::probe::{Probe, ProbeRequest};
 use crate::report::{Health, Report, VrrpState};
+use crate::runner::Provisioner;
+use crate::scripts::probe::{Probe, ProbeRequest};
 
 /// Health from the probe: the installed check script decides; without it, manifest + listener.
-pub fn health(p: &Probe) -> Health {
+pub(crate) fn health(p: &Probe) -> Health {
     if !p.apiserver_manifest {
         return Health::Bootstrap;
     }
@@ -20,7 +21,7 @@ pub fn health(p: &Probe) -> Health {
 }
 
 /// VRRP state inferred from outside: holds the VIP => MASTER; stopped => STOPPED; failing health => FAULT; else BACKUP.
-pub fn infer_state(p: &Probe, holds: bool) -> VrrpState {
+pub(crate) fn infer_state(p: &Probe, holds: bool) -> VrrpState {
     match (p.running, holds, health(p)) {
         (false, _, _) => VrrpState::Stopped,
         (true, true, _) => VrrpState::Master,
@@ -30,7 +31,7 @@ pub fn infer_state(p: &Probe, holds: bool) -> VrrpState {
 }
 
 /// Fill each host's state from its probe; returns the holders' indices.
-pub fn fill_states(plan: &Plan, hosts: &mut [Host<'_>]) -> Vec<usize> {
+pub(crate) fn fill_states(plan: &Plan, hosts: &mut [Host<'_>]) -> Vec<usize> {
     let mut holders = Vec::new();
     for h in hosts.iter_mut() {
         let Some(p) = h.probe.as_ref() else { continue };
@@ -48,10 +49,10 @@ pub fn fill_states(plan: &Plan, hosts: &mut [Host<'_>]) -> Vec<usize> {
 }
 
 /// Report the HA state of every master.
-pub fn status(plan: &Plan, opts: &Options) -> Report {
+pub(crate) fn status(p: &Provisioner<'_>, plan: &Plan) -> Report {
     let t = Instant::now();
     let mut report = Report::new("status", plan.mode.name(), &plan.vip.to_string());
-    let mut hosts = fleet::connect_and_probe(plan, opts, |_| match plan.mode {
+    let mut hosts = fleet::connect_and_probe(plan, p, |_| match plan.mode {
         Mode::ThirdParty { vport } => ProbeRequest {
             hairpin: Some((plan.vip, vport)),
             ..Default::default()
@@ -94,12 +95,7 @@ pub fn status(plan: &Plan, opts: &Options) -> Report {
             }
         }
     }
-    for h in hosts.iter_mut() {
-        h.sync_round_trips();
-    }
-    report.hosts = hosts.into_iter().map(|h| h.report).collect();
-    report.elapsed_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
-    report.finish();
+    fleet::into_report(&mut report, hosts, t);
     report
 }
 
@@ -145,5 +141,63 @@ mod tests {
         assert_eq!(health(&probe(true, false, Some(1))), Health::Bootstrap);
         assert_eq!(health(&probe(true, true, Some(0))), Health::Pass);
         assert_eq!(health(&probe(true, true, None)), Health::Fail);
+    }
+
+    /// `status` over the fake fleet.
+    fn status_of(fleet: &crate::fake::Fleet) -> Report {
+        let plan = fleet.tke_plan();
+        fleet
+            .provisioner(std::time::Duration::from_secs(30))
+            .run(crate::Action::Status, &plan)
+    }
+
+    #[test]
+    fn one_probe_per_master_names_the_holder_and_changes_nothing() {
+        let fleet = crate::fake::Fleet::new(3);
+        fleet.provisioned(&fleet.tke_plan(), 2);
+        let report = status_of(&fleet);
+        assert!(report.ok, "{}", report.to_text());
+        assert_eq!(report.vip_holder.as_deref(), Some("10.0.0.13"));
+        for i in 0..3 {
+            assert_eq!(fleet.whats(i), ["probe"]);
+            assert_eq!(report.hosts[i].round_trips, 1);
+            assert_eq!(report.hosts[i].health, Some(Health::Bootstrap));
+        }
+        let states: Vec<_> = report.hosts.iter().map(|h| h.state).collect();
+        assert_eq!(
+            states,
+            [VrrpState::Backup, VrrpState::Backup, VrrpState::Master]
+        );
+    }
+
+    #[test]
+    fn a_stopped_keepalived_two_holders_or_none_are_failures() {
+        let fleet = crate::fake::Fleet::new(3);
+        fleet.provisioned(&fleet.tke_plan(), 0);
+        fleet.master(1, |m| m.running = false);
+        let report = status_of(&fleet);
+        assert_eq!(report.hosts[1].state, VrrpState::Stopped);
+        assert_eq!(
+            report.hosts[1].error.as_deref(),
+            Some("keepalived is not running: run `tkeha-provisioner apply`")
+        );
+
+        fleet.master(1, |m| m.running = true);
+        fleet.set_holders(&[0, 2]);
+        let report = status_of(&fleet);
+        assert!(report.split_brain && !report.ok);
+        assert_eq!(
+            report.errors,
+            [
+                "SPLIT BRAIN: 2 masters hold VIP 10.0.0.100 ([10.0.0.11, 10.0.0.13]): check VRRP traffic between them"
+            ]
+        );
+
+        fleet.set_holders(&[]);
+        let report = status_of(&fleet);
+        assert_eq!(
+            report.errors,
+            ["no master holds VIP 10.0.0.100: the control plane is unreachable through it"]
+        );
     }
 }

@@ -7,36 +7,34 @@
 //! is busy (an apiserver already runs) can only be checked by TCP; if its answer names its hostname
 //! (the lab's stand-in does) it counts as bound.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::fleet::{self, Host, Options, SCRIPT_TIMEOUT};
+use crate::fleet::{self, Host};
 use crate::manifest::Plan;
-use crate::probe::{PATH_EXPORT, hairpin_rule};
+use crate::net::Network;
+use crate::observer::Step;
 use crate::report::{LbReport, Report, SelfConnect};
+use crate::runner::Provisioner;
+use crate::scripts::hairpin::{HairpinChange, SelfConnectOutcome, self_connect_script};
 
 /// How long to keep trying `VIP:vport`.
-pub const BINDING_DEADLINE: Duration = Duration::from_secs(12);
+const BINDING_DEADLINE: Duration = Duration::from_secs(12);
 
 /// One connection to `VIP:vport`: what it answered (empty if nothing), or None if the connect failed.
-fn attempt(addr: SocketAddr) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    let _ = s.set_read_timeout(Some(Duration::from_millis(700)));
-    let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: tkeha-binding-check\r\n\r\n");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while buf.len() < 4096 {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    Some(String::from_utf8_lossy(&buf).into_owned())
+fn attempt(network: &dyn Network, addr: SocketAddr) -> Option<String> {
+    let answer = network.exchange(
+        addr,
+        b"GET / HTTP/1.0\r\nHost: tkeha-binding-check\r\n\r\n",
+        Duration::from_secs(1),
+        Duration::from_millis(700),
+        4096,
+    )?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }
 
 /// Which host an answer came from: a token, or a hostname as a whole word (busy :6443 only).
-pub fn attribute(
+fn attribute(
     answer: &str,
     tokens: &[(usize, String)],
     hostnames: &[(usize, String)],
@@ -54,7 +52,8 @@ pub fn attribute(
 }
 
 /// Collect which masters answer through `VIP:vport` and judge the binding.
-pub fn verify_binding(
+pub(crate) fn verify_binding(
+    p: &Provisioner<'_>,
     plan: &Plan,
     vport: u16,
     hosts: &[Host<'_>],
@@ -64,18 +63,26 @@ pub fn verify_binding(
     let addr = SocketAddr::new(plan.vip, vport);
     let with_listener: Vec<(usize, String)> = hosts
         .iter()
-        .filter(|h| h.probe.as_ref().is_some_and(|p| p.listener_pid.is_some()))
+        .filter(|h| {
+            h.probe
+                .as_ref()
+                .is_some_and(|probe| probe.listener_pid.is_some())
+        })
         .filter_map(|h| tokens.get(h.index).map(|t| (h.index, t.clone())))
         .collect();
     let busy: Vec<(usize, String)> = hosts
         .iter()
-        .filter(|h| h.probe.as_ref().is_some_and(|p| p.listener_pid.is_none()))
+        .filter(|h| {
+            h.probe
+                .as_ref()
+                .is_some_and(|probe| probe.listener_pid.is_none())
+        })
         .map(|h| {
             (
                 h.index,
                 h.probe
                     .as_ref()
-                    .map(|p| p.hostname.clone())
+                    .map(|probe| probe.hostname.clone())
                     .unwrap_or_default(),
             )
         })
@@ -88,7 +95,7 @@ pub fn verify_binding(
     loop {
         attempts += 1;
         let mut matched = false;
-        if let Some(answer) = attempt(addr) {
+        if let Some(answer) = attempt(p.network.as_ref(), addr) {
             tcp_ok = true;
             if let Some(i) = attribute(&answer, &with_listener, &busy) {
                 if let Some(s) = seen.get_mut(i) {
@@ -144,88 +151,57 @@ pub fn verify_binding(
 
 /// Second step on every master: test `VIP:vport` from the master, stop the token listener, and
 /// (when `install` and nothing failed) add the hairpin rule idempotently.
-pub fn finish(
+pub(crate) fn finish(
+    p: &Provisioner<'_>,
     plan: &Plan,
     vport: u16,
     hosts: &mut [Host<'_>],
-    opts: &Options,
     report: &mut Report,
     install: bool,
 ) {
     let install = install && report.ok && hosts.iter().all(|h| h.report.ok);
     let vip = plan.vip;
-    let rule = hairpin_rule(vip, vport);
     let results = std::sync::Mutex::new(Vec::new());
-    fleet::each(
-        hosts,
-        opts,
-        if install {
-            "self-connect + hairpin rule"
-        } else {
-            "self-connect"
-        },
-        |h| {
-            let pid = h.probe.as_ref().and_then(|p| p.listener_pid);
-            let mut s = format!("{PATH_EXPORT}set +e\n");
-            s.push_str(&format!(
-                "timeout 2 bash -c '</dev/tcp/{vip}/{vport}' 2>/dev/null && echo \"@@self=1\"\n"
+    let step = if install {
+        Step::SelfConnectAndHairpin
+    } else {
+        Step::SelfConnect
+    };
+    fleet::each(hosts, p, step, |h| {
+        let pid = h.probe.as_ref().and_then(|probe| probe.listener_pid);
+        let script = self_connect_script(vip, vport, pid, install);
+        let out = SelfConnectOutcome::parse(&h.run(&script)?);
+        results.lock().unwrap_or_else(|e| e.into_inner()).push((
+            h.index,
+            h.report.host.clone(),
+            out.reaches_vip,
+        ));
+        match out.hairpin {
+            Some(HairpinChange::Failed) => {
+                return Err(format!("adding the hairpin rule failed: {}", out.stderr));
+            }
+            Some(HairpinChange::Added) => h.report.changed = true,
+            None => {}
+        }
+        if !out.reaches_vip {
+            h.report.notes.push(format!(
+                "this master cannot reach {vip}:{vport} itself (LB self-connect limit){}",
+                if install || h.probe.as_ref().is_some_and(|probe| probe.hairpin) {
+                    "; the hairpin rule covers it"
+                } else {
+                    "; apply installs the hairpin rule"
+                }
             ));
-            if let Some(pid) = pid {
-                s.push_str(&format!("kill {pid} 2>/dev/null\n"));
-            }
-            if install {
-                s.push_str(&format!(
-                "if ! iptables -w 5 -t nat -C {rule} 2>/dev/null; then iptables -w 5 -t nat -I {rule} && echo \"@@hairpin_added=1\" || echo \"@@hairpin_failed=1\"; fi\n"
-            ));
-            }
-            s.push_str("echo \"@@end=1\"\n");
-            let conn = h.conn.as_mut().ok_or("no session")?;
-            let out = conn
-                .run("self-connect", &s, SCRIPT_TIMEOUT)
-                .map_err(|e| e.to_string())?;
-            let self_ok = out.stdout.contains("@@self=1");
-            results.lock().unwrap_or_else(|p| p.into_inner()).push((
-                h.index,
-                h.report.host.clone(),
-                self_ok,
-            ));
-            if out.stdout.contains("@@hairpin_failed=1") {
-                return Err(format!(
-                    "adding the hairpin rule failed: {}",
-                    out.stderr.trim()
-                ));
-            }
-            if out.stdout.contains("@@hairpin_added=1") {
-                h.report.changed = true;
-            }
-            if !self_ok {
-                h.report.notes.push(format!(
-                    "this master cannot reach {vip}:{vport} itself (LB self-connect limit){}",
-                    if install || h.probe.as_ref().is_some_and(|p| p.hairpin) {
-                        "; the hairpin rule covers it"
-                    } else {
-                        "; apply installs the hairpin rule"
-                    }
-                ));
-            }
-            Ok(())
-        },
-    );
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        }
+        Ok(())
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort();
     let lb = report.lb.get_or_insert_with(LbReport::default);
     lb.self_connect = results
         .into_iter()
         .map(|(_, host, ok)| SelfConnect { host, ok })
         .collect();
-}
-
-/// Remove the hairpin rule (every copy) on one master: the script.
-pub fn remove_rule_script(plan: &Plan, vport: u16) -> String {
-    let rule = hairpin_rule(plan.vip, vport);
-    format!(
-        "while iptables -w 5 -t nat -C {rule} 2>/dev/null; do iptables -w 5 -t nat -D {rule} && echo \"@@hairpin_removed=1\" || break; done\n"
-    )
 }
 
 #[cfg(test)]

@@ -1,29 +1,17 @@
-//! Watching which masters hold the VIP (one streaming SSH exec per host) and testing whether the VIP answers TCP.
+//! Watching which masters hold the VIP (one streaming script per host) and waiting for the VIP to answer TCP from this host.
 
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::fleet::Host;
-use crate::probe::PATH_EXPORT;
-
-/// A remote loop printing `1` (VIP on one of my interfaces) or `0` every `interval_ms`, for at most `secs`.
-pub fn watch_script(vip: IpAddr, interval_ms: u32, secs: u32) -> String {
-    let family = if vip.is_ipv4() { "inet" } else { "inet6" };
-    let sleep = f64::from(interval_ms) / 1000.0;
-    format!(
-        "{PATH_EXPORT}end=$((SECONDS+{secs}))\n\
-         while [ $SECONDS -lt $end ]; do\n\
-           if ip -o addr show 2>/dev/null | grep -qF ' {family} {vip}/'; then echo 1; else echo 0; fi\n\
-           sleep {sleep}\n\
-         done\n"
-    )
-}
+use crate::net::Network;
+use crate::scripts::watch::{self, watch_script};
 
 /// What the watchers saw so far (indexed like the hosts).
 #[derive(Debug)]
-pub struct HolderView {
+pub(crate) struct HolderView {
     latest: Mutex<Vec<Option<bool>>>,
     ever: Mutex<Vec<bool>>,
     first_held: Mutex<Vec<Option<Instant>>>,
@@ -94,7 +82,7 @@ impl HolderView {
 }
 
 /// Spawn a watcher on each given host inside `scope`; they end when `view.stop()` is called or after `secs`.
-pub fn spawn_watchers<'scope, 'env, 'a: 'env>(
+pub(crate) fn spawn_watchers<'scope, 'env, 'a: 'env>(
     scope: &'scope std::thread::Scope<'scope, 'env>,
     hosts: impl Iterator<Item = &'env mut Host<'a>>,
     vip: IpAddr,
@@ -107,12 +95,10 @@ pub fn spawn_watchers<'scope, 'env, 'a: 'env>(
         let script = script.clone();
         scope.spawn(move || {
             let i = h.index;
-            if let Some(conn) = h.conn.as_mut() {
-                let r = conn.stream("VIP watch", &script, Duration::from_secs(5), |line| {
-                    match line {
-                        "1" => view.set(i, true),
-                        "0" => view.set(i, false),
-                        _ => {}
+            if let Some(remote) = h.remote.as_mut() {
+                let r = remote.stream(&script, Duration::from_secs(5), &mut |line| {
+                    if let Some(holds) = watch::parse_line(line) {
+                        view.set(i, holds);
                     }
                     !view.stopped()
                 });
@@ -126,7 +112,7 @@ pub fn spawn_watchers<'scope, 'env, 'a: 'env>(
 }
 
 /// Exactly one of the watched hosts holds the VIP: its index.
-pub fn single_holder(latest: &[Option<bool>], watched: &[usize]) -> Option<usize> {
+pub(crate) fn single_holder(latest: &[Option<bool>], watched: &[usize]) -> Option<usize> {
     if watched
         .iter()
         .any(|&i| latest.get(i).copied().flatten().is_none())
@@ -142,7 +128,7 @@ pub fn single_holder(latest: &[Option<bool>], watched: &[usize]) -> Option<usize
 }
 
 /// Wait until exactly one usable host holds the VIP, steadily for `stable`. Returns its index, or the last view.
-pub fn wait_single_holder(
+pub(crate) fn wait_single_holder(
     hosts: &mut [Host<'_>],
     vip: IpAddr,
     timeout: Duration,
@@ -195,15 +181,10 @@ pub fn wait_single_holder(
     result
 }
 
-/// Whether `ip:port` accepts a TCP connection within `timeout`.
-pub fn tcp_answers(ip: IpAddr, port: u16, timeout: Duration) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::new(ip, port), timeout).is_ok()
-}
-
-/// Poll `ip:port` until it answers or the deadline passes.
-pub fn wait_tcp(ip: IpAddr, port: u16, deadline: Instant) -> bool {
+/// Poll `addr` from this host until it answers or the deadline passes.
+pub(crate) fn wait_tcp(network: &dyn Network, addr: SocketAddr, deadline: Instant) -> bool {
     loop {
-        if tcp_answers(ip, port, Duration::from_millis(300)) {
+        if network.tcp_answers(addr, Duration::from_millis(300)) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -229,16 +210,5 @@ mod tests {
         );
         assert_eq!(single_holder(&[Some(true), Some(true)], &[0, 1]), None);
         assert_eq!(single_holder(&[Some(false), Some(false)], &[0, 1]), None);
-    }
-
-    #[test]
-    fn watch_script_matches_whole_address() {
-        let s = watch_script(
-            "10.0.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            50,
-            10,
-        );
-        assert!(s.contains("grep -qF ' inet 10.0.0.1/'"), "{s}");
-        assert!(s.contains("sleep 0.05"));
     }
 }

@@ -1,4 +1,4 @@
-//! Connecting to the API server the way kubectl does (`--kubeconfig`, `--context`, `$KUBECONFIG`, in-cluster); shared by the plugin and Job mode.
+//! Finding the API server the way kubectl does (`--kubeconfig`, `--context`, `$KUBECONFIG`, in-cluster), and the small runtime the blocking callers use.
 
 use std::path::{Path, PathBuf};
 
@@ -8,26 +8,44 @@ use kube::{Client, Config};
 /// Why no client could be made for a [`Target`]. Messages name the file or context to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeApiError {
+    /// The `--kubeconfig` file could not be read or parsed.
     #[error("reading kubeconfig {path}: {error}")]
     ReadKubeconfig {
+        /// The file given.
         path: String,
+        /// What was wrong with it.
         error: KubeconfigError,
     },
+    /// The kubeconfig was read but the context (or its cluster or user) is unusable.
     #[error("kubeconfig {what}: {error}")]
     Kubeconfig {
+        /// The file and context, as far as they were named.
         what: String,
+        /// What was wrong.
         error: KubeconfigError,
     },
+    /// No `--kubeconfig`, no `--context`, and neither a kubeconfig nor a pod environment was found.
     #[error(
         "no usable kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster \
          (KUBERNETES_SERVICE_HOST/PORT and the service account under \
          /var/run/secrets/kubernetes.io/serviceaccount): pass --kubeconfig or run in a pod: {error}"
     )]
-    Infer { error: InferConfigError },
+    Infer {
+        /// Why neither source worked.
+        error: InferConfigError,
+    },
+    /// The configuration was found but no client could be built from it (TLS settings, proxy).
     #[error("building the Kubernetes client: {error}")]
-    Client { error: kube::Error },
+    Client {
+        /// kube's error.
+        error: kube::Error,
+    },
+    /// The tokio runtime could not be started.
     #[error("starting the async runtime: {error}")]
-    Runtime { error: std::io::Error },
+    Runtime {
+        /// The OS error.
+        error: std::io::Error,
+    },
 }
 
 /// Where to find the cluster: kubectl's global flags, which a plugin must implement itself.
@@ -40,6 +58,7 @@ pub struct Target {
 }
 
 impl Target {
+    /// A target from kubectl's `--kubeconfig` and `--context` flags (either may be absent).
     pub fn new(kubeconfig: Option<&Path>, context: Option<&str>) -> Self {
         Self {
             kubeconfig: kubeconfig.map(Path::to_path_buf),
@@ -48,6 +67,11 @@ impl Target {
     }
 
     /// The client configuration for this target. Reads files; contacts nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeApiError::ReadKubeconfig`], [`KubeApiError::Kubeconfig`] or [`KubeApiError::Infer`],
+    /// naming the file or context to fix.
     pub async fn config(&self) -> Result<Config, KubeApiError> {
         let options = KubeConfigOptions {
             context: self.context.clone(),
@@ -85,7 +109,12 @@ impl Target {
         }
     }
 
-    /// A client for this target. Contacts nothing until the first request.
+    /// A client for this target. Contacts nothing until the first request; call it inside the
+    /// runtime that will run the requests.
+    ///
+    /// # Errors
+    ///
+    /// As [`Target::config`], and [`KubeApiError::Client`] when no client can be built from it.
     pub async fn client(&self) -> Result<Client, KubeApiError> {
         let config = self.config().await?;
         Client::try_from(config).map_err(|error| KubeApiError::Client { error })
@@ -93,58 +122,15 @@ impl Target {
 }
 
 /// A small single-threaded runtime: the plugin makes a handful of requests, one at a time.
+///
+/// # Errors
+///
+/// [`KubeApiError::Runtime`] when the OS refuses its resources.
 pub fn runtime() -> Result<tokio::runtime::Runtime, KubeApiError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|error| KubeApiError::Runtime { error })
-}
-
-/// How kubectl shows a failed request (`checkErr` in kubectl's cmd/util/helpers.go): a 422
-/// `Invalid` as `The KIND "NAME" is invalid:` with one `* FIELD: MESSAGE` line per cause, any
-/// other failure as `Error from server (Reason): message`. No trailing newline.
-pub fn describe_error(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) if status.is_invalid() => describe_invalid(status),
-        kube::Error::Api(status) if status.reason.is_empty() => {
-            format!("Error from server: {}", status.message)
-        }
-        kube::Error::Api(status) => {
-            format!("Error from server ({}): {}", status.reason, status.message)
-        }
-        other => format!("error: talking to the API server: {other}"),
-    }
-}
-
-fn describe_invalid(status: &kube::core::Status) -> String {
-    let Some(details) = &status.details else {
-        return if status.message.is_empty() {
-            "The request is invalid".to_string()
-        } else {
-            format!("The request is invalid: {}", status.message)
-        };
-    };
-    let head = if details.kind.is_empty() && details.name.is_empty() {
-        "The request is invalid".to_string()
-    } else {
-        format!("The {} {:?} is invalid", details.kind, details.name)
-    };
-    // kubectl drops repeated causes and prints a single one on the head line.
-    let mut causes: Vec<String> = Vec::new();
-    for cause in &details.causes {
-        let line = format!("{}: {}", cause.field, cause.message);
-        if !causes.contains(&line) {
-            causes.push(line);
-        }
-    }
-    match causes.as_slice() {
-        [] => head,
-        [one] => format!("{head}: {one}"),
-        many => {
-            let lines: Vec<String> = many.iter().map(|c| format!("* {c}")).collect();
-            format!("{head}: \n{}", lines.join("\n"))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -199,57 +185,5 @@ mod tests {
             .block_on(Target::new(Some(&missing), None).config())
             .unwrap_err();
         assert!(format!("{err:#}").contains("absent"), "{err:#}");
-    }
-
-    fn cause(field: &str, message: &str) -> kube::core::response::StatusCause {
-        kube::core::response::StatusCause {
-            reason: "FieldValueInvalid".into(),
-            message: message.into(),
-            field: field.into(),
-        }
-    }
-
-    #[test]
-    fn api_errors_read_like_kubectl() {
-        let status =
-            kube::core::Status::failure("admission webhook denied the request", "Forbidden");
-        assert_eq!(
-            describe_error(&kube::Error::Api(status.boxed())),
-            "Error from server (Forbidden): admission webhook denied the request"
-        );
-        let mut invalid = kube::core::Status::failure("denied", "Invalid").with_code(422);
-        invalid.details = Some(kube::core::response::StatusDetails {
-            name: "prod".into(),
-            kind: "Cluster".into(),
-            causes: vec![
-                cause("spec.a", "Required value"),
-                cause("spec.b", "Invalid value: \"x\""),
-                cause("spec.a", "Required value"),
-            ],
-            group: "platform.tkestack.io".into(),
-            uid: String::new(),
-            retry_after_seconds: 0,
-        });
-        assert_eq!(
-            describe_error(&kube::Error::Api(invalid.clone().boxed())),
-            "The Cluster \"prod\" is invalid: \n* spec.a: Required value\n* spec.b: Invalid value: \"x\""
-        );
-        if let Some(d) = invalid.details.as_mut() {
-            d.causes.truncate(1);
-        }
-        assert_eq!(
-            describe_error(&kube::Error::Api(invalid.clone().boxed())),
-            "The Cluster \"prod\" is invalid: spec.a: Required value"
-        );
-        invalid.details = None;
-        assert_eq!(
-            describe_error(&kube::Error::Api(invalid.boxed())),
-            "The request is invalid: denied"
-        );
-        let bare = kube::core::Status::failure("boom", "");
-        assert_eq!(
-            describe_error(&kube::Error::Api(bare.boxed())),
-            "Error from server: boom"
-        );
     }
 }

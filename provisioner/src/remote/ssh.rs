@@ -1,59 +1,43 @@
-//! One SSH session per master: connect with a timeout, check the host key, authenticate, and run scripts (counting round trips).
+//! The SSH [`Remote`]: one ssh2 session per master. Connect with a timeout, check the host key, authenticate, run scripts as root (counting round trips).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ssh2::{KeyboardInteractivePrompt, Prompt, Session};
 
-use crate::hostkeys::{self, HostKeyError, HostKeyPolicy};
+use super::{Connector, ExecOutput, Remote, RemoteError};
+use crate::hostkeys::{self, HostKeyPolicy};
 use crate::manifest::Machine;
+use crate::net;
+use crate::scripts::Script;
 
-/// Why a master could not be reached or a script could not be run. Never carries a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum SshError {
-    #[error("cannot connect to {addr}: {message}")]
-    Connect { addr: String, message: String },
-    #[error("SSH handshake with {addr} failed: {message}")]
-    Handshake { addr: String, message: String },
-    #[error("host key of {addr}: {source}")]
-    HostKey { addr: String, source: HostKeyError },
-    #[error(
-        "authentication as {user} failed ({methods}): {message}; check spec.machines[].username and the base64 password, or privateKey and its passPhrase"
-    )]
-    Auth {
-        user: String,
-        methods: String,
-        message: String,
-    },
-    #[error(
-        "user {user} has no passwordless sudo ({message}); log in as root or allow `sudo -n` for this user"
-    )]
-    Sudo { user: String, message: String },
-    #[error("running the {what} script failed: {message}")]
-    Exec { what: String, message: String },
+/// Connects to masters directly over SSH (ssh2), checking host keys with a policy.
+#[derive(Debug, Clone)]
+pub struct SshConnector {
+    /// How host keys are checked.
+    pub host_keys: HostKeyPolicy,
+    /// Limit for the TCP connect, the handshake and authentication, each.
+    pub timeout: Duration,
 }
 
-/// Output of one remote script.
-#[derive(Debug, Clone, Default)]
-pub struct ExecOutput {
-    pub stdout: String,
-    pub stderr: String,
-    pub status: i32,
+impl Connector for SshConnector {
+    fn connect(&self, machine: &Machine) -> Result<Box<dyn Remote>, RemoteError> {
+        Ok(Box::new(connect(machine, &self.host_keys, self.timeout)?))
+    }
 }
 
-/// An authenticated session to one master.
-pub struct Conn {
+/// An authenticated SSH session to one master.
+pub struct SshRemote {
     sess: Session,
     user: String,
     sudo: bool,
-    /// SSH exec round trips used so far.
-    pub round_trips: u32,
+    round_trips: u32,
 }
 
-impl std::fmt::Debug for Conn {
+impl std::fmt::Debug for SshRemote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
+        f.debug_struct("SshRemote")
             .field("user", &self.user)
             .field("round_trips", &self.round_trips)
             .finish()
@@ -84,25 +68,33 @@ impl KeyboardInteractivePrompt for PasswordPrompter<'_> {
 }
 
 /// Connect, verify the host key and authenticate (privateKey first, then password, then keyboard-interactive).
-pub fn connect(m: &Machine, policy: &HostKeyPolicy, timeout: Duration) -> Result<Conn, SshError> {
+///
+/// # Errors
+///
+/// See [`Connector::connect`].
+pub fn connect(
+    m: &Machine,
+    policy: &HostKeyPolicy,
+    timeout: Duration,
+) -> Result<SshRemote, RemoteError> {
     let addr = SocketAddr::new(m.ip, m.port);
     let a = addr.to_string();
-    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| SshError::Connect {
+    let tcp = net::dial(addr, timeout).map_err(|e| RemoteError::Connect {
         addr: a.clone(),
         message: e.to_string(),
     })?;
     let _ = tcp.set_nodelay(true);
-    let mut sess = Session::new().map_err(|e| SshError::Handshake {
+    let mut sess = Session::new().map_err(|e| RemoteError::Handshake {
         addr: a.clone(),
         message: e.to_string(),
     })?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
-    sess.handshake().map_err(|e| SshError::Handshake {
+    sess.handshake().map_err(|e| RemoteError::Handshake {
         addr: a.clone(),
         message: e.message().to_string(),
     })?;
-    hostkeys::verify(policy, &sess, m.ip, m.port).map_err(|source| SshError::HostKey {
+    hostkeys::verify(policy, &sess, m.ip, m.port).map_err(|source| RemoteError::HostKey {
         addr: a.clone(),
         source,
     })?;
@@ -145,13 +137,13 @@ pub fn connect(m: &Machine, policy: &HostKeyPolicy, timeout: Duration) -> Result
         }
     }
     if !sess.authenticated() {
-        return Err(SshError::Auth {
+        return Err(RemoteError::Auth {
             user: user.to_string(),
             methods: format!("server offers {methods}"),
             message: last,
         });
     }
-    Ok(Conn {
+    Ok(SshRemote {
         sess,
         user: user.to_string(),
         sudo: user != "root",
@@ -159,9 +151,9 @@ pub fn connect(m: &Machine, policy: &HostKeyPolicy, timeout: Duration) -> Result
     })
 }
 
-impl Conn {
-    fn open(&mut self, what: &str, timeout: Duration) -> Result<ssh2::Channel, SshError> {
-        let err = |e: ssh2::Error| SshError::Exec {
+impl SshRemote {
+    fn open(&mut self, what: &str, timeout: Duration) -> Result<ssh2::Channel, RemoteError> {
+        let err = |e: ssh2::Error| RemoteError::Exec {
             what: what.to_string(),
             message: e.message().to_string(),
         };
@@ -178,30 +170,28 @@ impl Conn {
         Ok(ch)
     }
 
-    fn sudo_error(&self, out: &ExecOutput) -> Option<SshError> {
+    fn sudo_error(&self, out: &ExecOutput) -> Option<RemoteError> {
         (self.sudo
             && out.status == 1
             && out.stdout.is_empty()
             && out.stderr.trim_start().starts_with("sudo:"))
-        .then(|| SshError::Sudo {
+        .then(|| RemoteError::Sudo {
             user: self.user.clone(),
             message: out.stderr.trim().to_string(),
         })
     }
+}
 
+impl Remote for SshRemote {
     /// Run a bash script (as root: directly or through `sudo -n`), one round trip.
-    pub fn run(
-        &mut self,
-        what: &str,
-        script: &str,
-        timeout: Duration,
-    ) -> Result<ExecOutput, SshError> {
-        let err = |m: String| SshError::Exec {
+    fn run(&mut self, script: &Script, timeout: Duration) -> Result<ExecOutput, RemoteError> {
+        let what = script.what();
+        let err = |m: String| RemoteError::Exec {
             what: what.to_string(),
             message: m,
         };
         let mut ch = self.open(what, timeout)?;
-        ch.write_all(script.as_bytes())
+        ch.write_all(script.text().as_bytes())
             .map_err(|e| err(e.to_string()))?;
         ch.send_eof().map_err(|e| err(e.message().to_string()))?;
         let mut out = ExecOutput::default();
@@ -219,19 +209,19 @@ impl Conn {
     }
 
     /// Run a script that prints lines over time; `on_line` returns false to stop (the channel is then closed).
-    pub fn stream(
+    fn stream(
         &mut self,
-        what: &str,
-        script: &str,
+        script: &Script,
         line_timeout: Duration,
-        mut on_line: impl FnMut(&str) -> bool,
-    ) -> Result<(), SshError> {
-        let err = |m: String| SshError::Exec {
+        on_line: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(), RemoteError> {
+        let what = script.what();
+        let err = |m: String| RemoteError::Exec {
             what: what.to_string(),
             message: m,
         };
         let mut ch = self.open(what, line_timeout)?;
-        ch.write_all(script.as_bytes())
+        ch.write_all(script.text().as_bytes())
             .map_err(|e| err(e.to_string()))?;
         ch.send_eof().map_err(|e| err(e.message().to_string()))?;
         let mut reader = BufReader::new(&mut ch);
@@ -248,5 +238,9 @@ impl Conn {
         drop(reader);
         let _ = ch.close();
         Ok(())
+    }
+
+    fn round_trips(&self) -> u32 {
+        self.round_trips
     }
 }

@@ -5,28 +5,30 @@
 //! otherwise the first `1` from another master's `ip addr` watch (sampled every 50 ms on the masters).
 //! The clock starts just before the stop command is sent.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::fleet::{self, Options, SCRIPT_TIMEOUT};
+use crate::fleet::{self, SCRIPT_TIMEOUT};
 use crate::manifest::{Mode, Plan};
-use crate::probe::{PATH_EXPORT, ProbeRequest};
 use crate::report::{DrillReport, Report, VrrpState};
-use crate::service;
+use crate::runner::Provisioner;
+use crate::scripts::probe::ProbeRequest;
+use crate::scripts::service;
 use crate::status;
 use crate::vip::{self, HolderView};
 
 /// Seconds to watch after restarting the old holder (longer than VRRP's master-down interval of ~3.6 s).
-pub const NOPREEMPT_WATCH_SECS: u32 = 5;
+const NOPREEMPT_WATCH_SECS: u32 = 5;
 
 /// Run one failover drill.
-pub fn drill(plan: &Plan, opts: &Options) -> Report {
+pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
     let t = Instant::now();
     let mut report = Report::new("drill", plan.mode.name(), &plan.vip.to_string());
     if let Mode::ThirdParty { .. } = plan.mode {
         report.fail("drill needs TKE HA (keepalived): in third-party mode the external LB does the failover");
         return report;
     }
-    let mut hosts = fleet::connect_and_probe(plan, opts, |_| ProbeRequest::default());
+    let mut hosts = fleet::connect_and_probe(plan, p, |_| ProbeRequest::default());
     let holders = status::fill_states(plan, &mut hosts);
     let unusable = hosts.iter().filter(|h| !h.usable()).count();
     let from = match holders.as_slice() {
@@ -43,7 +45,7 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
     if hosts
         .iter()
         .filter(|h| h.index != from)
-        .all(|h| h.probe.as_ref().is_some_and(|p| !p.running))
+        .all(|h| h.probe.as_ref().is_some_and(|probe| !probe.running))
     {
         report.fail("no other master runs keepalived: nothing could take the VIP over");
         return finish(report, hosts, t);
@@ -51,12 +53,13 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
     let systemd = hosts
         .get(from)
         .and_then(|h| h.probe.as_ref())
-        .is_some_and(|p| p.systemd);
+        .is_some_and(|probe| probe.systemd);
     let tcp_oracle = hosts
         .iter()
         .filter_map(|h| h.probe.as_ref())
-        .any(|p| p.apiserver_listening);
-    let secs = u32::try_from(opts.wait_timeout.as_secs()).unwrap_or(30);
+        .any(|probe| probe.apiserver_listening);
+    let secs = u32::try_from(p.wait_timeout.as_secs()).unwrap_or(30);
+    let api = SocketAddr::new(plan.vip, 6443);
     let view = HolderView::new(hosts.len());
     let mut measured: Option<(usize, u64)> = None;
     let mut stop_error = None;
@@ -77,17 +80,14 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
         {
             std::thread::sleep(Duration::from_millis(10));
         }
+        let script = service::stop_nowait_script(systemd);
         let start = Instant::now();
-        let script = format!(
-            "{PATH_EXPORT}{}echo \"@@end=1\"\n",
-            service::stop_nowait(systemd)
-        );
-        if let Some(conn) = old.conn.as_mut()
-            && let Err(e) = conn.run("stop keepalived", &script, SCRIPT_TIMEOUT)
+        if let Some(remote) = old.remote.as_mut()
+            && let Err(e) = remote.run(&script, SCRIPT_TIMEOUT)
         {
             stop_error = Some(e.to_string());
         }
-        let deadline = start + opts.wait_timeout;
+        let deadline = start + p.wait_timeout;
         while stop_error.is_none() && Instant::now() < deadline {
             let latest = view.latest();
             let new = latest
@@ -111,7 +111,7 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
                     ));
                     break;
                 }
-                if vip::tcp_answers(plan.vip, 6443, Duration::from_millis(200)) {
+                if p.network.tcp_answers(api, Duration::from_millis(200)) {
                     measured = Some((
                         i,
                         u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -128,9 +128,9 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
         report.fail(format!("stopping keepalived on the holder failed: {e}"));
     }
     // Restore the old holder whatever happened, then watch that it does not take the VIP back.
-    let restore = format!("{PATH_EXPORT}{}echo \"@@end=1\"\n", service::start(systemd));
-    if let Some(conn) = hosts.get_mut(from).and_then(|h| h.conn.as_mut())
-        && let Err(e) = conn.run("restart keepalived", &restore, SCRIPT_TIMEOUT)
+    let restore = service::restart_script(systemd);
+    if let Some(remote) = hosts.get_mut(from).and_then(|h| h.remote.as_mut())
+        && let Err(e) = remote.run(&restore, SCRIPT_TIMEOUT)
     {
         report.fail(format!(
             "restarting keepalived on {} failed: {e}; run `apply`",
@@ -182,7 +182,7 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
         None => report.fail(format!(
             "no other master took VIP {} within {} s",
             plan.vip,
-            opts.wait_timeout.as_secs()
+            p.wait_timeout.as_secs()
         )),
     }
     if holders_now.len() != 1 {
@@ -194,12 +194,10 @@ pub fn drill(plan: &Plan, opts: &Options) -> Report {
     finish(report, hosts, t)
 }
 
-fn finish(mut report: Report, mut hosts: Vec<fleet::Host<'_>>, t: Instant) -> Report {
-    for h in hosts.iter_mut() {
-        h.sync_round_trips();
-    }
-    report.hosts = hosts.into_iter().map(|h| h.report).collect();
-    report.elapsed_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
-    report.finish();
+fn finish(mut report: Report, hosts: Vec<fleet::Host<'_>>, t: Instant) -> Report {
+    fleet::into_report(&mut report, hosts, t);
     report
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,27 @@
 //! Shell snippets that control the keepalived service: systemd where present, else the daemon with its pid file in /run.
 
+use super::{PATH_EXPORT, Script};
 use crate::keepalived::CONF_PATH;
+
+/// What [`start_or_reload`] (or [`start`]) did, from its `@@action=` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAction {
+    /// keepalived was not running and was started.
+    Started,
+    /// keepalived was running and re-read its configuration (SIGHUP).
+    Reloaded,
+}
+
+impl ServiceAction {
+    /// The value of an `@@action=` line.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "started" => Some(ServiceAction::Started),
+            "reloaded" => Some(ServiceAction::Reloaded),
+            _ => None,
+        }
+    }
+}
 
 /// Start keepalived if it is not running, else reload it (HUP); prints `@@action=started|reloaded`.
 pub fn start_or_reload(systemd: bool) -> String {
@@ -55,6 +76,22 @@ pub fn stop_nowait(systemd: bool) -> String {
     }
 }
 
+/// The drill's first step on the VIP holder: [`stop_nowait`] as a script.
+pub fn stop_nowait_script(systemd: bool) -> Script {
+    Script::shell(
+        "stop keepalived",
+        format!("{PATH_EXPORT}{}echo \"@@end=1\"\n", stop_nowait(systemd)),
+    )
+}
+
+/// The drill's last step on the old holder: [`start`] as a script.
+pub fn restart_script(systemd: bool) -> Script {
+    Script::shell(
+        "restart keepalived",
+        format!("{PATH_EXPORT}{}echo \"@@end=1\"\n", start(systemd)),
+    )
+}
+
 /// Gracefully stop keepalived (SIGTERM: it sends a priority-0 advert so a backup takes over at once).
 /// Waits (bounded) until it is gone; prints `@@stopped=1` if it was running.
 pub fn stop(systemd: bool) -> String {
@@ -80,6 +117,19 @@ mod tests {
         assert!(s.contains("kill -HUP"));
         assert!(s.contains("keepalived -D -f /etc/keepalived/keepalived.conf"));
         assert!(stop(false).contains("kill \"$p\""));
+    }
+
+    #[test]
+    fn actions_are_read_back() {
+        assert_eq!(
+            ServiceAction::parse("started"),
+            Some(ServiceAction::Started)
+        );
+        assert_eq!(
+            ServiceAction::parse("reloaded"),
+            Some(ServiceAction::Reloaded)
+        );
+        assert_eq!(ServiceAction::parse("restarted"), None);
     }
 
     #[test]

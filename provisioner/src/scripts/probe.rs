@@ -1,4 +1,4 @@
-//! The probe: one read-only script per master that gathers everything a plan needs, and the parser of its output.
+//! The probe: one read-only script per master that gathers everything a plan needs, and its typed result ([`Probe`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -6,14 +6,10 @@ use std::net::IpAddr;
 use base64::Engine as _;
 use ipnet::IpNet;
 
-use crate::keepalived::{CHECK_SCRIPT_PATH, CONF_PATH};
-
-/// PATH for every remote script (sbin tools are not on a plain user's PATH).
-pub const PATH_EXPORT: &str =
-    "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH\n";
-
-/// The kubeadm static-pod manifest that marks a master as running a control plane.
-pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+use super::apply::PackageManager;
+use super::hairpin::hairpin_rule;
+use super::{Markers, PATH_EXPORT, Script};
+use crate::keepalived::{APISERVER_MANIFEST, CHECK_SCRIPT_PATH, CONF_PATH};
 
 /// What the probe should also do besides reading.
 #[derive(Debug, Clone, Default)]
@@ -26,21 +22,14 @@ pub struct ProbeRequest {
     pub hairpin: Option<(IpAddr, u16)>,
 }
 
-/// The iptables rule spec of the hairpin workaround (without the chain command).
-pub fn hairpin_rule(vip: IpAddr, vport: u16) -> String {
-    format!(
-        "OUTPUT -d {vip}/32 -p tcp --dport {vport} -m comment --comment tkeha-hairpin -j REDIRECT --to-ports 6443"
-    )
-}
-
 /// Seconds the VIP-in-use test waits for an ICMP or ARP answer.
 pub const VIP_ANSWER_WAIT: &str = "0.5";
 
 /// Seconds a temporary token listener lives at most.
 pub const LISTENER_LIFETIME_SECS: u32 = 30;
 
-/// Render the probe script.
-pub fn probe_script(req: &ProbeRequest) -> String {
+/// The probe script.
+pub fn probe_script(req: &ProbeRequest) -> Script {
     let mut s = String::from("set +e\n");
     s.push_str(PATH_EXPORT);
     if let Some(vip) = req.vip_answer_test {
@@ -105,7 +94,7 @@ sleep 0.2
         ));
     }
     s.push_str("echo \"@@end=1\"\n");
-    s
+    Script::shell("probe", s)
 }
 
 /// One address line of `ip -o addr show`.
@@ -141,7 +130,7 @@ pub struct Probe {
     pub uid: Option<u32>,
     pub addrs: Vec<IfAddr>,
     pub keepalived: Option<String>,
-    pub package_manager: Option<String>,
+    pub package_manager: Option<PackageManager>,
     pub systemd: bool,
     /// Current content of our files (path -> text).
     pub files: BTreeMap<String, String>,
@@ -176,19 +165,13 @@ impl Probe {
 /// Parse the probe's output.
 pub fn parse_probe(out: &str) -> Probe {
     let mut p = Probe::default();
-    for line in out.lines() {
-        let Some(rest) = line.strip_prefix("@@") else {
-            continue;
-        };
-        let Some((key, value)) = rest.split_once('=') else {
-            continue;
-        };
+    for (key, value) in Markers::parse(out).iter() {
         match key {
             "hostname" => p.hostname = value.trim().to_string(),
             "uid" => p.uid = value.trim().parse().ok(),
             "addr" => p.addrs.extend(parse_ip_addr_line(value)),
             "keepalived" => p.keepalived = Some(value.trim().to_string()),
-            "pkg" => p.package_manager = Some(value.trim().to_string()),
+            "pkg" => p.package_manager = PackageManager::parse(value),
             "systemd" => p.systemd = true,
             "file" => {
                 if let Some((path, b64)) = value.split_once(' ') {
@@ -269,7 +252,7 @@ mod tests {
         assert_eq!(p.uid, Some(0));
         assert!(p.holds("10.77.0.11".parse().unwrap()));
         assert!(!p.holds("10.77.0.1".parse().unwrap()));
-        assert_eq!(p.package_manager.as_deref(), Some("apt-get"));
+        assert_eq!(p.package_manager, Some(PackageManager::AptGet));
         assert_eq!(
             p.file("/etc/keepalived/keepalived.conf"),
             Some("auth_pass abc\n")
@@ -283,6 +266,7 @@ mod tests {
     #[test]
     fn probe_script_only_does_what_is_asked() {
         let plain = probe_script(&ProbeRequest::default());
+        let plain = plain.text();
         assert!(!plain.contains("ping") || !plain.contains("ping -c1"));
         assert!(!plain.contains("TCP-LISTEN"));
         let full = probe_script(&ProbeRequest {
@@ -290,6 +274,7 @@ mod tests {
             listener_token: Some("tok123".into()),
             hairpin: Some(("10.0.0.100".parse().unwrap(), 16443)),
         });
+        let full = full.text();
         assert!(full.contains("ping -c1 -W0.5 10.0.0.100"));
         assert!(full.contains("timeout 0.5 arping -c1 -w1 10.0.0.100"));
         // The answer test starts before the reads and is waited for before the end marker.

@@ -1,0 +1,203 @@
+//! `apply`: preflight everything, change nothing if any host fails; else install, render, validate, move into place,
+//! start or reload keepalived (or add the hairpin rule), and wait until exactly one master holds the VIP.
+//!
+//! Success criterion for TKE HA: exactly one master holds the VIP, steadily for 300 ms, and, if an
+//! apiserver is expected (a kube-apiserver manifest exists or something listens on a master's
+//! :6443), `VIP:6443` accepts a TCP connection from this host. On a fresh machine set with no
+//! apiserver yet, the single holder alone is the criterion (the VIP must exist before kubeadm runs).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::check;
+use crate::fleet::{self, Host};
+use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH, ConfParams};
+use crate::manifest::{Mode, Plan};
+use crate::observer::Step;
+use crate::report::{Report, VrrpState};
+use crate::runner::Provisioner;
+use crate::scripts::apply::{ApplyChanges, ApplyEnd, ApplyOutcome, PackageManager, apply_script};
+use crate::scripts::probe::find_interface;
+use crate::thirdparty;
+use crate::vip;
+
+/// The files one master should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Desired {
+    pub conf: String,
+    pub check: String,
+}
+
+/// The cluster's auth_pass: reused from any master's current (tkeha) config, else fresh.
+fn cluster_auth_pass(hosts: &[Host<'_>]) -> String {
+    hosts
+        .iter()
+        .filter_map(|h| h.probe.as_ref())
+        .filter_map(|p| p.file(CONF_PATH))
+        .filter(|c| keepalived::is_ours(c))
+        .find_map(keepalived::parse_auth_pass)
+        .unwrap_or_else(keepalived::random_auth_pass)
+}
+
+/// Render the files for one probed host.
+fn desired_for(plan: &Plan, vrid: u8, auth_pass: &str, h: &Host<'_>) -> Option<Desired> {
+    let p = h.probe.as_ref()?;
+    let a = find_interface(&p.addrs, h.machine.ip)?;
+    let params = ConfParams {
+        router_id: keepalived::router_id(&p.hostname, h.machine.ip),
+        interface: a.iface.clone(),
+        vrid,
+        priority: keepalived::priority_for(h.index),
+        src_ip: h.machine.ip,
+        peers: plan
+            .machines
+            .iter()
+            .filter(|m| m.ip != h.machine.ip)
+            .map(|m| m.ip)
+            .collect(),
+        auth_pass: auth_pass.to_string(),
+        vip: plan.vip,
+        prefix_len: a.net.prefix_len(),
+    };
+    Some(Desired {
+        conf: keepalived::render_conf(&params),
+        check: keepalived::check_script(),
+    })
+}
+
+/// Install or update keepalived on every master (TKE HA) or the hairpin rule (third-party HA).
+pub(crate) fn apply(p: &Provisioner<'_>, plan: &Plan) -> Report {
+    let t = Instant::now();
+    let mut report = Report::new("apply", plan.mode.name(), &plan.vip.to_string());
+    let (mut hosts, tokens) = check::preflight(p, plan, &mut report);
+    let all_ok = |hosts: &[Host<'_>], report: &Report| {
+        report.errors.is_empty() && hosts.iter().all(|h| h.report.ok)
+    };
+    match plan.mode {
+        Mode::ThirdParty { vport } => {
+            thirdparty::verify_binding(p, plan, vport, &hosts, &tokens, &mut report);
+            if !all_ok(&hosts, &report) {
+                report.fail("preflight failed: nothing was changed on any master");
+            }
+            thirdparty::finish(p, plan, vport, &mut hosts, &mut report, true);
+        }
+        Mode::Tke { vrid } => {
+            if all_ok(&hosts, &report) {
+                apply_keepalived(p, plan, vrid, &mut hosts, &mut report, t);
+            } else {
+                report.fail("preflight failed: nothing was changed on any master");
+            }
+        }
+    }
+    fleet::into_report(&mut report, hosts, t);
+    report
+}
+
+/// Bring one master to its desired files, with keepalived installed and running.
+fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result<(), String> {
+    let d = desired_for(plan, vrid, auth_pass, h).ok_or("no interface holds the machine IP")?;
+    let p = h.probe.as_ref().ok_or("not probed")?;
+    let write_conf = p.file(CONF_PATH) != Some(d.conf.as_str());
+    let write_check = p.file(CHECK_SCRIPT_PATH) != Some(d.check.as_str());
+    let install = p.keepalived.is_none();
+    if !write_conf && !write_check && !install && p.running {
+        return Ok(());
+    }
+    let script = apply_script(&ApplyChanges {
+        install: install.then_some(p.package_manager.unwrap_or(PackageManager::AptGet)),
+        check: write_check.then_some(d.check.as_str()),
+        conf: write_conf.then_some(d.conf.as_str()),
+        systemd: p.systemd,
+    });
+    let out = ApplyOutcome::parse(&h.run(&script)?);
+    h.report.changed = write_conf || write_check || out.installed;
+    h.report.restarted = out.service.is_some();
+    match out.end {
+        ApplyEnd::ConfigRejected => {
+            return Err(format!(
+                "keepalived -t rejected the rendered config (nothing moved into place): {}",
+                out.stderr
+            ));
+        }
+        ApplyEnd::InstallFailed => {
+            return Err(format!("installing keepalived failed: {}", out.stderr));
+        }
+        ApplyEnd::Failed { status } => {
+            return Err(format!(
+                "the apply script failed (exit {status}): {}",
+                out.stderr
+            ));
+        }
+        ApplyEnd::Done => {}
+    }
+    if install {
+        h.report.notes.push("keepalived installed".into());
+    }
+    Ok(())
+}
+
+fn apply_keepalived(
+    p: &Provisioner<'_>,
+    plan: &Plan,
+    vrid: u8,
+    hosts: &mut [Host<'_>],
+    report: &mut Report,
+    t: Instant,
+) {
+    let auth_pass = cluster_auth_pass(hosts);
+    fleet::each(hosts, p, Step::Configure, |h| {
+        configure(plan, vrid, &auth_pass, h)
+    });
+    if !hosts.iter().all(|h| h.report.ok) {
+        report.fail("keepalived could not be configured on every master");
+        return;
+    }
+    let remaining = p
+        .wait_timeout
+        .saturating_sub(t.elapsed())
+        .max(Duration::from_secs(5));
+    let wait_start = Instant::now();
+    match vip::wait_single_holder(hosts, plan.vip, remaining, Duration::from_millis(300)) {
+        Ok(i) => {
+            report.vip_holder = hosts.get(i).map(|h| h.report.host.clone());
+            for h in hosts.iter_mut() {
+                h.report.holds_vip = h.index == i;
+                h.report.state = if h.index == i {
+                    VrrpState::Master
+                } else if h.usable() {
+                    VrrpState::Backup
+                } else {
+                    VrrpState::Unknown
+                };
+            }
+            let expected = hosts
+                .iter()
+                .filter_map(|h| h.probe.as_ref())
+                .any(|probe| probe.apiserver_manifest || probe.apiserver_listening);
+            let api = SocketAddr::new(plan.vip, 6443);
+            if expected && !vip::wait_tcp(p.network.as_ref(), api, wait_start + remaining) {
+                report.fail(format!(
+                    "{}:6443 does not answer although an apiserver is expected on the masters",
+                    plan.vip
+                ));
+            }
+        }
+        Err(latest) => {
+            let holders: Vec<String> = hosts
+                .iter()
+                .filter(|h| latest.get(h.index).copied().flatten() == Some(true))
+                .map(|h| h.report.host.clone())
+                .collect();
+            report.split_brain = holders.len() > 1;
+            report.fail(format!(
+                "after {} s not exactly one master holds VIP {} (holders: [{}]); check that VRRP (IP protocol 112) passes between the masters",
+                remaining.as_secs(),
+                plan.vip,
+                holders.join(", ")
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

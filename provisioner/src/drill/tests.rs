@@ -1,0 +1,209 @@
+//! `drill` against the fake fleet: what is stopped and restarted where, the figures reported, and every refusal and failure, with the old holder always restored.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use crate::Action;
+use crate::fake::{Fleet, Vrrp};
+use crate::report::{Report, VrrpState};
+
+/// Three provisioned masters, `holder` holding the VIP.
+fn fleet(holder: usize) -> Fleet {
+    let fleet = Fleet::new(3);
+    let plan = fleet.tke_plan();
+    fleet.provisioned(&plan, holder);
+    fleet
+}
+
+fn drill(fleet: &Fleet, wait: Duration) -> Report {
+    let plan = fleet.tke_plan();
+    fleet.provisioner(wait).run(Action::Drill, &plan)
+}
+
+#[test]
+fn the_holder_is_stopped_the_vip_moves_and_the_old_holder_comes_back_as_backup() {
+    let fleet = fleet(0);
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(report.ok, "{}", report.to_text());
+    assert_eq!(
+        fleet.whats(0),
+        [
+            "probe",
+            "stop keepalived",
+            "restart keepalived",
+            "VIP watch"
+        ]
+    );
+    for i in [1, 2] {
+        assert_eq!(
+            fleet.whats(i),
+            ["probe", "VIP watch", "VIP watch"],
+            "master {i}"
+        );
+    }
+    // Without systemd the daemon gets SIGTERM through its pid file, and is started the same way.
+    let stop = &fleet.sent(0)[1];
+    assert!(stop.text().contains("kill \"$p\""), "{}", stop.text());
+    assert!(fleet.sent(0)[2].text().contains("keepalived -D"));
+
+    let d = report.drill.as_ref().unwrap();
+    assert_eq!((d.from.as_str(), d.to.as_str()), ("10.0.0.11", "10.0.0.12"));
+    assert_eq!(
+        d.oracle, "holder",
+        "no apiserver listens: the holders decide"
+    );
+    assert!(d.old_holder_stayed_backup);
+    assert!(d.failover_ms < 30_000);
+    assert_eq!(report.vip_holder.as_deref(), Some("10.0.0.12"));
+    let states: Vec<_> = report.hosts.iter().map(|h| h.state).collect();
+    assert_eq!(
+        states,
+        [VrrpState::Backup, VrrpState::Master, VrrpState::Backup]
+    );
+    assert!(fleet.state(0).running, "restored");
+    assert_eq!(fleet.holders(), [1]);
+}
+
+#[test]
+fn with_an_apiserver_the_vip_must_answer_on_6443_and_systemd_stops_without_waiting() {
+    let fleet = fleet(1);
+    fleet.every(|m| {
+        m.systemd = true;
+        m.apiserver_manifest = true;
+        m.apiserver_listening = true;
+    });
+    fleet.api_behind_vip(true);
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(report.ok, "{}", report.to_text());
+    let d = report.drill.as_ref().unwrap();
+    assert_eq!(d.oracle, "tcp");
+    assert_eq!((d.from.as_str(), d.to.as_str()), ("10.0.0.12", "10.0.0.11"));
+    let sent = fleet.sent(1);
+    assert!(
+        sent[1]
+            .text()
+            .contains("systemctl stop --no-block keepalived")
+    );
+    assert!(sent[2].text().contains("systemctl start keepalived"));
+}
+
+#[test]
+fn an_old_holder_that_takes_the_vip_back_fails_the_drill() {
+    let fleet = fleet(0);
+    fleet.master(0, |m| m.preempts = true);
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(!report.ok);
+    assert_eq!(
+        report.errors,
+        ["the restarted old holder took the VIP back (nopreempt not effective)"]
+    );
+    assert!(!report.drill.as_ref().unwrap().old_holder_stayed_backup);
+}
+
+#[test]
+fn no_holder_or_two_are_refused_and_nothing_is_stopped() {
+    for (holders, count) in [(vec![], 0), (vec![0, 2], 2)] {
+        let fleet = fleet(0);
+        fleet.set_holders(&holders);
+        let report = drill(&fleet, Duration::from_secs(30));
+        assert!(!report.ok);
+        assert_eq!(
+            report.errors,
+            [format!(
+                "a drill needs every master reachable and exactly one VIP holder (holders: {count}): run `status`"
+            )]
+        );
+        assert_eq!(report.split_brain, count > 1);
+        for i in 0..3 {
+            assert_eq!(fleet.whats(i), ["probe"], "master {i}");
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_master_is_refused_and_nothing_is_stopped() {
+    let fleet = fleet(0);
+    fleet.master(2, |m| m.connect_error = Some("No route to host".into()));
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(!report.ok);
+    assert_eq!(
+        report.errors,
+        [
+            "a drill needs every master reachable and exactly one VIP holder (holders: 1): run `status`"
+        ]
+    );
+    assert_eq!(fleet.whats(0), ["probe"]);
+    assert!(fleet.state(0).running);
+}
+
+#[test]
+fn without_another_running_keepalived_nothing_is_stopped() {
+    let fleet = fleet(0);
+    fleet.master(1, |m| m.running = false);
+    fleet.master(2, |m| m.running = false);
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert_eq!(
+        report.errors,
+        ["no other master runs keepalived: nothing could take the VIP over"]
+    );
+    assert_eq!(fleet.whats(0), ["probe"]);
+}
+
+#[test]
+fn a_vip_that_does_not_move_fails_and_the_holder_is_still_restored() {
+    let fleet = fleet(0);
+    // VRRP adverts are lost from now on: when the holder stops, nobody takes over.
+    fleet.vrrp(Vrrp::Nobody);
+    let report = drill(&fleet, Duration::from_secs(1));
+    assert!(!report.ok);
+    assert!(
+        report
+            .errors
+            .contains(&"no other master took VIP 10.0.0.100 within 1 s".to_string()),
+        "{:?}",
+        report.errors
+    );
+    assert!(
+        report
+            .errors
+            .contains(&"after the drill 0 masters hold the VIP".to_string())
+    );
+    assert_eq!(
+        fleet.whats(0),
+        [
+            "probe",
+            "stop keepalived",
+            "restart keepalived",
+            "VIP watch"
+        ]
+    );
+    assert!(fleet.state(0).running, "restored");
+}
+
+#[test]
+fn a_stop_that_fails_in_transit_is_reported_and_the_holder_restarted() {
+    let fleet = fleet(0);
+    fleet.master(0, |m| m.stop_fails = true);
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(!report.ok);
+    assert_eq!(
+        report.errors[0],
+        "stopping keepalived on the holder failed: running the stop keepalived script failed: channel closed"
+    );
+    assert!(fleet.whats(0).contains(&"restart keepalived".to_string()));
+}
+
+#[test]
+fn third_party_ha_has_nothing_to_drill() {
+    let fleet = Fleet::new(2);
+    let plan = fleet.plan(r#"{"thirdParty": {"vip": "10.0.0.100", "vport": 6443}}"#);
+    let report = fleet
+        .provisioner(Duration::from_secs(30))
+        .run(Action::Drill, &plan);
+    assert_eq!(
+        report.errors,
+        ["drill needs TKE HA (keepalived): in third-party mode the external LB does the failover"]
+    );
+    assert!(fleet.whats(0).is_empty() && fleet.whats(1).is_empty());
+}

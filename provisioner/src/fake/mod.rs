@@ -1,0 +1,612 @@
+//! A scripted fleet of fake masters for the unit tests: a [`Connector`] and a [`Network`] with no I/O, that answer the provisioner's scripts the way a master would, record every script sent, and fail where a test says.
+//!
+//! Each [`Master`] is a small state (keepalived installed and running, its files with their
+//! modes, the VIP) plus the failures to inject. The answers follow the scripts' contracts (the
+//! `@@key=value` markers of `crate::scripts`), not their bash: the lab tests prove the bash
+//! against real programs. The VIP moves as VRRP with `nopreempt` would move it: to the first
+//! running master when nobody holds it, away from a master whose keepalived stops, and back to
+//! a restarted one only when the test says it preempts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH};
+use crate::manifest::{Machine, Plan, plan_from_text};
+use crate::net::Network;
+use crate::remote::{Connector, ExecOutput, Remote, RemoteError};
+use crate::runner::Provisioner;
+use crate::scripts::Script;
+
+/// A file on a fake master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct File {
+    pub mode: u32,
+    pub content: String,
+}
+
+/// How VRRP behaves among the fake masters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Vrrp {
+    /// One holder at a time, as keepalived with `nopreempt` and working adverts.
+    Normal,
+    /// Nobody ever takes the VIP.
+    Nobody,
+    /// Adverts are lost: every running master holds the VIP.
+    SplitBrain,
+}
+
+/// One fake master: its state and the failures to inject.
+#[derive(Debug, Clone)]
+pub(crate) struct Master {
+    pub ip: IpAddr,
+    pub hostname: String,
+    pub uid: u32,
+    pub prefix_len: u8,
+    pub keepalived: bool,
+    pub package_manager: Option<&'static str>,
+    pub systemd: bool,
+    pub files: BTreeMap<String, File>,
+    pub running: bool,
+    pub apiserver_manifest: bool,
+    pub apiserver_listening: bool,
+    /// Someone answers ping/ARP for the VIP on this master's network.
+    pub vip_answers: bool,
+    /// `Some(message)`: the TCP connection is refused with it.
+    pub connect_error: Option<String>,
+    /// The user has no passwordless sudo: every script fails with sudo's complaint.
+    pub sudo_denied: bool,
+    pub install_fails: bool,
+    pub rejects_config: bool,
+    pub start_fails: bool,
+    /// The stop command of a drill fails in transit.
+    pub stop_fails: bool,
+    /// After a restart it takes the VIP back (no `nopreempt`).
+    pub preempts: bool,
+    /// Leaves the VIP on its interface after keepalived stops (a `kill -9`).
+    pub stale_vip: bool,
+    /// Answers given as they are, by script name, instead of the master's behaviour.
+    pub replies: BTreeMap<&'static str, ExecOutput>,
+}
+
+impl Master {
+    /// A fresh Debian master without keepalived, reachable as root.
+    pub fn fresh(ip: &str, hostname: &str) -> Self {
+        Master {
+            ip: ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            hostname: hostname.to_string(),
+            uid: 0,
+            prefix_len: 24,
+            keepalived: false,
+            package_manager: Some("apt-get"),
+            systemd: false,
+            files: BTreeMap::new(),
+            running: false,
+            apiserver_manifest: false,
+            apiserver_listening: false,
+            vip_answers: false,
+            connect_error: None,
+            sudo_denied: false,
+            install_fails: false,
+            rejects_config: false,
+            start_fails: false,
+            stop_fails: false,
+            preempts: false,
+            stale_vip: false,
+            replies: BTreeMap::new(),
+        }
+    }
+}
+
+/// One script a master received.
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub host: usize,
+    pub script: Script,
+}
+
+#[derive(Debug)]
+struct World {
+    masters: Vec<Master>,
+    vip: IpAddr,
+    vrrp: Vrrp,
+    holders: BTreeSet<usize>,
+    /// The apiserver answers on `VIP:6443` from the provisioner host while someone holds the VIP.
+    api_behind_vip: bool,
+    sent: Vec<Sent>,
+}
+
+impl World {
+    /// Move the VIP as VRRP would after a change.
+    fn settle(&mut self) {
+        let running: Vec<usize> = (0..self.masters.len())
+            .filter(|&i| self.masters[i].running)
+            .collect();
+        match self.vrrp {
+            Vrrp::Nobody => self
+                .holders
+                .retain(|&i| self.masters[i].stale_vip && !running.contains(&i)),
+            Vrrp::SplitBrain => self.holders = running.iter().copied().collect(),
+            Vrrp::Normal => {
+                let stale: BTreeSet<usize> = self
+                    .holders
+                    .iter()
+                    .copied()
+                    .filter(|&i| !self.masters[i].running && self.masters[i].stale_vip)
+                    .collect();
+                self.holders.retain(|&i| self.masters[i].running);
+                if self.holders.is_empty()
+                    && let Some(&first) = running.first()
+                {
+                    self.holders.insert(first);
+                }
+                self.holders.extend(stale);
+            }
+        }
+    }
+}
+
+/// A fleet of fake masters and everything they were sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Fleet(Arc<Mutex<World>>);
+
+impl Fleet {
+    /// Masters 10.0.0.11, .12, ... (`n` of them) behind VIP 10.0.0.100, all fresh.
+    pub fn new(n: usize) -> Self {
+        let masters = (0..n)
+            .map(|i| Master::fresh(&format!("10.0.0.{}", 11 + i), &format!("m{}", i + 1)))
+            .collect();
+        Fleet(Arc::new(Mutex::new(World {
+            masters,
+            vip: IpAddr::from([10, 0, 0, 100]),
+            vrrp: Vrrp::Normal,
+            holders: BTreeSet::new(),
+            api_behind_vip: false,
+            sent: Vec::new(),
+        })))
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Change master `i` before the run.
+    pub fn master(&self, i: usize, change: impl FnOnce(&mut Master)) -> &Self {
+        if let Some(m) = self.world().masters.get_mut(i) {
+            change(m);
+        }
+        self
+    }
+
+    /// Change every master.
+    pub fn every(&self, change: impl Fn(&mut Master)) -> &Self {
+        for m in self.world().masters.iter_mut() {
+            change(m);
+        }
+        self
+    }
+
+    /// Masters with keepalived configured and running as a previous `apply` left them, and
+    /// `holder` holding the VIP.
+    pub fn provisioned(&self, plan: &Plan, holder: usize) -> &Self {
+        let mut w = self.world();
+        let auth = "Ab3dEf7h";
+        let n = w.masters.len();
+        for i in 0..n {
+            let m = &w.masters[i];
+            let conf = keepalived::render_conf(&keepalived::ConfParams {
+                router_id: keepalived::router_id(&m.hostname, m.ip),
+                interface: "eth0".into(),
+                vrid: match plan.mode {
+                    crate::manifest::Mode::Tke { vrid } => vrid,
+                    crate::manifest::Mode::ThirdParty { .. } => 1,
+                },
+                priority: keepalived::priority_for(i),
+                src_ip: m.ip,
+                peers: plan
+                    .machines
+                    .iter()
+                    .filter(|x| x.ip != m.ip)
+                    .map(|x| x.ip)
+                    .collect(),
+                auth_pass: auth.into(),
+                vip: plan.vip,
+                prefix_len: m.prefix_len,
+            });
+            let m = &mut w.masters[i];
+            m.keepalived = true;
+            m.running = true;
+            m.files.insert(
+                CONF_PATH.into(),
+                File {
+                    mode: 0o644,
+                    content: conf,
+                },
+            );
+            m.files.insert(
+                CHECK_SCRIPT_PATH.into(),
+                File {
+                    mode: 0o755,
+                    content: keepalived::check_script(),
+                },
+            );
+        }
+        w.holders = BTreeSet::from([holder]);
+        self
+    }
+
+    /// Put the VIP on exactly these masters, whatever VRRP would do.
+    pub fn set_holders(&self, holders: &[usize]) -> &Self {
+        self.world().holders = holders.iter().copied().collect();
+        self
+    }
+
+    /// How VRRP behaves.
+    pub fn vrrp(&self, vrrp: Vrrp) -> &Self {
+        self.world().vrrp = vrrp;
+        self
+    }
+
+    /// Whether `VIP:6443` answers from the provisioner host while the VIP is held.
+    pub fn api_behind_vip(&self, answers: bool) -> &Self {
+        self.world().api_behind_vip = answers;
+        self
+    }
+
+    /// The plan of a Cluster over these masters with `ha` as its `spec.features.ha`.
+    pub fn plan(&self, ha: &str) -> Plan {
+        let machines: Vec<String> = self
+            .world()
+            .masters
+            .iter()
+            .map(|m| {
+                format!(
+                    r#"{{"ip": "{}", "username": "root", "password": "cm9vdHB3"}}"#,
+                    m.ip
+                )
+            })
+            .collect();
+        let text = format!(
+            r#"{{"apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
+                 "metadata": {{"name": "fake"}},
+                 "spec": {{"type": "Baremetal", "version": "1.30.0",
+                          "features": {{"ha": {ha}}},
+                          "machines": [{}]}}}}"#,
+            machines.join(", ")
+        );
+        match plan_from_text(&text, "fake.json") {
+            Ok(plan) => plan,
+            Err(e) => panic!("the fake's plan is invalid: {e}"),
+        }
+    }
+
+    /// The default TKE HA plan (VIP 10.0.0.100, vrid 101).
+    pub fn tke_plan(&self) -> Plan {
+        self.plan(r#"{"tke": {"vip": "10.0.0.100"}}"#)
+    }
+
+    /// A provisioner over this fleet.
+    pub fn provisioner(&self, wait_timeout: Duration) -> Provisioner<'static> {
+        Provisioner::with_parts(self.clone(), self.clone(), wait_timeout)
+    }
+
+    /// Every script master `i` received, in order.
+    pub fn sent(&self, i: usize) -> Vec<Script> {
+        self.world()
+            .sent
+            .iter()
+            .filter(|s| s.host == i)
+            .map(|s| s.script.clone())
+            .collect()
+    }
+
+    /// What master `i` was sent, by name (`probe`, `apply`, `VIP watch`, ...).
+    pub fn whats(&self, i: usize) -> Vec<String> {
+        self.sent(i).iter().map(|s| s.what().to_string()).collect()
+    }
+
+    /// A master's state now.
+    pub fn state(&self, i: usize) -> Master {
+        self.world().masters[i].clone()
+    }
+
+    /// Who holds the VIP now.
+    pub fn holders(&self) -> Vec<usize> {
+        self.world().holders.iter().copied().collect()
+    }
+}
+
+impl Connector for Fleet {
+    fn connect(&self, machine: &Machine) -> Result<Box<dyn Remote>, RemoteError> {
+        let w = self.world();
+        let index = w
+            .masters
+            .iter()
+            .position(|m| m.ip == machine.ip)
+            .ok_or_else(|| RemoteError::Connect {
+                addr: format!("{}:{}", machine.ip, machine.port),
+                message: "no such fake master".into(),
+            })?;
+        if let Some(message) = &w.masters[index].connect_error {
+            return Err(RemoteError::Connect {
+                addr: format!("{}:{}", machine.ip, machine.port),
+                message: message.clone(),
+            });
+        }
+        Ok(Box::new(FakeRemote {
+            fleet: self.clone(),
+            index,
+            round_trips: 0,
+        }))
+    }
+}
+
+impl Network for Fleet {
+    fn tcp_answers(&self, addr: SocketAddr, _timeout: Duration) -> bool {
+        let w = self.world();
+        addr.ip() == w.vip && addr.port() == 6443 && w.api_behind_vip && !w.holders.is_empty()
+    }
+
+    fn exchange(
+        &self,
+        _addr: SocketAddr,
+        _request: &[u8],
+        _connect_timeout: Duration,
+        _read_timeout: Duration,
+        _limit: usize,
+    ) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// The session to one fake master.
+#[derive(Debug)]
+struct FakeRemote {
+    fleet: Fleet,
+    index: usize,
+    round_trips: u32,
+}
+
+fn out(stdout: String, stderr: &str, status: i32) -> ExecOutput {
+    ExecOutput {
+        stdout,
+        stderr: stderr.to_string(),
+        status,
+    }
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+impl FakeRemote {
+    fn record(&mut self, script: &Script) -> MutexGuard<'_, World> {
+        self.round_trips += 1;
+        let mut w = self.fleet.world();
+        w.sent.push(Sent {
+            host: self.index,
+            script: script.clone(),
+        });
+        w
+    }
+}
+
+/// The probe's answer, from the master's state.
+fn probe(w: &World, i: usize) -> ExecOutput {
+    let m = &w.masters[i];
+    let mut s = format!(
+        "@@hostname={}\n@@uid={}\n@@addr=1: lo    inet 127.0.0.1/8 scope host lo\n\
+         @@addr=2: eth0    inet {}/{} brd 10.0.0.255 scope global eth0\n",
+        m.hostname, m.uid, m.ip, m.prefix_len
+    );
+    if w.holders.contains(&i) {
+        s.push_str(&format!(
+            "@@addr=2: eth0    inet {}/{} scope global secondary eth0:vip\n",
+            w.vip, m.prefix_len
+        ));
+    }
+    if m.keepalived {
+        s.push_str("@@keepalived=/usr/sbin/keepalived\n");
+    }
+    if let Some(pm) = m.package_manager {
+        s.push_str(&format!("@@pkg={pm}\n"));
+    }
+    if m.systemd {
+        s.push_str("@@systemd=1\n");
+    }
+    for path in [CONF_PATH, CHECK_SCRIPT_PATH] {
+        if let Some(f) = m.files.get(path) {
+            s.push_str(&format!("@@file={path} {}\n", b64(&f.content)));
+        }
+    }
+    if m.running {
+        s.push_str("@@running=1\n");
+    }
+    if m.apiserver_manifest {
+        s.push_str("@@manifest=1\n");
+    }
+    if m.apiserver_listening {
+        s.push_str("@@listening=1\n");
+    }
+    if m.files.contains_key(CHECK_SCRIPT_PATH) {
+        let pass = !m.apiserver_manifest || m.apiserver_listening;
+        s.push_str(&format!("@@health_rc={}\n", if pass { 0 } else { 1 }));
+    }
+    s.push_str("@@tool=iptables\n@@tool=ping\n");
+    if m.vip_answers {
+        s.push_str("@@vip_ping=1\n");
+    }
+    s.push_str("@@end=1\n");
+    out(s, "", 0)
+}
+
+/// The apply script's effect: install, uploads (with their check), start or reload.
+fn apply(w: &mut World, i: usize, script: &Script) -> ExecOutput {
+    let mut s = String::new();
+    let m = &mut w.masters[i];
+    if script.text().contains("install") && !m.keepalived {
+        if m.install_fails {
+            return out(
+                "@@install_failed=1\n".into(),
+                "E: Unable to locate package keepalived\n",
+                4,
+            );
+        }
+        m.keepalived = true;
+        s.push_str("@@installed=1\n");
+    }
+    for u in script.uploads() {
+        if u.verify.is_some() && m.rejects_config {
+            return out(
+                s + "@@test_failed=1\n",
+                "(/etc/keepalived/keepalived.conf.tkeha-new: Line 20) Unknown keyword 'vrrp_instanc'\n",
+                5,
+            );
+        }
+        m.files.insert(
+            u.path.clone(),
+            File {
+                mode: u.mode,
+                content: u.content.clone(),
+            },
+        );
+    }
+    if m.start_fails && !m.running {
+        return out(s, "keepalived did not start\n", 6);
+    }
+    s.push_str(if m.running {
+        "@@action=reloaded\n"
+    } else {
+        "@@action=started\n"
+    });
+    m.running = true;
+    w.settle();
+    out(s + "@@end=1\n", "", 0)
+}
+
+/// The uninstall script's effect on a TKE HA master.
+fn uninstall(w: &mut World, i: usize) -> ExecOutput {
+    let mut s = String::new();
+    let m = &mut w.masters[i];
+    match m.files.get(CONF_PATH) {
+        Some(f) if keepalived::is_ours(&f.content) => {
+            if m.running {
+                m.running = false;
+                s.push_str("@@stopped=1\n");
+            }
+            m.files.remove(CONF_PATH);
+            s.push_str(&format!("@@removed={CONF_PATH}\n"));
+        }
+        Some(_) => s.push_str("@@foreign_conf=1\n"),
+        None => {}
+    }
+    if m.files
+        .get(CHECK_SCRIPT_PATH)
+        .is_some_and(|f| keepalived::is_ours(&f.content))
+    {
+        m.files.remove(CHECK_SCRIPT_PATH);
+        s.push_str(&format!("@@removed={CHECK_SCRIPT_PATH}\n"));
+    }
+    let stale = m.stale_vip;
+    w.settle();
+    if w.holders.remove(&i) {
+        if stale {
+            w.holders.insert(i);
+            s.push_str("@@vip_still=1\n");
+        } else {
+            s.push_str("@@vip_removed=1\n");
+        }
+    }
+    out(s + "@@end=1\n", "", 0)
+}
+
+/// `end=$((SECONDS+N))` and `sleep X` of the watch script: how many samples the real loop takes.
+fn samples(script: &Script) -> usize {
+    let text = script.text();
+    let secs: f64 = text
+        .split("SECONDS+")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1.0);
+    let interval: f64 = text
+        .split("sleep ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.1);
+    // Clamped so a slip in the parsing cannot hang a test.
+    ((secs / interval) as usize).clamp(1, 2000)
+}
+
+impl Remote for FakeRemote {
+    fn run(&mut self, script: &Script, _timeout: Duration) -> Result<ExecOutput, RemoteError> {
+        let i = self.index;
+        let mut w = self.record(script);
+        let m = &w.masters[i];
+        if m.sudo_denied {
+            return Err(RemoteError::Sudo {
+                user: "tkeha".into(),
+                message: "sudo: a password is required".into(),
+            });
+        }
+        if let Some(reply) = m.replies.get(script.what()) {
+            return Ok(reply.clone());
+        }
+        Ok(match script.what() {
+            "probe" => probe(&w, i),
+            "apply" => apply(&mut w, i, script),
+            "uninstall" => uninstall(&mut w, i),
+            "stop keepalived" => {
+                if m.stop_fails {
+                    return Err(RemoteError::Exec {
+                        what: script.what().into(),
+                        message: "channel closed".into(),
+                    });
+                }
+                let was = w.masters[i].running;
+                w.masters[i].running = false;
+                w.settle();
+                out(
+                    format!("{}@@end=1\n", if was { "@@stopped=1\n" } else { "" }),
+                    "",
+                    0,
+                )
+            }
+            "restart keepalived" => {
+                w.masters[i].running = true;
+                if w.masters[i].preempts {
+                    w.holders = BTreeSet::from([i]);
+                }
+                w.settle();
+                out("@@action=started\n@@end=1\n".into(), "", 0)
+            }
+            other => out(String::new(), &format!("fake: no answer for {other}"), 127),
+        })
+    }
+
+    fn stream(
+        &mut self,
+        script: &Script,
+        _line_timeout: Duration,
+        on_line: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(), RemoteError> {
+        drop(self.record(script));
+        // The same number of samples as the real loop, a millisecond apart.
+        for _ in 0..samples(script) {
+            let holds = self.fleet.world().holders.contains(&self.index);
+            if !on_line(if holds { "1" } else { "0" }) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    fn round_trips(&self) -> u32 {
+        self.round_trips
+    }
+}
