@@ -254,7 +254,9 @@ async fn the_patch_is_standard_padded_base64_of_a_json_array_never_a_byte_array(
     assert_eq!(status, axum::http::StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).unwrap();
     let expected_patch = serde_json::to_vec(&json!([
-        {"op": "add", "path": "/spec/publicAlternativeNames", "value": ["192.168.1.5"]}
+        {"op": "add", "path": "/spec/dnsDomain", "value": "cluster.local"},
+        {"op": "add", "path": "/spec/publicAlternativeNames", "value": ["192.168.1.5"]},
+        {"op": "add", "path": "/metadata", "value": {"generateName": "cls-"}}
     ]))
     .unwrap();
     let encoded = base64::engine::general_purpose::STANDARD.encode(expected_patch);
