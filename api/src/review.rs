@@ -380,12 +380,20 @@ fn stored_path(path: &str, new: &ClusterSpec, old: &ClusterSpec) -> Option<Strin
     };
     let (index, tail) = rest.split_once(']')?;
     let i: usize = index.parse().ok()?;
-    let key = update::ip_key(new.machines.as_ref()?.get(i)?.ip.as_deref());
-    let j = old
+    let new_machines = new.machines.as_ref()?;
+    let key = update::ip_key(new_machines.get(i)?.ip.as_deref());
+    // The n-th machine with this address (addresses may repeat in an invalid object).
+    let nth = new_machines[..i]
+        .iter()
+        .filter(|m| update::ip_key(m.ip.as_deref()) == key)
+        .count();
+    let (j, _) = old
         .machines
         .as_ref()?
         .iter()
-        .position(|m| update::ip_key(m.ip.as_deref()) == key)?;
+        .enumerate()
+        .filter(|(_, m)| update::ip_key(m.ip.as_deref()) == key)
+        .nth(nth)?;
     Some(format!("spec.machines[{j}]{tail}"))
 }
 

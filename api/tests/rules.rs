@@ -1257,3 +1257,204 @@ fn decode_errors_carry_the_path() {
     let e = review(&json!([1]), None, &Policy::default()).unwrap_err();
     assert_eq!(e.path, ".");
 }
+
+/// Every order of the rule groups gives the same findings: no group depends on state another
+/// fills in (Ctx parses what they share when it is built).
+#[test]
+fn rule_groups_give_the_same_findings_in_any_order() {
+    use tkeha_api::validation::{Ctx, GROUPS};
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![vec![]];
+        }
+        let mut out = Vec::new();
+        for p in permutations(n - 1) {
+            for i in 0..=p.len() {
+                let mut q = p.clone();
+                q.insert(i, n - 1);
+                out.push(q);
+            }
+        }
+        out
+    }
+    let objects = [
+        tke3(),
+        tp3(),
+        with(
+            tke3(),
+            &[
+                ("/spec/serviceCIDR", s("10.96.0.0/30")),
+                ("/spec/features/ha/tke/vip", s("10.96.0.1")),
+                ("/spec/clusterCIDR", s("192.168.0.0/16")),
+                ("/spec/machines/1/ip", s("127.0.0.1")),
+                ("/spec/machines/2/username", s("a b")),
+                ("/spec/type", s("Imported")),
+            ],
+        ),
+    ];
+    let policy = Policy::default();
+    for object in &objects {
+        let mut spec: tkeha_api::types::ClusterSpec =
+            serde_json::from_value(object["spec"].clone()).unwrap();
+        tkeha_api::defaults::apply_defaults(&mut spec);
+        let mut reference: Option<(Vec<String>, Vec<String>)> = None;
+        for order in permutations(GROUPS.len()) {
+            let mut ctx = Ctx::new(&spec, &policy);
+            for i in &order {
+                GROUPS[*i](&mut ctx);
+            }
+            let mut errors: Vec<String> = ctx.errors.iter().map(ToString::to_string).collect();
+            let mut warnings = ctx.warnings.clone();
+            errors.sort();
+            warnings.sort();
+            match &reference {
+                None => reference = Some((errors, warnings)),
+                Some(r) => assert_eq!(r, &(errors, warnings), "order {order:?}"),
+            }
+        }
+        assert!(reference.is_some());
+    }
+}
+
+/// Whatever text a manifest holds, no message, warning or report line carries a control
+/// character, a line separator or a bidi override.
+#[test]
+fn every_message_escapes_what_it_echoes() {
+    let hostile = "x\n\u{1b}[8mcheck succeeded\r\u{0}\u{7f}\u{85}\u{202e}\u{2028}";
+    let mut v = tke3();
+    for ptr in [
+        "/metadata/name",
+        "/spec/type",
+        "/spec/version",
+        "/spec/clusterCIDR",
+        "/spec/serviceCIDR",
+        "/spec/dnsDomain",
+        "/spec/networkDevice",
+        "/spec/machines/0/ip",
+        "/spec/machines/1/username",
+        "/spec/machines/2/labels",
+        "/spec/features/ha/tke/vip",
+    ] {
+        let value = if ptr.ends_with("labels") {
+            json!({hostile: hostile})
+        } else {
+            json!(hostile)
+        };
+        set(&mut v, ptr, Some(value));
+    }
+    set(&mut v, &format!("/spec/{hostile}"), Some(json!(1)));
+    set(
+        &mut v,
+        "/spec/machines/0/taints",
+        Some(json!([{"key": hostile, "effect": hostile}])),
+    );
+    let clean = |s: &str| {
+        !s.chars()
+            .any(|c| c.is_control() || matches!(c, '\u{202e}' | '\u{2028}'))
+    };
+    for policy in [
+        Policy::default(),
+        Policy {
+            field_validation: tkeha_api::FieldValidation::Strict,
+            ..Policy::default()
+        },
+    ] {
+        let r = review(&v, None, &policy).unwrap();
+        assert!(r.errors.len() > 10, "{}", dump(&r));
+        for e in &r.errors {
+            assert!(clean(&e.to_string()), "{e}");
+            assert!(clean(&e.body()), "{e}");
+        }
+        for w in &r.warnings {
+            assert!(clean(w), "{w:?}");
+        }
+        let old = tke3();
+        let r = review(&v, Some(&old), &policy).unwrap();
+        for line in r.errors.iter().map(ToString::to_string).chain(r.warnings) {
+            assert!(clean(&line), "{line:?}");
+        }
+    }
+    // A value of the wrong type: the decode error escapes it too.
+    let mut wrong = tke3();
+    set(&mut wrong, "/spec/machines/0/port", Some(json!(hostile)));
+    let e = review(&wrong, None, &Policy::default()).unwrap_err();
+    assert!(clean(&e.to_string()), "{e}");
+}
+
+#[test]
+fn the_missing_vip_hint_is_a_free_address_or_none() {
+    let hint = |v: &Value| {
+        let r = run(v);
+        r.errors
+            .iter()
+            .find(|e| e.field == "spec.features.ha.tke.vip")
+            .map(ToString::to_string)
+            .unwrap()
+    };
+    // The seed's masters 192.168.1.2-4: never suggest one of them.
+    let e = hint(&with(tke3(), &[("/spec/features/ha/tke/vip", None)]));
+    assert!(e.ends_with("e.g. 192.168.1.250"), "{e}");
+    // A master already at .250: the next free one.
+    let e = hint(&with(
+        tke3(),
+        &[
+            ("/spec/features/ha/tke/vip", None),
+            ("/spec/machines/2/ip", s("192.168.1.250")),
+        ],
+    ));
+    assert!(e.ends_with("e.g. 192.168.1.249"), "{e}");
+    // No IPv4 master: no guess.
+    let mut v6 = with(tke3(), &[("/spec/features/ha/tke/vip", None)]);
+    for i in 0..3 {
+        set(
+            &mut v6,
+            &format!("/spec/machines/{i}/ip"),
+            s(&format!("2001:db8::{}", i + 2)),
+        );
+    }
+    let e = hint(&v6);
+    assert!(
+        e.ends_with("an unused address in the masters' network"),
+        "{e}"
+    );
+}
+
+#[test]
+fn warnings_for_what_tkestack_would_pick_or_change() {
+    let warnings = |v: &Value| run(v).warnings;
+    let w = warnings(&with(tke3(), &[("/spec/version", None)]));
+    assert_eq!(
+        w,
+        [
+            "spec.version: not set, so TKEStack picks its newest supported version (1.21.4-tke.3 at TKEStack HEAD)"
+        ]
+    );
+    let w = warnings(&with(tke3(), &[("/metadata/name", s("prod"))]));
+    assert_eq!(
+        w,
+        [
+            "metadata.name: TKEStack's own API would replace \"prod\" with a generated cls- name; name it \"cls-prod\" to keep it"
+        ]
+    );
+    let w = warnings(&with(tke3(), &[("/metadata/name", s("cls-my-prod"))]));
+    assert_eq!(
+        w,
+        [
+            "metadata.name: TKEStack's own API would store \"cls-my-prod\" as \"cls-myprod\" (it drops '-' after cls-)"
+        ]
+    );
+    assert!(warnings(&with(tke3(), &[("/metadata/name", s("global"))])).is_empty());
+    let w = warnings(&with(
+        tke3(),
+        &[
+            ("/metadata/name", None),
+            ("/metadata/generateName", s("prod-")),
+        ],
+    ));
+    assert_eq!(
+        w,
+        [
+            "metadata.generateName: TKEStack names clusters cls-[a-z0-9]+; \"prod-\" generates names outside that pattern"
+        ]
+    );
+}
