@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(CURDIR)/target/debug:$(PATH)
 
-.PHONY: all deps build test lint fmt clippy nextest helm-lint demo bench clean
+.PHONY: all deps build test lint fmt clippy nextest doctest helm-lint demo bench clean
 
 all: build
 
@@ -22,10 +22,14 @@ clippy:
 nextest: build
 	$(CARGO) nextest run --workspace --no-fail-fast
 
+# nextest does not run doc tests; the API's examples must compile and pass.
+doctest:
+	$(CARGO) test --workspace --doc
+
 helm-lint:
 	bash scripts/helm-lint.sh
 
-test: deps fmt clippy nextest helm-lint
+test: deps fmt clippy nextest doctest helm-lint
 
 demo: deps
 	$(CARGO) build --release --workspace
