@@ -204,14 +204,12 @@ impl FieldError {
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len().min(MAX_QUOTED_CHARS * 2) + 2);
     out.push('"');
-    let mut shown = 0;
-    for c in s.chars() {
+    for (shown, c) in s.chars().enumerate() {
         if shown == MAX_QUOTED_CHARS {
             let total = s.chars().count();
             out.push_str(&format!("...\" ({total} characters)"));
             return out;
         }
-        shown += 1;
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),

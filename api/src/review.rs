@@ -490,8 +490,12 @@ pub fn decode_spec(root: &Value) -> Result<Option<DecodedSpec>, DecodeError> {
     };
     check_objects(spec)?;
     // Fast path without path tracking; on failure decode again to learn where it failed.
-    if let Ok(decoded) = DecodedSpec::deserialize(spec) {
-        return Ok(Some(decoded));
+    // Unknown fields come from a walk of the keys, much cheaper than tracking the decode.
+    if let Ok(spec_typed) = ClusterSpec::deserialize(spec) {
+        return Ok(Some(DecodedSpec {
+            spec: spec_typed,
+            unknown: crate::unknown::in_spec(spec),
+        }));
     }
     match serde_path_to_error::deserialize::<_, ClusterSpec>(spec) {
         Ok(spec) => Ok(Some(DecodedSpec {

@@ -1433,7 +1433,7 @@ fn warnings_for_what_tkestack_would_pick_or_change() {
     assert_eq!(
         w,
         [
-            "metadata.name: TKEStack's own API would replace \"prod\" with a generated cls- name; name it \"cls-prod\" to keep it"
+            "metadata.name: TKEStack's own API would replace \"prod\" by a generated cls- name; use \"cls-prod\" to keep it"
         ]
     );
     let w = warnings(&with(tke3(), &[("/metadata/name", s("cls-my-prod"))]));

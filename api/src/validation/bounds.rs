@@ -18,50 +18,53 @@ pub fn over(s: &str, max: usize) -> bool {
     s.len() > max && s.chars().count() > max
 }
 
+/// A field path, formatted only when an error needs it (the common case has none).
+type Path<'a> = &'a dyn Fn() -> String;
+
 /// Report a string over `max` characters.
-fn text(errors: &mut Vec<FieldError>, path: &str, value: Option<&str>, max: usize) {
+fn text(errors: &mut Vec<FieldError>, path: Path<'_>, value: Option<&str>, max: usize) {
     if let Some(v) = value
         && over(v, max)
     {
-        errors.push(FieldError::too_long(path, max, ""));
+        errors.push(FieldError::too_long(path(), max, ""));
     }
 }
 
 /// Report a list over `max` entries, or an entry over `max_len` characters.
 fn list(
     errors: &mut Vec<FieldError>,
-    path: &str,
+    path: Path<'_>,
     value: Option<&Vec<String>>,
     max: usize,
     max_len: usize,
 ) {
     let Some(items) = value else { return };
     if items.len() > max {
-        errors.push(FieldError::too_many(path, items.len(), max, ""));
+        errors.push(FieldError::too_many(path(), items.len(), max, ""));
         return;
     }
     for (i, item) in items.iter().enumerate() {
-        text(errors, &format!("{path}[{i}]"), Some(item), max_len);
+        text(errors, &|| format!("{}[{i}]", path()), Some(item), max_len);
     }
 }
 
 /// Report a map over `max` entries, or a key or value over its length.
 fn map(
     errors: &mut Vec<FieldError>,
-    path: &str,
+    path: Path<'_>,
     value: Option<&BTreeMap<String, String>>,
     (max, max_key, max_value): (usize, usize, usize),
 ) {
     let Some(entries) = value else { return };
     if entries.len() > max {
-        errors.push(FieldError::too_many(path, entries.len(), max, ""));
+        errors.push(FieldError::too_many(path(), entries.len(), max, ""));
         return;
     }
     for (k, v) in entries {
         if over(k, max_key) {
-            errors.push(FieldError::too_long(path, max_key, "a key is too long"));
+            errors.push(FieldError::too_long(path(), max_key, "a key is too long"));
         } else {
-            text(errors, &format!("{path}[{k}]"), Some(v), max_value);
+            text(errors, &|| format!("{}[{k}]", path()), Some(v), max_value);
         }
     }
 }
@@ -78,28 +81,63 @@ pub fn validate(ctx: &mut Ctx<'_>) {
 fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
     list(
         e,
-        "spec.finalizers",
+        &|| "spec.finalizers".into(),
         s.finalizers.as_ref(),
         MAX_LIST,
         MAX_DNS_NAME,
     );
-    text(e, "spec.tenantID", s.tenant_id.as_deref(), MAX_SHORT);
-    text(e, "spec.displayName", s.display_name.as_deref(), MAX_TEXT);
-    text(e, "spec.type", s.type_.as_deref(), MAX_SHORT);
-    text(e, "spec.version", s.version.as_deref(), MAX_SHORT);
-    text(e, "spec.networkType", s.network_type.as_deref(), MAX_SHORT);
     text(
         e,
-        "spec.networkDevice",
+        &|| "spec.tenantID".into(),
+        s.tenant_id.as_deref(),
+        MAX_SHORT,
+    );
+    text(
+        e,
+        &|| "spec.displayName".into(),
+        s.display_name.as_deref(),
+        MAX_TEXT,
+    );
+    text(e, &|| "spec.type".into(), s.type_.as_deref(), MAX_SHORT);
+    text(
+        e,
+        &|| "spec.version".into(),
+        s.version.as_deref(),
+        MAX_SHORT,
+    );
+    text(
+        e,
+        &|| "spec.networkType".into(),
+        s.network_type.as_deref(),
+        MAX_SHORT,
+    );
+    text(
+        e,
+        &|| "spec.networkDevice".into(),
         s.network_device.as_deref(),
         MAX_INTERFACE,
     );
-    text(e, "spec.clusterCIDR", s.cluster_cidr.as_deref(), MAX_CIDR);
-    text(e, "spec.serviceCIDR", s.service_cidr.as_deref(), MAX_CIDR);
-    text(e, "spec.dnsDomain", s.dns_domain.as_deref(), MAX_DNS_NAME);
+    text(
+        e,
+        &|| "spec.clusterCIDR".into(),
+        s.cluster_cidr.as_deref(),
+        MAX_CIDR,
+    );
+    text(
+        e,
+        &|| "spec.serviceCIDR".into(),
+        s.service_cidr.as_deref(),
+        MAX_CIDR,
+    );
+    text(
+        e,
+        &|| "spec.dnsDomain".into(),
+        s.dns_domain.as_deref(),
+        MAX_DNS_NAME,
+    );
     list(
         e,
-        "spec.publicAlternativeNames",
+        &|| "spec.publicAlternativeNames".into(),
         s.public_alternative_names.as_ref(),
         MAX_ALTERNATIVE_NAMES,
         MAX_DNS_NAME,
@@ -115,12 +153,12 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         ("spec.schedulerExtraArgs", &s.scheduler_extra_args),
         ("spec.networkArgs", &s.network_args),
     ] {
-        map(e, path, args.as_ref(), EXTRA_ARGS);
+        map(e, &|| path.to_string(), args.as_ref(), EXTRA_ARGS);
     }
     if let Some(r) = &s.cluster_credential_ref {
         text(
             e,
-            "spec.clusterCredentialRef.name",
+            &|| "spec.clusterCredentialRef.name".into(),
             r.name.as_deref(),
             MAX_DNS_NAME,
         );
@@ -129,26 +167,26 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         if let Some(l) = &etcd.local {
             text(
                 e,
-                "spec.etcd.local.dataDir",
+                &|| "spec.etcd.local.dataDir".into(),
                 l.data_dir.as_deref(),
                 MAX_PATH,
             );
             map(
                 e,
-                "spec.etcd.local.extraArgs",
+                &|| "spec.etcd.local.extraArgs".into(),
                 l.extra_args.as_ref(),
                 EXTRA_ARGS,
             );
             list(
                 e,
-                "spec.etcd.local.serverCertSANs",
+                &|| "spec.etcd.local.serverCertSANs".into(),
                 l.server_cert_sans.as_ref(),
                 MAX_LIST,
                 MAX_DNS_NAME,
             );
             list(
                 e,
-                "spec.etcd.local.peerCertSANs",
+                &|| "spec.etcd.local.peerCertSANs".into(),
                 l.peer_cert_sans.as_ref(),
                 MAX_LIST,
                 MAX_DNS_NAME,
@@ -157,26 +195,26 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         if let Some(x) = &etcd.external {
             list(
                 e,
-                "spec.etcd.external.endpoints",
+                &|| "spec.etcd.external.endpoints".into(),
                 x.endpoints.as_ref(),
                 MAX_LIST,
                 MAX_PATH,
             );
             text(
                 e,
-                "spec.etcd.external.caFile",
+                &|| "spec.etcd.external.caFile".into(),
                 x.ca_file.as_deref(),
                 MAX_PATH,
             );
             text(
                 e,
-                "spec.etcd.external.certFile",
+                &|| "spec.etcd.external.certFile".into(),
                 x.cert_file.as_deref(),
                 MAX_PATH,
             );
             text(
                 e,
-                "spec.etcd.external.keyFile",
+                &|| "spec.etcd.external.keyFile".into(),
                 x.key_file.as_deref(),
                 MAX_PATH,
             );
@@ -192,18 +230,28 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
             "",
         ));
     }
-    text(e, "spec.appVersion", s.app_version.as_deref(), MAX_SHORT);
     text(
         e,
-        "spec.clusterLevel",
+        &|| "spec.appVersion".into(),
+        s.app_version.as_deref(),
+        MAX_SHORT,
+    );
+    text(
+        e,
+        &|| "spec.clusterLevel".into(),
         s.cluster_level.as_deref(),
         MAX_SHORT,
     );
     if let Some(f) = &s.features {
-        text(e, "spec.features.gpuType", f.gpu_type.as_deref(), MAX_SHORT);
+        text(
+            e,
+            &|| "spec.features.gpuType".into(),
+            f.gpu_type.as_deref(),
+            MAX_SHORT,
+        );
         list(
             e,
-            "spec.features.skipConditions",
+            &|| "spec.features.skipConditions".into(),
             f.skip_conditions.as_ref(),
             MAX_LIST,
             MAX_SHORT,
@@ -220,13 +268,13 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
                 for (i, file) in files.iter().enumerate() {
                     text(
                         e,
-                        &format!("spec.features.files[{i}].src"),
+                        &|| format!("spec.features.files[{i}].src"),
                         file.src.as_deref(),
                         MAX_PATH,
                     );
                     text(
                         e,
-                        &format!("spec.features.files[{i}].dst"),
+                        &|| format!("spec.features.files[{i}].dst"),
                         file.dst.as_deref(),
                         MAX_PATH,
                     );
@@ -235,14 +283,14 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         }
         map(
             e,
-            "spec.features.hooks",
+            &|| "spec.features.hooks".into(),
             f.hooks.as_ref(),
             (MAX_SMALL_MAP, MAX_SHORT, MAX_PATH),
         );
         if let Some(c) = &f.csi_operator {
             text(
                 e,
-                "spec.features.csiOperator.version",
+                &|| "spec.features.csiOperator.version".into(),
                 c.version.as_deref(),
                 MAX_SHORT,
             );
@@ -254,33 +302,38 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         {
             text(
                 e,
-                "spec.features.authzWebhookAddr.external.ip",
+                &|| "spec.features.authzWebhookAddr.external.ip".into(),
                 x.ip.as_deref(),
                 MAX_IP,
             );
         }
         text(
             e,
-            "spec.features.containerRuntime",
+            &|| "spec.features.containerRuntime".into(),
             f.container_runtime.as_deref(),
             MAX_SHORT,
         );
         if let Some(u) = &f.upgrade {
             text(
                 e,
-                "spec.features.upgrade.mode",
+                &|| "spec.features.upgrade.mode".into(),
                 u.mode.as_deref(),
                 MAX_SHORT,
             );
         }
         if let Some(ha) = &f.ha {
             if let Some(t) = &ha.tke {
-                text(e, "spec.features.ha.tke.vip", t.vip.as_deref(), MAX_IP);
+                text(
+                    e,
+                    &|| "spec.features.ha.tke.vip".into(),
+                    t.vip.as_deref(),
+                    MAX_IP,
+                );
             }
             if let Some(t) = &ha.third_party {
                 text(
                     e,
-                    "spec.features.ha.thirdParty.vip",
+                    &|| "spec.features.ha.thirdParty.vip".into(),
                     t.vip.as_deref(),
                     MAX_IP,
                 );
@@ -290,7 +343,7 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
     if let Some(p) = &s.properties {
         map(
             e,
-            "spec.properties.oversoldRatio",
+            &|| "spec.properties.oversoldRatio".into(),
             p.oversold_ratio.as_ref(),
             (MAX_SMALL_MAP, MAX_SHORT, MAX_SHORT),
         );
@@ -310,30 +363,30 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
             continue;
         }
         for (i, m) in machines.iter().enumerate() {
-            machine_bounds(e, &format!("{path}[{i}]"), m);
+            machine_bounds(e, &|| format!("{path}[{i}]"), m);
         }
     }
 }
 
-fn machine_bounds(e: &mut Vec<FieldError>, at: &str, m: &ClusterMachine) {
-    text(e, &format!("{at}.ip"), m.ip.as_deref(), MAX_IP);
+fn machine_bounds(e: &mut Vec<FieldError>, at: Path<'_>, m: &ClusterMachine) {
+    text(e, &|| format!("{}.ip", at()), m.ip.as_deref(), MAX_IP);
     text(
         e,
-        &format!("{at}.username"),
+        &|| format!("{}.username", at()),
         m.username.as_deref(),
         MAX_USERNAME,
     );
     secret_bounds(e, at, [&m.password, &m.private_key, &m.pass_phrase]);
     map(
         e,
-        &format!("{at}.labels"),
+        &|| format!("{}.labels", at()),
         m.labels.as_ref(),
         (MAX_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE),
     );
     if let Some(taints) = &m.taints {
         if taints.len() > MAX_TAINTS {
             e.push(FieldError::too_many(
-                format!("{at}.taints"),
+                format!("{}.taints", at()),
                 taints.len(),
                 MAX_TAINTS,
                 "",
@@ -342,19 +395,19 @@ fn machine_bounds(e: &mut Vec<FieldError>, at: &str, m: &ClusterMachine) {
             for (j, t) in taints.iter().enumerate() {
                 text(
                     e,
-                    &format!("{at}.taints[{j}].key"),
+                    &|| format!("{}.taints[{j}].key", at()),
                     t.key.as_deref(),
                     MAX_LABEL_KEY,
                 );
                 text(
                     e,
-                    &format!("{at}.taints[{j}].value"),
+                    &|| format!("{}.taints[{j}].value", at()),
                     t.value.as_deref(),
                     MAX_LABEL_VALUE,
                 );
                 text(
                     e,
-                    &format!("{at}.taints[{j}].timeAdded"),
+                    &|| format!("{}.taints[{j}].timeAdded", at()),
                     t.time_added.as_deref(),
                     MAX_SHORT,
                 );
@@ -362,16 +415,21 @@ fn machine_bounds(e: &mut Vec<FieldError>, at: &str, m: &ClusterMachine) {
         }
     }
     if let Some(p) = &m.proxy {
-        proxy_bounds(e, &format!("{at}.proxy"), p);
+        proxy_bounds(e, &|| format!("{}.proxy", at()), p);
     }
 }
 
-fn proxy_bounds(e: &mut Vec<FieldError>, at: &str, p: &ClusterMachineProxy) {
-    text(e, &format!("{at}.type"), p.type_.as_deref(), MAX_SHORT);
-    text(e, &format!("{at}.ip"), p.ip.as_deref(), MAX_IP);
+fn proxy_bounds(e: &mut Vec<FieldError>, at: Path<'_>, p: &ClusterMachineProxy) {
     text(
         e,
-        &format!("{at}.username"),
+        &|| format!("{}.type", at()),
+        p.type_.as_deref(),
+        MAX_SHORT,
+    );
+    text(e, &|| format!("{}.ip", at()), p.ip.as_deref(), MAX_IP);
+    text(
+        e,
+        &|| format!("{}.username", at()),
         p.username.as_deref(),
         MAX_USERNAME,
     );
@@ -379,7 +437,7 @@ fn proxy_bounds(e: &mut Vec<FieldError>, at: &str, p: &ClusterMachineProxy) {
 }
 
 /// `password`, `privateKey`, `passPhrase` of a machine or proxy at `at`.
-fn secret_bounds(e: &mut Vec<FieldError>, at: &str, values: [&Option<String>; 3]) {
+fn secret_bounds(e: &mut Vec<FieldError>, at: Path<'_>, values: [&Option<String>; 3]) {
     let maxes = [
         MAX_PASSWORD_BASE64,
         MAX_PRIVATE_KEY_BASE64,
@@ -391,7 +449,7 @@ fn secret_bounds(e: &mut Vec<FieldError>, at: &str, values: [&Option<String>; 3]
         {
             // base64 is ASCII: bytes are characters. The value itself is never shown.
             e.push(FieldError::too_long(
-                format!("{at}.{name}"),
+                format!("{}.{name}", at()),
                 max,
                 "the value is not shown",
             ));

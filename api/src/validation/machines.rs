@@ -208,7 +208,7 @@ pub fn validate(ctx: &mut Ctx<'_>) {
 
 /// base64, then what the provisioner needs: UTF-8 text, within sshd's password length.
 /// The values are secrets: never shown.
-fn secrets(ctx: &mut Ctx<'_>, at: &str, values: [&Option<String>; 3]) {
+fn secrets(ctx: &mut Ctx<'_>, at: &dyn std::fmt::Display, values: [&Option<String>; 3]) {
     let max_decoded = [
         crate::limits::MAX_PASSWORD_BYTES,
         crate::limits::MAX_PRIVATE_KEY_BYTES,
@@ -229,24 +229,26 @@ fn secrets(ctx: &mut Ctx<'_>, at: &str, values: [&Option<String>; 3]) {
         if v.len() > max_text {
             continue; // reported by the bounds rules
         }
-        let Some(bytes) = crate::secret::decode(v) else {
-            ctx.error(FieldError::invalid(
-                format!("{at}.{name}"),
-                None,
-                format!(
-                    "must be standard base64 with padding (the {name} itself is not shown); \
+        let (len, utf8) = match crate::secret::inspect(v) {
+            crate::secret::Inspected::Bytes { len, utf8 } => (len, utf8),
+            crate::secret::Inspected::NotBase64 => {
+                ctx.error(FieldError::invalid(
+                    format!("{at}.{name}"),
+                    None,
+                    format!(
+                        "must be standard base64 with padding (the {name} itself is not shown); \
                          encode it with `kubectl tkeha encode-password`"
-                ),
-            ));
-            continue;
+                    ),
+                ));
+                continue;
+            }
         };
-        if bytes.len() > max {
+        if len > max {
             ctx.error(FieldError::invalid(
                 format!("{at}.{name}"),
                 None,
                 format!(
-                    "decodes to {} bytes, more than {max} (the {name} itself is not shown){}",
-                    bytes.len(),
+                    "decodes to {len} bytes, more than {max} (the {name} itself is not shown){}",
                     if *name == "privateKey" {
                         ": that is not an SSH private key"
                     } else {
@@ -254,7 +256,7 @@ fn secrets(ctx: &mut Ctx<'_>, at: &str, values: [&Option<String>; 3]) {
                     }
                 ),
             ));
-        } else if std::str::from_utf8(&bytes).is_err() {
+        } else if !utf8 {
             ctx.error(FieldError::invalid(
                 format!("{at}.{name}"),
                 None,
@@ -382,7 +384,7 @@ fn proxy(ctx: &mut Ctx<'_>, at: &str, p: &crate::types::ClusterMachineProxy) {
             USERNAME_DETAIL,
         ));
     }
-    secrets(ctx, at, [&p.password, &p.private_key, &p.pass_phrase]);
+    secrets(ctx, &at, [&p.password, &p.private_key, &p.pass_phrase]);
 }
 
 #[cfg(test)]

@@ -116,8 +116,7 @@ pub fn validate(names: &Names, errors: &mut Vec<FieldError>, warn: &mut dyn FnMu
             None => warn(
                 "metadata.name",
                 format!(
-                    "TKEStack's own API would replace {} with a generated cls- name; name it {} to \
-                     keep it",
+                    "TKEStack's own API would replace {} by a generated cls- name; use {} to keep it",
                     quote(name),
                     quote(&format!("{NAME_PREFIX}{}", name.replace(['-', '.'], "")))
                 ),
