@@ -271,19 +271,22 @@ fn review_cow(
                     unknown: old_spec_unknown,
                 } = old_decoded;
                 let old_ops = apply_defaults(&mut old_spec);
-                let mut old_unknown = match old {
-                    Value::Object(o) => crate::unknown::outside_spec(o),
-                    _ => Vec::new(),
-                };
-                old_unknown.extend(old_spec_unknown);
-                let before = create_findings(&old_spec, None, &old_unknown, policy);
-                let stored = Stored {
-                    object: old,
-                    ops: &old_ops,
-                    spec: &old_spec,
-                    findings: &before,
-                };
-                ratchet(&mut found, &defaulted, &spec, &stored);
+                // Only an update with errors has anything to ratchet.
+                if !found.errors.is_empty() {
+                    let mut old_unknown = match old {
+                        Value::Object(o) => crate::unknown::outside_spec(o),
+                        _ => Vec::new(),
+                    };
+                    old_unknown.extend(old_spec_unknown);
+                    let before = create_findings(&old_spec, None, &old_unknown, policy);
+                    let stored = Stored {
+                        object: old,
+                        ops: &old_ops,
+                        spec: &old_spec,
+                        findings: &before,
+                    };
+                    ratchet(&mut found, &defaulted, &spec, &stored);
+                }
                 let mut ctx = Ctx::new(&spec, policy);
                 update::validate(&mut ctx, &old_spec);
                 found.errors.append(&mut ctx.errors);

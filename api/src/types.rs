@@ -147,7 +147,7 @@ pub struct ClusterSpec {
         deserialize_with = "objects::object",
         skip_serializing_if = "Option::is_none"
     )]
-    pub etcd: Option<Etcd>,
+    pub etcd: Option<Box<Etcd>>,
     /// Use the hostname as the node name instead of the machine IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname_as_nodename: Option<bool>,
@@ -624,7 +624,7 @@ pub struct ClusterMachine {
         deserialize_with = "objects::object",
         skip_serializing_if = "Option::is_none"
     )]
-    pub proxy: Option<ClusterMachineProxy>,
+    pub proxy: Option<Box<ClusterMachineProxy>>,
 }
 
 /// Debug without the secrets: never print a password, key or passphrase.

@@ -81,7 +81,7 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 /// What TKEStack's `CorrectClusterName` makes of `name`: `None` when it blanks the name (and a
 /// `cls-` name is generated instead).
 pub fn tkestack_name(name: &str) -> Option<String> {
-    if name == GLOBAL {
+    if name == GLOBAL || is_kept(name) {
         return Some(name.to_string());
     }
     let rest = name.strip_prefix(NAME_PREFIX)?;
@@ -97,6 +97,16 @@ pub fn tkestack_name(name: &str) -> Option<String> {
     matches.then_some(corrected)
 }
 
+/// Whether TKEStack keeps `name` as it is: `cls-` and lower-case letters and digits.
+fn is_kept(name: &str) -> bool {
+    name.strip_prefix(NAME_PREFIX).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
 const SUBDOMAIN_DETAIL: &str = "must be a lower-case RFC 1123 subdomain: lower-case letters, digits, '-' and '.', \
      starting and ending with a letter or digit, at most 253 characters (e.g. cls-prod)";
 
@@ -110,6 +120,9 @@ pub fn validate(names: &Names, errors: &mut Vec<FieldError>, warn: &mut dyn FnMu
                 Some(quote(name)),
                 SUBDOMAIN_DETAIL,
             ));
+            return;
+        }
+        if name == GLOBAL || is_kept(name) {
             return;
         }
         match tkestack_name(name) {
