@@ -4,9 +4,11 @@
 //! `response.patch` as an array of numbers (kube-rs issue 1781); the documented wire form,
 //! which these types emit, is a base64 string.
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tkeha_api::types::ClusterSpec;
+use tkeha_api::spectext::DecodedSpec;
+use tkeha_api::validation::meta::Names;
 
 /// `apiVersion` of the current AdmissionReview.
 pub const V1: &str = "admission.k8s.io/v1";
@@ -48,16 +50,57 @@ pub struct AdmissionRequest<O = Value> {
 
 /// A Cluster object as the fast path of `admit` reads it, in the same pass as the envelope:
 /// `apiVersion` and `kind` borrowed from the body (a string with escapes does not decode, which
-/// sends the request to the general path), `spec` decoded into the typed spec. `metadata`,
-/// `status` and unknown fields are skipped.
+/// sends the request to the general path), the names from `metadata`, `spec` decoded into the
+/// typed spec with its unknown fields noted, `status` skipped. An unknown top-level or
+/// `metadata` field does not decode either: the general path reports those.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClusterObject<'a> {
     #[serde(rename = "apiVersion", default, borrow)]
     pub api_version: Option<&'a str>,
     #[serde(default, borrow)]
     pub kind: Option<&'a str>,
-    #[serde(default, deserialize_with = "tkeha_api::objects::object")]
-    pub spec: Option<ClusterSpec>,
+    #[serde(default)]
+    pub metadata: Option<ObjectMeta>,
+    #[serde(default, deserialize_with = "tkeha_api::spectext::decoded_spec")]
+    pub spec: Option<DecodedSpec>,
+    #[serde(default)]
+    pub status: Option<IgnoredAny>,
+}
+
+/// `metadata` as the fast path reads it: the names, every other `ObjectMeta` field skipped,
+/// anything else refused (see `tkeha_api::validation::meta::OBJECT_META_FIELDS`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ObjectMeta {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub generate_name: Option<String>,
+    namespace: Option<IgnoredAny>,
+    self_link: Option<IgnoredAny>,
+    uid: Option<IgnoredAny>,
+    resource_version: Option<IgnoredAny>,
+    generation: Option<IgnoredAny>,
+    creation_timestamp: Option<IgnoredAny>,
+    deletion_timestamp: Option<IgnoredAny>,
+    deletion_grace_period_seconds: Option<IgnoredAny>,
+    labels: Option<IgnoredAny>,
+    annotations: Option<IgnoredAny>,
+    owner_references: Option<IgnoredAny>,
+    finalizers: Option<IgnoredAny>,
+    managed_fields: Option<IgnoredAny>,
+}
+
+impl ObjectMeta {
+    /// The names, as the rule engine takes them.
+    pub fn names(&self) -> Names {
+        Names {
+            name: self.name.clone(),
+            generate_name: self.generate_name.clone(),
+        }
+    }
 }
 
 /// `group`/`version`/`kind` (the core group is the empty string).

@@ -251,7 +251,15 @@ fn admit_fast(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Option<Answer
     if object.api_version? != tkeha_api::review::API_VERSION || object.kind? != "Cluster" {
         return None;
     }
-    let verdict = tkeha_api::spectext::review_create_spec(object.spec?, policy);
+    let names = object
+        .metadata
+        .as_ref()
+        .map(|m| m.names())
+        .unwrap_or_default();
+    if names.needs_generate_name() {
+        return None; // the general path defaults generateName
+    }
+    let verdict = tkeha_api::spectext::review_create_spec(object.spec?, &names, policy);
     let mut summary = Summary {
         uid: request.uid,
         kind: request.kind.kind,
@@ -400,6 +408,7 @@ mod tests {
             let mut base = fixture(name);
             // As the API server sends a create of a named object.
             base["request"]["name"] = json!("cls-a");
+            base["request"]["object"]["metadata"] = json!({"name": "cls-a"});
             let edits: Vec<(Edit, bool)> = vec![
                 (|_| {}, true),
                 (
@@ -502,6 +511,89 @@ mod tests {
                     },
                     true,
                 ),
+                // Unknown fields: inside the spec the fast path finds them as the general path
+                // does; outside it (top level, metadata) it leaves them to the general path.
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["clusterCidr"] = json!("10.0.0.0/8");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]["usernme"] = json!("root");
+                        r["request"]["object"]["spec"]["features"]["ha"]["tke"] =
+                            json!({"vip": "10.0.0.9", "vird": 3});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]["proxy"] =
+                            json!({"type": "SOCKS5", "ip": "10.0.0.7", "prot": 1080});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        // Free-form maps take any key.
+                        r["request"]["object"]["spec"]["kubeletExtraArgs"] =
+                            json!({"any-flag": "x"});
+                        r["request"]["object"]["spec"]["machines"][0]["labels"] =
+                            json!({"whatever": "y"});
+                        r["request"]["object"]["spec"]["bootstrapApps"] =
+                            json!([{"app": {"spec": {"anything": 1}}}]);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["sepc"] = json!({});
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"]["nmae"] = json!("x");
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "cls-a", "labels": {"a": "b"}, "annotations": {}, "finalizers": ["x"]});
+                        r["request"]["object"]["status"] = json!({"phase": "Initializing"});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "prod"});
+                        r["request"]["name"] = json!("prod");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "Prod"});
+                        r["request"]["name"] = json!("Prod");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": 5});
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]
+                            .as_object_mut()
+                            .unwrap()
+                            .remove("metadata");
+                    },
+                    false,
+                ),
                 (
                     |r| {
                         r["request"]["object"]["spec"] = json!(null);
@@ -576,6 +668,11 @@ mod tests {
             Policy {
                 third_party_single_master: tkeha_api::SingleMasterPolicy::Warning,
                 version_allow_list: Some(vec!["1.20.4".into()]),
+                ..Policy::default()
+            },
+            Policy {
+                field_validation: tkeha_api::FieldValidation::Strict,
+                ..Policy::default()
             },
         ];
         for (review, expect_fast) in variants() {
@@ -597,6 +694,7 @@ mod tests {
     fn duplicate_keys_and_unicode_escapes_take_the_general_path() {
         let mut review = fixture("review-create-third-party-ha.json");
         review["request"]["name"] = json!("cls-a");
+        review["request"]["object"]["metadata"] = json!({"name": "cls-a"});
         let body = serde_json::to_string(&review).unwrap();
         let policy = Policy::default();
         let dup = body.replacen("\"spec\":{", "\"spec\":{\"version\":\"1.0\",", 1);

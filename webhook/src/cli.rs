@@ -125,6 +125,7 @@ impl Args {
                     .filter(|v| !v.is_empty())
                     .collect()
             }),
+            ..Policy::default()
         }
     }
 

@@ -129,7 +129,8 @@ async fn the_binary_reviews_logs_one_line_per_review_and_stops_cleanly_on_sigter
     assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
     let m = reviews.iter().find(|l| l["endpoint"] == "mutate").unwrap();
     assert_eq!(m["allowed"], true);
-    assert_eq!(m["patch_ops"], json!(2));
+    // port 22, vrid, the VIP as a SAN, dnsDomain
+    assert_eq!(m["patch_ops"], json!(4));
     assert!(
         lines
             .iter()
