@@ -1,4 +1,5 @@
-//! Validation of a defaulted Cluster spec: every rule of DESIGN §5, all errors at once.
+//! Validation of a defaulted Cluster spec: every rule that the webhook and `kubectl tkeha
+//! validate` apply (the groups below), all errors at once.
 //!
 //! The spec is parsed once into a [`Ctx`] (machine IPs, pod and service CIDRs) that every rule
 //! group reads: [`spec`] (type, version, properties), [`network`] (CIDRs, ipvs),
