@@ -99,14 +99,18 @@ pub struct Args {
 /// `--third-party-single-master`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SingleMaster {
+    /// Deny.
     Error,
+    /// Allow with a warning.
     Warning,
 }
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One JSON object per line (for collectors).
     Json,
+    /// tracing-subscriber's compact text (for people).
     Compact,
 }
 
@@ -149,6 +153,11 @@ impl Args {
     /// Serve with these flags until `shutdown` resolves, with `extra` routes beside the
     /// admission ones: ring as the process's crypto provider, a multi-threaded Tokio runtime
     /// (`--worker-threads`, default one worker per core), then [`start_with`].
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError`]: no certificate files, no runtime, the server did not start (its
+    /// certificates or listeners), or it stopped with an error.
     pub fn serve(
         &self,
         extra: Router,
@@ -175,12 +184,16 @@ impl Args {
 /// Why [`Args::serve`] did not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// No certificate files were given.
     #[error("--tls-cert and --tls-key are required")]
     NoTlsFiles,
+    /// The Tokio runtime could not be built.
     #[error("starting the async runtime")]
     Runtime(#[source] std::io::Error),
+    /// The server did not start (certificates, listeners).
     #[error("starting tkeha-webhook")]
     Start(#[source] ServerError),
+    /// The server stopped with an error.
     #[error("tkeha-webhook failed")]
     Failed(#[source] ServerError),
 }

@@ -1,7 +1,5 @@
 //! What the API server shows the user: the denial message and size-limited warnings.
 
-use tkeha_api::FieldError;
-
 /// Longest warning we send, in characters. Kubernetes asks for warnings under 120 characters.
 pub const MAX_WARNING_CHARS: usize = 119;
 
@@ -35,15 +33,6 @@ pub fn invalid_message<E: std::fmt::Display>(
     out
 }
 
-/// `Kind.group` as the API server prints a group kind (`Cluster.platform.tkestack.io`).
-pub fn qualified_kind(kind: &str, group: &str) -> String {
-    if group.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}.{group}")
-    }
-}
-
 /// Shorten a warning to at most [`MAX_WARNING_CHARS`] characters, cutting on a char boundary.
 pub fn limit_warning(warning: &str) -> String {
     if warning.chars().count() <= MAX_WARNING_CHARS {
@@ -59,14 +48,6 @@ pub fn limit_warning(warning: &str) -> String {
     out
 }
 
-/// The `details.causes[].reason` string of a field error (`FieldValueInvalid`, ...).
-pub fn cause_reason(error: &FieldError) -> String {
-    match serde_json::to_value(error.kind) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => "FieldValueInvalid".to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -74,20 +55,15 @@ mod tests {
 
     #[test]
     fn one_error_is_bare_and_several_are_bracketed() {
-        let kind = qualified_kind("Cluster", "platform.tkestack.io");
+        let kind = "Cluster.platform.tkestack.io";
         assert_eq!(
-            invalid_message(&kind, "cls-a", &["x: Required value"]),
+            invalid_message(kind, "cls-a", &["x: Required value"]),
             r#"Cluster.platform.tkestack.io "cls-a" is invalid: x: Required value"#
         );
         assert_eq!(
-            invalid_message(&kind, "", &["a: bad", "b: worse"]),
+            invalid_message(kind, "", &["a: bad", "b: worse"]),
             r#"Cluster.platform.tkestack.io "" is invalid: [a: bad, b: worse]"#
         );
-    }
-
-    #[test]
-    fn core_group_kind_is_unqualified() {
-        assert_eq!(qualified_kind("Pod", ""), "Pod");
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric registered, at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("tkeha_webhook");
         let requests_family = Family::<RequestLabels, Counter>::default();

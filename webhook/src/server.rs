@@ -11,9 +11,10 @@ use axum_server::tls_rustls::RustlsConfig;
 use tkeha_api::Policy;
 use tokio::task::JoinHandle;
 
+use crate::api::state::AppState;
+use crate::api::webhook_router;
 use crate::health::{Readiness, health_router};
 use crate::metrics::Metrics;
-use crate::router::{AppState, webhook_router};
 use crate::tls::{CertFiles, TlsError};
 
 /// Everything the server needs (the CLI builds it from flags; tests build it directly).
@@ -23,7 +24,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Plain listener for `/healthz`, `/readyz`, `/metrics`.
     pub health_listen: SocketAddr,
+    /// The serving certificate and key files.
     pub tls: CertFiles,
+    /// The rule-engine knobs.
     pub policy: Policy,
     /// How often the certificate files are re-read.
     pub cert_reload_interval: Duration,
@@ -51,7 +54,7 @@ impl Settings {
             cert_reload_interval: Duration::from_secs(2),
             header_read_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
-            body_read_timeout: crate::router::BODY_READ_TIMEOUT,
+            body_read_timeout: crate::api::state::BODY_READ_TIMEOUT,
             shutdown_delay: Duration::from_secs(2),
             shutdown_timeout: Duration::from_secs(20),
         }
@@ -61,16 +64,22 @@ impl Settings {
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The certificate files could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A listener could not be opened.
     #[error("binding {addr}: {source}")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A listener failed while serving.
     #[error("serving: {0}")]
     Serve(#[source] std::io::Error),
+    /// A server task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -82,19 +91,60 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Bound health address.
     pub health_addr: SocketAddr,
+    /// The server's metrics (also on `/metrics`).
     pub metrics: Arc<Metrics>,
+    /// What `/readyz` reports (turned off when shutdown begins).
     pub readiness: Readiness,
     lifecycle: JoinHandle<Result<(), ServerError>>,
 }
 
 impl Running {
     /// Wait until the server has shut down (after `shutdown` resolved and requests drained).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Serve`] if a listener failed, [`ServerError::Task`] if a server task
+    /// panicked.
     pub async fn wait(self) -> Result<(), ServerError> {
         self.lifecycle.await?
     }
 }
 
-/// Bind both listeners and serve until `shutdown` resolves.
+/// Bind both listeners and serve until `shutdown` resolves: the entry point of the server.
+///
+/// Loads the certificate pair, binds the TLS listener (admission endpoints) and the plain
+/// health listener, starts serving and watching the certificate files, and returns as soon as
+/// both listeners accept. When `shutdown` resolves, `/readyz` turns false, and after
+/// [`Settings::shutdown_delay`] the listener closes and in-flight requests get up to
+/// [`Settings::shutdown_timeout`]; [`Running::wait`] returns then.
+///
+/// # Errors
+///
+/// [`ServerError::Tls`] if the certificate files cannot be read or do not form a usable pair,
+/// [`ServerError::Bind`] if a listener cannot be opened. Nothing is served then.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tkeha_webhook::{CertFiles, Settings, start, write_dev_certs};
+///
+/// let dir = tempfile::tempdir()?;
+/// let certs = write_dev_certs(dir.path(), &["localhost".to_string()])?;
+/// let files = CertFiles { cert: certs.tls_cert, key: certs.tls_key };
+/// let any_port = "127.0.0.1:0".parse()?;
+/// let settings = Settings {
+///     shutdown_delay: std::time::Duration::ZERO,
+///     ..Settings::new(any_port, any_port, files)
+/// };
+/// // Here the server stops at once; the binary passes `termination()` (SIGTERM, SIGINT).
+/// let running = start(settings, async {}).await?;
+/// assert_ne!(running.addr.port(), 0);
+/// running.wait().await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn start(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -104,6 +154,10 @@ pub async fn start(
 
 /// [`start`] with `extra` routes beside the admission ones on the TLS listener (benchmarks
 /// compare the admission endpoints with a reference handler on exactly the same stack).
+///
+/// # Errors
+///
+/// As [`start`].
 pub async fn start_with(
     settings: Settings,
     extra: Router,

@@ -21,22 +21,45 @@ use crate::metrics::Metrics;
 /// Why a certificate/key pair could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A file could not be read.
     #[error("reading {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The certificate file holds no certificate.
     #[error("{path}: no PEM CERTIFICATE block")]
-    NoCertificate { path: PathBuf },
+    NoCertificate {
+        /// The certificate file.
+        path: PathBuf,
+    },
+    /// The certificate file is not valid PEM.
     #[error("{path}: invalid certificate PEM: {message}")]
-    BadCertificate { path: PathBuf, message: String },
+    BadCertificate {
+        /// The certificate file.
+        path: PathBuf,
+        /// What is wrong (never the file's content).
+        message: String,
+    },
+    /// The key file holds no key we can use.
     #[error("{path}: no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {message}")]
-    BadKey { path: PathBuf, message: String },
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong (never key material).
+        message: String,
+    },
+    /// The key does not belong to the certificate, or rustls refuses the pair.
     #[error("certificate {cert} and key {key} do not form a usable pair: {source}")]
     Pair {
+        /// The certificate file.
         cert: PathBuf,
+        /// The key file.
         key: PathBuf,
+        /// rustls's reason.
         #[source]
         source: rustls::Error,
     },
@@ -45,7 +68,9 @@ pub enum TlsError {
 /// Where the serving certificate chain and its key live.
 #[derive(Debug, Clone)]
 pub struct CertFiles {
+    /// The certificate chain, PEM.
     pub cert: PathBuf,
+    /// Its private key, PEM.
     pub key: PathBuf,
 }
 

@@ -27,6 +27,9 @@ async fn unreadable_reviews_get_400_with_a_reason() {
     no_request.as_object_mut().unwrap().remove("request");
     let mut no_uid = fixture("review-create-tke-ha.json");
     no_uid["request"].as_object_mut().unwrap().remove("uid");
+    // Not one of admission.k8s.io/v1's four operations.
+    let mut bad_operation = fixture("review-create-tke-ha.json");
+    bad_operation["request"]["operation"] = json!("PATCH");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("not json", b"hello".to_vec(), "not a JSON AdmissionReview"),
         ("empty", Vec::new(), "not a JSON AdmissionReview"),
@@ -56,6 +59,11 @@ async fn unreadable_reviews_get_400_with_a_reason() {
             "no request",
         ),
         ("no uid", serde_json::to_vec(&no_uid).unwrap(), "uid"),
+        (
+            "unknown operation",
+            serde_json::to_vec(&bad_operation).unwrap(),
+            "unknown variant `PATCH`",
+        ),
         ("invalid utf-8", vec![0xff, 0xfe, b'{'], "not a JSON"),
     ];
     for (name, body, reason) in cases {

@@ -13,8 +13,8 @@ use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tkeha_api::Policy;
+use tkeha_webhook::CertFiles;
 use tkeha_webhook::certs::{CertAuthority, ServingCert};
-use tkeha_webhook::tls::CertFiles;
 use tkeha_webhook::{AppState, Metrics, Settings, webhook_router};
 use tower::ServiceExt as _;
 
