@@ -8,12 +8,22 @@
 //! [`PatchType`]): a value the API server can send is a variant, not a string compared with
 //! literals.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tkeha_api::review::DecodeError;
 use tkeha_api::types::ClusterSpec;
 use tkeha_api::{ErrorType, FieldError};
+
+use crate::message::{
+    MAX_CAUSE_CHARS, MAX_CAUSES, MAX_FIELD_CHARS, MAX_NAME_CHARS, bounded, invalid_message,
+};
+
+/// Largest JSON patch we answer with, in bytes before base64 (a Cluster's defaults take a few
+/// hundred).
+pub const MAX_PATCH_BYTES: usize = 1024 * 1024;
 
 /// `kind` of every AdmissionReview, asked and answered.
 pub const KIND: &str = "AdmissionReview";
@@ -292,10 +302,17 @@ impl AdmissionResponse {
     ///
     /// # Errors
     ///
-    /// If the patch cannot be encoded as JSON (a value serde_json cannot write).
-    pub fn with_patch(mut self, patch: &json_patch::Patch) -> Result<Self, serde_json::Error> {
+    /// [`PatchError::Encode`] if the patch cannot be encoded as JSON, [`PatchError::TooLarge`]
+    /// if it encodes to more than [`MAX_PATCH_BYTES`].
+    pub fn with_patch(mut self, patch: &json_patch::Patch) -> Result<Self, PatchError> {
         if !patch.0.is_empty() {
-            let json = serde_json::to_vec(patch)?;
+            let json = serde_json::to_vec(patch).map_err(PatchError::Encode)?;
+            if json.len() > MAX_PATCH_BYTES {
+                return Err(PatchError::TooLarge {
+                    bytes: json.len(),
+                    operations: patch.0.len(),
+                });
+            }
             self.patch = Some(base64::engine::general_purpose::STANDARD.encode(json));
             self.patch_type = Some(PatchType::JsonPatch);
         }
@@ -307,6 +324,24 @@ impl AdmissionResponse {
         self.warnings = warnings;
         self
     }
+}
+
+/// Why a patch cannot be part of an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    /// serde_json could not write it.
+    #[error("encoding the patch: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// It is over [`MAX_PATCH_BYTES`].
+    #[error(
+        "the defaults make a JSON patch of {operations} operations and {bytes} bytes, over the {MAX_PATCH_BYTES}-byte limit: the object is far larger than a Cluster can be"
+    )]
+    TooLarge {
+        /// Encoded size.
+        bytes: usize,
+        /// Operations in the patch.
+        operations: usize,
+    },
 }
 
 /// `status.status` of a `metav1.Status`.
@@ -370,13 +405,29 @@ impl Status {
     /// 422 Invalid for `subject`, one cause per field error, and the message the API server's
     /// own `apierrors.NewInvalid` writes: `Kind.group "NAME" is invalid: CAUSE` (several in
     /// brackets).
-    pub fn invalid(subject: &Subject, causes: Vec<StatusCause>) -> Self {
-        let message =
-            crate::message::invalid_message(&subject.qualified_kind(), &subject.name, &causes);
+    ///
+    /// Bounded however many errors there are: at most [`MAX_CAUSES`] causes, then one
+    /// `FieldValueTooMany` cause at `.` that says how many more; each cause's field and message
+    /// cut (see [`crate::message`]); the message at most `MAX_MESSAGE_BYTES`.
+    pub fn invalid<'a, E>(subject: &Subject, errors: &'a [E]) -> Self
+    where
+        StatusCause: From<&'a E>,
+    {
+        let shown = errors.len().min(MAX_CAUSES);
+        let hidden = errors.len() - shown;
+        let mut causes: Vec<StatusCause> = errors[..shown].iter().map(StatusCause::from).collect();
+        let message = invalid_message(&subject.qualified_kind(), &subject.name, &causes, hidden);
+        if hidden > 0 {
+            causes.push(StatusCause {
+                reason: CauseType::TooMany,
+                message: format!("and {hidden} more errors (not shown)"),
+                field: ".".to_string(),
+            });
+        }
         let details = StatusDetails {
-            name: subject.name.clone(),
-            group: subject.group.clone(),
-            kind: subject.kind.clone(),
+            name: bounded(&subject.name, MAX_NAME_CHARS).into_owned(),
+            group: bounded(&subject.group, MAX_NAME_CHARS).into_owned(),
+            kind: bounded(&subject.kind, MAX_NAME_CHARS).into_owned(),
             causes,
         };
         Self::failure(StatusReason::Invalid, message, Some(details))
@@ -406,24 +457,52 @@ pub struct StatusDetails {
     pub causes: Vec<StatusCause>,
 }
 
+/// `causes[].reason`: the type of a field error, or `FieldValueTooMany` for the cause that
+/// counts the errors left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CauseType {
+    /// A field error's type (`FieldValueInvalid`, ...).
+    Field(ErrorType),
+    /// `FieldValueTooMany`: more errors than an answer lists.
+    TooMany,
+}
+
+impl Serialize for CauseType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CauseType::Field(t) => t.serialize(s),
+            CauseType::TooMany => s.serialize_str("FieldValueTooMany"),
+        }
+    }
+}
+
 /// One `status.details.causes[]` entry. kubectl prints it as `FIELD: MESSAGE`, so the message
 /// does not repeat the path.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StatusCause {
     /// The field error type (`FieldValueInvalid`, ...).
-    pub reason: ErrorType,
+    pub reason: CauseType,
     /// The error without its path (`Invalid value: "x": must be ...`).
     pub message: String,
     /// The field path (`spec.machines[0].ip`).
     pub field: String,
 }
 
+/// `text` cut to `max` characters with control characters escaped, reusing `text` when it
+/// needs no change.
+fn bounded_owned(text: String, max: usize) -> String {
+    match bounded(&text, max) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(changed) => changed,
+    }
+}
+
 impl From<&FieldError> for StatusCause {
     fn from(error: &FieldError) -> Self {
         Self {
-            reason: error.kind,
-            message: error.body(),
-            field: error.field.clone(),
+            reason: CauseType::Field(error.kind),
+            message: bounded_owned(error.body(), MAX_CAUSE_CHARS),
+            field: bounded(&error.field, MAX_FIELD_CHARS).into_owned(),
         }
     }
 }
@@ -431,10 +510,16 @@ impl From<&FieldError> for StatusCause {
 impl From<&DecodeError> for StatusCause {
     fn from(error: &DecodeError) -> Self {
         Self {
-            reason: ErrorType::Invalid,
-            message: error.message.clone(),
-            field: error.path.clone(),
+            reason: CauseType::Field(ErrorType::Invalid),
+            message: bounded(&error.message, MAX_CAUSE_CHARS).into_owned(),
+            field: bounded(&error.path, MAX_FIELD_CHARS).into_owned(),
         }
+    }
+}
+
+impl From<&StatusCause> for StatusCause {
+    fn from(cause: &StatusCause) -> Self {
+        cause.clone()
     }
 }
 
@@ -539,7 +624,8 @@ mod tests {
             path: "spec.machines[0].port".into(),
             message: "invalid type: string \"x\", expected u16".into(),
         };
-        let status = Status::invalid(&s, vec![(&field).into(), (&decode).into()]);
+        let causes: Vec<StatusCause> = vec![(&field).into(), (&decode).into()];
+        let status = Status::invalid(&s, &causes);
         let v = serde_json::to_value(&status).unwrap();
         assert_eq!(v["code"], 422);
         assert_eq!(v["reason"], "Invalid");

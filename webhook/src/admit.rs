@@ -9,10 +9,10 @@ use tkeha_api::Policy;
 use tkeha_api::spectext::Verdict;
 
 use crate::admission::{
-    AdmissionRequest, AdmissionResponse, ApiVersion, ClusterObject, KIND, Operation, ReviewRequest,
-    ReviewResponse, Status, StatusCause, Subject,
+    AdmissionRequest, AdmissionResponse, ApiVersion, CauseType, ClusterObject, KIND, Operation,
+    PatchError, ReviewRequest, ReviewResponse, Status, StatusCause, Subject,
 };
-use crate::message::limit_warning;
+use crate::message::{MAX_NAME_CHARS, bounded, limit_warnings};
 
 /// API group of the objects we review.
 pub const GROUP: &str = "platform.tkestack.io";
@@ -217,7 +217,7 @@ fn decide(
         let message = format!(
             "{} of {} without {what}",
             operation.as_str(),
-            subject.qualified_kind()
+            bounded(&subject.qualified_kind(), MAX_NAME_CHARS * 2)
         );
         subject.allow().deny(Status::bad_request(message))
     };
@@ -236,7 +236,7 @@ fn decide(
     summary.reviewed = true;
     let response = match tkeha_api::review_owned(object, old, policy) {
         Err(decode) => {
-            let status = Status::invalid(&summary.subject, vec![StatusCause::from(&decode)]);
+            let status = Status::invalid(&summary.subject, std::slice::from_ref(&decode));
             summary.subject.allow().deny(status)
         }
         Ok(review) => {
@@ -260,20 +260,29 @@ fn respond(endpoint: Endpoint, summary: &mut Summary, verdict: Verdict) -> Admis
             summary.patch_ops = verdict.patch.0.len();
             match subject.allow().with_patch(&verdict.patch) {
                 Ok(response) => response,
-                Err(e) => subject
-                    .allow()
-                    .deny(Status::internal_error(format!("encoding the patch: {e}"))),
+                Err(e @ PatchError::Encode(_)) => {
+                    subject.allow().deny(Status::internal_error(e.to_string()))
+                }
+                Err(e @ PatchError::TooLarge { .. }) => {
+                    let cause = StatusCause {
+                        reason: CauseType::TooMany,
+                        message: e.to_string(),
+                        field: "spec".to_string(),
+                    };
+                    subject
+                        .allow()
+                        .deny(Status::invalid(subject, std::slice::from_ref(&cause)))
+                }
             }
         }
         Endpoint::Validate => {
-            let warnings: Vec<String> = verdict.warnings.iter().map(|w| limit_warning(w)).collect();
+            let warnings = limit_warnings(&verdict.warnings);
             summary.warnings = warnings.len();
             let response = subject.allow().with_warnings(warnings);
             if verdict.errors.is_empty() {
                 response
             } else {
-                let causes = verdict.errors.iter().map(StatusCause::from).collect();
-                response.deny(Status::invalid(subject, causes))
+                response.deny(Status::invalid(subject, &verdict.errors))
             }
         }
     }
@@ -316,6 +325,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+    use tkeha_api::FieldError;
 
     fn fixture(name: &str) -> Value {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -547,6 +557,97 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn summary() -> Summary {
+        Summary::new(Subject {
+            uid: "u-1".into(),
+            kind: "Cluster".into(),
+            group: GROUP.into(),
+            name: "cls-a".into(),
+            operation: Operation::Create,
+            dry_run: false,
+        })
+    }
+
+    /// Whatever the rule engine returns, the answer stays bounded.
+    #[test]
+    fn answers_are_bounded_whatever_the_rule_engine_returns() {
+        // 70 KB usernames with a terminal escape in every listed error, and many more errors.
+        let long = format!("\"{}\u{1b}[8m\"", "u".repeat(70_000));
+        let errors: Vec<FieldError> = (0..100_000)
+            .map(|i| {
+                let value = if i < 100 {
+                    long.clone()
+                } else {
+                    "\"x\"".into()
+                };
+                FieldError::invalid(
+                    format!("spec.machines[{i}].username"),
+                    Some(value),
+                    "must be a POSIX login name",
+                )
+            })
+            .collect();
+        let warnings: Vec<String> = (0..1000).map(|i| format!("warning {i}")).collect();
+        let verdict = Verdict {
+            errors,
+            warnings,
+            patch: json_patch::Patch(Vec::new()),
+        };
+        let mut summary = summary();
+        let response = respond(Endpoint::Validate, &mut summary, verdict);
+        let json = serde_json::to_string(&response).unwrap();
+        assert!(json.len() < 64 * 1024, "{} bytes", json.len());
+        assert!(!json.contains('\u{1b}'), "control characters escaped");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let causes = v["status"]["details"]["causes"].as_array().unwrap();
+        assert_eq!(causes.len(), crate::message::MAX_CAUSES + 1);
+        assert_eq!(
+            causes.last().unwrap()["message"],
+            format!(
+                "and {} more errors (not shown)",
+                100_000 - crate::message::MAX_CAUSES
+            )
+        );
+        assert_eq!(
+            v["warnings"].as_array().unwrap().len(),
+            crate::message::MAX_WARNINGS
+        );
+        assert_eq!(summary.warnings, crate::message::MAX_WARNINGS);
+    }
+
+    #[test]
+    fn a_patch_over_its_limit_is_a_clear_denial_not_a_huge_answer() {
+        let ops: Vec<json_patch::PatchOperation> = (0..40_000)
+            .map(|i| {
+                serde_json::from_value(json!({
+                    "op": "add", "path": format!("/spec/machines/{i}/port"), "value": 22
+                }))
+                .unwrap()
+            })
+            .collect();
+        let verdict = Verdict {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            patch: json_patch::Patch(ops),
+        };
+        let mut summary = summary();
+        let response = respond(Endpoint::Mutate, &mut summary, verdict);
+        let v = serde_json::to_value(&response).unwrap();
+        assert_eq!(v["allowed"], false);
+        assert!(v.get("patch").is_none());
+        assert_eq!(v["status"]["code"], 422);
+        let cause = &v["status"]["details"]["causes"][0];
+        assert_eq!(cause["reason"], "FieldValueTooMany");
+        assert_eq!(cause["field"], "spec");
+        assert!(
+            cause["message"]
+                .as_str()
+                .unwrap()
+                .contains("40000 operations"),
+            "{cause}"
+        );
     }
 
     #[test]

@@ -24,14 +24,22 @@ mod metrics;
 mod server;
 mod tls;
 
+pub use admission::MAX_PATCH_BYTES;
 pub use admit::{Answer, Endpoint, GROUP, RESOURCE, Rejection, Summary, admit};
 pub use api::body::BODY_LIMIT;
+pub use api::budget::{BodyBudget, DEFAULT_BODY_BUDGET, SMALL_BODY, SMALL_RESERVE};
 pub use api::state::{AppState, BODY_READ_TIMEOUT};
 pub use api::webhook_router;
 pub use certs::write_dev_certs;
 pub use health::{Readiness, health_router};
 pub use logging::{JsonLines, LogGuard, init_logging};
-pub use message::MAX_WARNING_CHARS;
+pub use message::{
+    MAX_CAUSE_CHARS, MAX_CAUSES, MAX_FIELD_CHARS, MAX_MESSAGE_BYTES, MAX_WARNING_CHARS,
+    MAX_WARNINGS,
+};
 pub use metrics::Metrics;
-pub use server::{Running, ServerError, Settings, start, start_with, termination};
+pub use server::{
+    DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS, FdLimitError, Running, ServerError,
+    Settings, start, start_with, termination,
+};
 pub use tls::{CertFiles, TlsError};

@@ -8,10 +8,9 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -115,6 +114,29 @@ impl CertFiles {
     }
 }
 
+/// The rustls config new connections are handshaken with, swapped when the files change.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveTls(Arc<RwLock<Arc<ServerConfig>>>);
+
+impl LiveTls {
+    /// Serve `config` until replaced.
+    pub(crate) fn new(config: ServerConfig) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(config))))
+    }
+
+    /// The config for the next handshake.
+    pub(crate) fn current(&self) -> Arc<ServerConfig> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, config: ServerConfig) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+    }
+}
+
 /// A pair error before we know which files it came from.
 enum PemError {
     NoCertificate,
@@ -171,9 +193,13 @@ fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, PemErr
 
 /// Poll `files` every `interval` and swap the served certificate into `live` when the
 /// content changed and loads cleanly. Runs until the task is dropped.
-pub async fn watch(
+///
+/// Reading the files takes a file descriptor; the server keeps descriptors in reserve for this
+/// (its connection limit stays below `RLIMIT_NOFILE`), so a reload works even when every
+/// connection slot is taken.
+pub(crate) async fn watch(
     files: CertFiles,
-    live: RustlsConfig,
+    live: LiveTls,
     mut current: u64,
     interval: Duration,
     metrics: Arc<Metrics>,
@@ -211,7 +237,7 @@ pub async fn watch(
         }
         match files.build(&bytes) {
             Ok(config) => {
-                live.reload_from_config(Arc::new(config));
+                live.replace(config);
                 current = fingerprint;
                 last_failed = None;
                 metrics.tls_reload(true);

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::budget::OverBudget;
 use crate::admit::Rejection;
 
 /// An admission request answered without an AdmissionReview.
@@ -17,6 +18,13 @@ pub(crate) enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// Taking the body would pass the budget for bodies in flight (503, retry after a second).
+    #[error(
+        "tkeha-webhook is at its memory budget for request bodies in flight ({} bytes in all; this body: {} bytes); retry shortly",
+        .0.limit,
+        .0.wanted
+    )]
+    Busy(OverBudget),
     /// The body did not arrive in time (408).
     #[error("request body not received within {} ms", .0.as_millis())]
     SlowBody(Duration),
@@ -56,6 +64,7 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::ReadBody(_) | ApiError::Rejected(_) => StatusCode::BAD_REQUEST,
             ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,9 +73,10 @@ impl ApiError {
 
     fn failed_at(&self) -> FailedAt {
         match self {
-            ApiError::TooLarge { .. } | ApiError::SlowBody(_) | ApiError::ReadBody(_) => {
-                FailedAt::Body
-            }
+            ApiError::TooLarge { .. }
+            | ApiError::Busy(_)
+            | ApiError::SlowBody(_)
+            | ApiError::ReadBody(_) => FailedAt::Body,
             ApiError::Rejected(_) => FailedAt::Review,
             ApiError::Encode(_) => FailedAt::Answer,
         }
@@ -81,6 +91,12 @@ impl IntoResponse for ApiError {
             message: message.clone(),
         };
         let mut response = (self.status(), message).into_response();
+        if matches!(self, ApiError::Busy(_)) {
+            // Bodies in flight finish or time out within the body timeout; most within a second.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response.extensions_mut().insert(failure);
         response
     }
@@ -107,6 +123,14 @@ mod tests {
             ),
             (ApiError::ReadBody("reset".into()), 400, "reset"),
             (
+                ApiError::Busy(OverBudget {
+                    limit: 100,
+                    wanted: 60,
+                }),
+                503,
+                "budget for request bodies in flight (100 bytes in all; this body: 60 bytes)",
+            ),
+            (
                 ApiError::Rejected(Rejection::NoRequest),
                 400,
                 "has no request",
@@ -116,6 +140,9 @@ mod tests {
         for (error, code, text) in cases {
             let response = error.into_response();
             assert_eq!(response.status().as_u16(), code);
+            if code == 503 {
+                assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+            }
             let failure = response.extensions().get::<Failure>().unwrap();
             assert!(failure.message.contains(text), "{}", failure.message);
         }

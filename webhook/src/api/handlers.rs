@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::api_error::ApiError;
 use super::body::ReviewBody;
+use super::budget::SMALL_BODY;
 use super::state::AppState;
 use crate::admit::{Answer, Endpoint, admit};
 
@@ -16,7 +17,7 @@ pub(crate) async fn mutate(
     State(state): State<AppState>,
     body: ReviewBody,
 ) -> Result<Reviewed, ApiError> {
-    review(Endpoint::Mutate, &state, &body)
+    review(Endpoint::Mutate, &state, &body).await
 }
 
 /// `POST /validate`.
@@ -24,11 +25,21 @@ pub(crate) async fn validate(
     State(state): State<AppState>,
     body: ReviewBody,
 ) -> Result<Reviewed, ApiError> {
-    review(Endpoint::Validate, &state, &body)
+    review(Endpoint::Validate, &state, &body).await
 }
 
-fn review(endpoint: Endpoint, state: &AppState, body: &ReviewBody) -> Result<Reviewed, ApiError> {
-    Ok(Reviewed(admit(endpoint, &body.0, &state.policy)?))
+async fn review(
+    endpoint: Endpoint,
+    state: &AppState,
+    body: &ReviewBody,
+) -> Result<Reviewed, ApiError> {
+    // A large body amplifies into parsed objects and errors: one such review at a time.
+    let _lane = if body.bytes.len() > SMALL_BODY {
+        state.budget.large_lane().await
+    } else {
+        None
+    };
+    Ok(Reviewed(admit(endpoint, &body.bytes, &state.policy)?))
 }
 
 /// An answered AdmissionReview: HTTP 200 with the review as JSON, and its summary as a

@@ -6,6 +6,7 @@
 
 pub(crate) mod api_error;
 pub(crate) mod body;
+pub(crate) mod budget;
 pub(crate) mod handlers;
 pub(crate) mod observe;
 pub(crate) mod state;

@@ -131,6 +131,9 @@ impl Observe {
         let Some(failure) = extensions.remove::<Failure>() else {
             return;
         };
+        if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+            self.metrics.budget_refused();
+        }
         let status = response.status().as_u16();
         let error = failure.message.as_str();
         match failure.at {

@@ -2,6 +2,8 @@
 //! a TLS client that verifies the server against a CA like the API server does with caBundle.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod attack;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
