@@ -28,8 +28,7 @@ const ELLIPSIS: &str = "...";
 /// `text` with control characters escaped (`\u{1b}`) and cut to at most `max` characters
 /// (ending in `...` when cut). Borrowed when nothing needs changing.
 pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
-    let clean = !text.chars().any(char::is_control);
-    if clean && (text.len() <= max || text.chars().count() <= max) {
+    if !has_control(text) && (text.len() <= max || text.chars().count() <= max) {
         return Cow::Borrowed(text);
     }
     let keep = max.saturating_sub(ELLIPSIS.len());
@@ -57,6 +56,15 @@ pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether `text` holds a control character (Unicode `Cc`: C0, DEL, C1), by its UTF-8 bytes.
+fn has_control(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // No early exit: the loop vectorises, and messages are short.
+    bytes.iter().fold(false, |found, &b| found | (b < 0x20) | (b == 0x7f))
+        // C1 controls U+0080..U+009F are 0xC2 0x80..0x9F.
+        || memchr::memchr_iter(0xc2, bytes).any(|i| matches!(bytes.get(i + 1), Some(0x80..=0x9f)))
 }
 
 /// Shorten a warning to at most [`MAX_WARNING_CHARS`] characters, cutting on a char boundary
@@ -199,6 +207,13 @@ mod tests {
         assert!(out.chars().count() <= 20, "{out}");
         assert!(out.starts_with("\\u{7}") && out.ends_with("..."), "{out}");
         assert!(!out.chars().any(char::is_control));
+    }
+
+    #[test]
+    fn control_characters_are_found_by_their_bytes() {
+        for c in (0u32..0x250).filter_map(char::from_u32) {
+            assert_eq!(has_control(&format!("a{c}b")), c.is_control(), "{:?}", c);
+        }
     }
 
     #[test]
