@@ -77,6 +77,25 @@ async fn unreadable_reviews_get_400_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_reason_never_echoes_more_than_a_line_of_the_input() {
+    let (r, _) = router_with(Policy::default());
+    for field in ["apiVersion", "kind"] {
+        let mut review = fixture("review-create-tke-ha.json");
+        review[field] = json!(format!("{}\u{1b}[8m", "x".repeat(1024 * 1024)));
+        let (status, text) = post_raw(&r, "/validate", serde_json::to_vec(&review).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(text.len() < 4096, "{field}: {} bytes", text.len());
+        assert!(!text.contains(&0x1b), "{field}: control character echoed");
+    }
+    // serde_json quotes a value of the wrong type: cut too.
+    let mut review = fixture("review-create-tke-ha.json");
+    review["request"]["uid"] = json!(["x".repeat(1024 * 1024)]);
+    let (status, text) = post_raw(&r, "/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.len() < 4096, "{} bytes", text.len());
+}
+
+#[tokio::test]
 async fn a_review_without_its_object_is_a_well_formed_denial() {
     let (r, _) = router_with(Policy::default());
     let mut review = fixture("review-create-tke-ha.json");

@@ -1,6 +1,7 @@
 //! Why an admission request got no AdmissionReview back, as an HTTP answer: each error is its
 //! own response (`IntoResponse`), a status and a one-line reason the API server logs.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::budget::OverBudget;
 use crate::admit::Rejection;
+use crate::message::bounded;
 
 /// An admission request answered without an AdmissionReview.
 #[derive(Debug, thiserror::Error)]
@@ -83,9 +85,16 @@ impl ApiError {
     }
 }
 
+/// Longest reason sent with an error, in characters: serde_json's messages quote the input.
+const MAX_REASON_CHARS: usize = 1024;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let message = self.to_string();
+        let message = match bounded(&message, MAX_REASON_CHARS) {
+            Cow::Borrowed(_) => message,
+            Cow::Owned(cut) => cut,
+        };
         let failure = Failure {
             at: self.failed_at(),
             message: message.clone(),
@@ -106,6 +115,16 @@ impl IntoResponse for ApiError {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_reason_quoting_the_input_is_cut_and_escaped() {
+        let huge = format!("{{\"apiVersion\": \"{}\u{1b}\"}}", "v".repeat(100_000));
+        let not_json = serde_json::from_str::<u8>(&huge).unwrap_err();
+        let response = ApiError::Rejected(Rejection::NotJson(not_json)).into_response();
+        let failure = response.extensions().get::<Failure>().unwrap();
+        assert!(failure.message.chars().count() <= MAX_REASON_CHARS);
+        assert!(!failure.message.contains('\u{1b}'));
+    }
 
     #[test]
     fn each_error_has_its_status_and_says_why() {

@@ -14,6 +14,7 @@ use tower::{Layer, Service};
 
 use super::api_error::{FailedAt, Failure};
 use crate::admit::{Endpoint, Summary};
+use crate::message::{MAX_NAME_CHARS, bounded};
 use crate::metrics::{Metrics, RequestResult};
 
 /// The layer: one per admission route.
@@ -110,12 +111,16 @@ impl Observe {
             self.metrics
                 .observe(self.endpoint, result, latency.as_secs_f64());
             let subject = &summary.subject;
+            // Echoed from the request: bounded and without control characters, like answers.
+            let uid = bounded(&subject.uid, MAX_NAME_CHARS);
+            let kind = bounded(&subject.kind, MAX_NAME_CHARS);
+            let name = bounded(&subject.name, MAX_NAME_CHARS);
             tracing::info!(
                 endpoint,
                 // As &str (not `%`): recorded directly, without the formatting machinery.
-                uid = subject.uid.as_str(),
-                kind = subject.kind.as_str(),
-                name = subject.name.as_str(),
+                uid = &*uid,
+                kind = &*kind,
+                name = &*name,
                 operation = subject.operation.as_str(),
                 dry_run = subject.dry_run,
                 allowed = summary.allowed,
