@@ -408,7 +408,8 @@ impl Status {
     ///
     /// Bounded however many errors there are: at most [`MAX_CAUSES`] causes, then one
     /// `FieldValueTooMany` cause at `.` that says how many more; each cause's field and message
-    /// cut (see [`crate::message`]); the message at most `MAX_MESSAGE_BYTES`.
+    /// cut ([`crate::MAX_FIELD_CHARS`], [`crate::MAX_CAUSE_CHARS`]); the message at most
+    /// [`crate::MAX_MESSAGE_BYTES`].
     pub fn invalid<'a, E>(subject: &Subject, errors: &'a [E]) -> Self
     where
         StatusCause: From<&'a E>,
