@@ -30,13 +30,13 @@ fn normal_review() -> Vec<u8> {
     serde_json::to_vec(&fixture("review-create-third-party-ha.json")).unwrap()
 }
 
-/// The server with a small budget (4 MiB reserve + 4 MiB: one 3 MiB body at a time) and short
-/// timers.
+/// The server with a small budget (4 MiB reserve + 4 MiB: one 3 MiB body at a time); a body
+/// timeout long enough to look at a stalled body before it times out, even on a busy machine.
 async fn server(tweak: impl FnOnce(Settings) -> Settings) -> (TestServer, Target) {
     let server = TestServer::start_with(|s| {
         tweak(Settings {
             body_budget: 8 * MIB,
-            body_read_timeout: Duration::from_secs(2),
+            body_read_timeout: Duration::from_secs(10),
             ..s
         })
     })
@@ -101,17 +101,16 @@ async fn an_amplifying_review_gets_a_bounded_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_http1_bodies_past_the_budget_get_503_and_a_normal_review_is_answered() {
-    let (server, target) = server(|s| s).await;
+    let (server, target) = server(|s| Settings {
+        body_read_timeout: Duration::from_secs(3),
+        ..s
+    })
+    .await;
     // 20 connections, each one byte short of a 3 MiB body: before, each was held (621 MiB
     // with 200 of them).
     let attack = attack::stall_h1(&target, 20, tkeha_webhook::BODY_LIMIT, "/validate").await;
-    let tally = tokio::time::timeout(
-        GUARD,
-        attack.settle(Duration::from_millis(300), Duration::from_millis(1500)),
-    )
-    .await
-    .unwrap();
     // 4 MiB may go to large bodies: one holds it, every other is refused at once.
+    let tally = attack.until(GUARD, |t| t.with(503) == 19).await;
     assert_eq!(tally.with(503), 19, "{tally:?}");
     assert_eq!(tally.stalled + tally.held_back, 1, "{tally:?}");
     let metrics = server.metrics();
@@ -154,12 +153,7 @@ async fn stalled_http1_bodies_past_the_budget_get_503_and_a_normal_review_is_ans
 async fn stalled_http2_streams_past_the_budget_get_503_and_the_connection_still_serves() {
     let (server, target) = server(|s| s).await;
     let mut attack = attack::stall_h2(&target, 20, tkeha_webhook::BODY_LIMIT, "/validate").await;
-    let tally = tokio::time::timeout(
-        GUARD,
-        attack.settle(Duration::from_millis(300), Duration::from_millis(1500)),
-    )
-    .await
-    .unwrap();
+    let tally = attack.until(GUARD, |t| t.with(503) == 19).await;
     assert_eq!(tally.with(503), 19, "{tally:?}");
     assert_eq!(tally.closed, 0, "{tally:?}");
     // A normal review on the attacking connection itself, and on another.
@@ -183,15 +177,16 @@ async fn concurrent_http2_streams_per_connection_are_bounded() {
     .await;
     let size = 16 * 1024;
     let attack = attack::stall_h2(&target, 20, size, "/validate").await;
-    tokio::time::timeout(
-        GUARD,
-        attack.settle(Duration::from_millis(300), Duration::from_millis(1500)),
-    )
-    .await
-    .unwrap();
     // Each open stream holds its announced size: four of them, however many were asked for.
-    let in_flight = metric(&server.metrics(), "tkeha_webhook_body_bytes_in_flight");
-    assert_eq!(in_flight, (4 * size) as f64);
+    let in_flight = || metric(&server.metrics(), "tkeha_webhook_body_bytes_in_flight");
+    eventually(GUARD, "four streams to hold their bodies", || async {
+        in_flight() == (4 * size) as f64
+    })
+    .await;
+    attack
+        .settle(Duration::from_millis(300), Duration::from_secs(2))
+        .await;
+    assert_eq!(in_flight(), (4 * size) as f64);
     drop(attack);
     server.stop().await;
 }
@@ -200,6 +195,7 @@ async fn concurrent_http2_streams_per_connection_are_bounded() {
 async fn idle_http2_connections_are_closed_busy_ones_are_not() {
     let (server, target) = server(|s| Settings {
         idle_timeout: Duration::from_millis(300),
+        body_read_timeout: Duration::from_secs(2),
         ..s
     })
     .await;
@@ -214,12 +210,7 @@ async fn idle_http2_connections_are_closed_busy_ones_are_not() {
     // A stream whose body is still arriving is not idle: it gets its 408 (after the 2 s body
     // timeout, far past the idle timeout), not a closed connection.
     let attack = attack::stall_h2(&target, 1, 1024, "/validate").await;
-    let tally = tokio::time::timeout(
-        GUARD,
-        attack.settle(Duration::from_secs(3), Duration::from_secs(30)),
-    )
-    .await
-    .unwrap();
+    let tally = attack.until(GUARD, |t| t.stalled + t.held_back == 0).await;
     assert_eq!(tally.with(408), 1, "{tally:?}");
     drop(attack);
     server.stop().await;
@@ -250,15 +241,16 @@ async fn a_full_listener_closes_idle_connections_to_make_room() {
 async fn a_full_listener_of_busy_connections_makes_a_new_one_wait_not_fail() {
     let (server, target) = server(|s| Settings {
         max_connections: 2,
-        body_read_timeout: Duration::from_millis(800),
+        body_read_timeout: Duration::from_secs(2),
         ..s
     })
     .await;
     // Two connections stall small bodies (busy, not idle); the third waits for the first 408.
     let attack = attack::stall_h1(&target, 2, 1024, "/validate").await;
-    attack
-        .settle(Duration::from_millis(200), Duration::from_millis(500))
+    let tally = attack
+        .until(GUARD, |t| t.stalled == 2 || t.with(408) > 0)
         .await;
+    assert!(tally.stalled == 2 || tally.with(408) > 0, "{tally:?}");
     assert_normal_review_answered(&target).await;
     let tally = attack.tally();
     assert!(tally.with(408) >= 1, "{tally:?}");

@@ -283,6 +283,18 @@ impl Attack {
         }
     }
 
+    /// Wait until `done` holds for the tally, at most `limit` (then the last tally).
+    pub async fn until(&self, limit: Duration, done: impl Fn(&Tally) -> bool) -> Tally {
+        let deadline = Instant::now() + limit;
+        loop {
+            let tally = self.tally();
+            if done(&tally) || Instant::now() >= deadline {
+                return tally;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Body bytes handed over by all attackers.
     pub fn bytes_sent(&self) -> usize {
         self.attackers
