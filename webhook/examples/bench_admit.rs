@@ -158,7 +158,7 @@ fn main() {
     );
     drop(guard);
     let lines = tracing_subscriber::fmt()
-        .event_format(tkeha_webhook::logformat::JsonLines)
+        .event_format(tkeha_webhook::JsonLines)
         .with_writer(std::io::sink)
         .finish();
     let _guard = tracing::subscriber::set_default(lines);

@@ -1,4 +1,5 @@
-//! Validation of a defaulted Cluster spec: every rule of the design, all errors at once.
+//! Validation of a defaulted Cluster spec: every rule that the webhook and `kubectl tkeha
+//! validate` apply (the groups below), all errors at once.
 //!
 //! Data flows one way. [`Ctx::new`] parses everything the rules share (machine IPs, the pod
 //! and service CIDRs) once, from the spec alone; the rule groups only read that and add
