@@ -13,8 +13,9 @@ use tkeha_e2e::lab::proxy::{
 };
 use tkeha_e2e::lab::sshd::ROOT_PASSWORD;
 use tkeha_e2e::lab::{Lab, LabConfig, netns};
+use tkeha_e2e::remote::{self, password};
 use tkeha_provisioner::HostKeyPolicy;
-use tkeha_provisioner::manifest::{Credentials, Secret};
+use tkeha_provisioner::manifest::Secret;
 use tkeha_provisioner::transport::{
     Dialer, JumpServer, Route, Socks5Auth, Socks5Proxy, Target, TransportError, login,
 };
@@ -28,14 +29,9 @@ fn proxy_lab() -> Lab {
         proxies: true,
         ..LabConfig::masters(3)
     })
-    .unwrap_or_else(|e| panic!("lab up failed (the e2e tests need root, iproute2, microsocks): {e:#}"))
-}
-
-fn password(pw: &str) -> Credentials {
-    Credentials {
-        password: Some(Secret::new(pw)),
-        ..Credentials::default()
-    }
+    .unwrap_or_else(|e| {
+        panic!("lab up failed (the e2e tests need root, iproute2, microsocks): {e:#}")
+    })
 }
 
 fn jump_route(lab: &Lab, pw: &str) -> Route {
@@ -60,7 +56,7 @@ fn known_hosts(lab: &Lab) -> HostKeyPolicy {
     HostKeyPolicy::KnownHosts(lab.known_hosts_path())
 }
 
-/// SSH to master `i` along `route` as root, run `cmd`, return its stdout (or the error's text).
+/// SSH to `addr` along `route` as root, run `cmd`, return its stdout (or the error's text).
 fn ssh_run(
     dialer: &Dialer,
     route: &Route,
@@ -68,19 +64,8 @@ fn ssh_run(
     addr: SocketAddr,
     cmd: &str,
 ) -> Result<String, String> {
-    let stream = dialer
-        .dial(route, Target::master(addr), T)
-        .map_err(|e| e.to_string())?;
-    let sess = login::handshake(stream, addr.ip(), addr.port(), policy, T)
-        .map_err(|e| format!("master {addr}: {e}"))?;
-    login::authenticate(&sess, "root", &password(ROOT_PASSWORD))
-        .map_err(|e| format!("master {addr}: {e}"))?;
-    let mut ch = sess.channel_session().map_err(|e| e.to_string())?;
-    ch.exec(cmd).map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    ch.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    ch.wait_close().map_err(|e| e.to_string())?;
-    Ok(out)
+    let root = password(ROOT_PASSWORD);
+    remote::ssh_run(dialer, route, policy, addr, ("root", &root), cmd, T)
 }
 
 fn masters_only_known_hosts(lab: &Lab, path: &Path) {
@@ -115,8 +100,14 @@ fn masters_behind_proxies_are_reached_only_through_them() {
     // SOCKS5 without authentication (TKEStack's dialer), then with RFC 1929.
     for route in [socks_route(&lab), socks_login_route(&lab, SOCKS_PASSWORD)] {
         for i in 0..3 {
-            let out = ssh_run(&dialer, &route, &policy, lab.master_addr(i).unwrap(), "hostname")
-                .unwrap_or_else(|e| panic!("{route}: {e}"));
+            let out = ssh_run(
+                &dialer,
+                &route,
+                &policy,
+                lab.master_addr(i).unwrap(),
+                "hostname",
+            )
+            .unwrap_or_else(|e| panic!("{route}: {e}"));
             assert_eq!(out.trim(), lab.masters[i].ns, "{route}");
         }
     }
@@ -174,7 +165,10 @@ fn masters_behind_proxies_are_reached_only_through_them() {
             .unwrap()
             .unwrap();
         let text = String::from_utf8_lossy(&answer);
-        assert!(text.contains(&format!("apiserver {}", m1.ns)), "{route}: {text}");
+        assert!(
+            text.contains(&format!("apiserver {}", m1.ns)),
+            "{route}: {text}"
+        );
     }
     // The lab's own oracle for the hidden network agrees.
     assert_eq!(
@@ -225,7 +219,10 @@ fn the_jump_pump_carries_large_streams_to_three_masters_at_once() {
     let mut out = String::new();
     ch.read_to_string(&mut out).unwrap();
     assert_eq!(out.trim(), "1048576");
-    eprintln!("6 MiB down + 1 MiB up through the jump pump in {:?}", t0.elapsed());
+    eprintln!(
+        "6 MiB down + 1 MiB up through the jump pump in {:?}",
+        t0.elapsed()
+    );
     assert_eq!(dialer.jump_stats()[0].logins, 1);
     assert_eq!(lab.jump_connections().unwrap() - before, 1);
 }
@@ -243,7 +240,9 @@ fn jump_server_failures_name_the_hop() {
     for i in 0..3 {
         let e = ssh_run(&dialer, &bad, &policy, lab.master_addr(i).unwrap(), "true").unwrap_err();
         assert!(
-            e.starts_with(&format!("jump server {jump}: authentication failed as {JUMP_USER}")),
+            e.starts_with(&format!(
+                "jump server {jump}: authentication failed as {JUMP_USER}"
+            )),
             "{e}"
         );
         assert!(!e.contains("not-the-password"), "{e}");
@@ -265,7 +264,9 @@ fn jump_server_failures_name_the_hop() {
     )
     .unwrap_err();
     assert!(
-        e.starts_with(&format!("jump server {jump}: host key (ssh-ed25519) not in ")),
+        e.starts_with(&format!(
+            "jump server {jump}: host key (ssh-ed25519) not in "
+        )),
         "{e}"
     );
     let accept = HostKeyPolicy::AcceptNew(file.clone());
@@ -312,12 +313,17 @@ fn jump_server_failures_name_the_hop() {
     );
     // A closed port on a live master, through the same session.
     let closed: SocketAddr = format!("{}:2222", lab.masters[0].ip).parse().unwrap();
-    let e = dialer
-        .dial(&route, Target::master(closed), T)
-        .unwrap_err();
+    let e = dialer.dial(&route, Target::master(closed), T).unwrap_err();
     assert!(e.is_target_failure(), "{e}");
     // The session survives its failed tunnels: the other masters still answer.
-    let out = ssh_run(&dialer, &route, &policy, lab.master_addr(2).unwrap(), "hostname").unwrap();
+    let out = ssh_run(
+        &dialer,
+        &route,
+        &policy,
+        lab.master_addr(2).unwrap(),
+        "hostname",
+    )
+    .unwrap();
     assert_eq!(out.trim(), lab.masters[2].ns);
     assert_eq!(dialer.jump_stats()[0].logins, 1);
     lab.set_link(1, true).unwrap();
@@ -326,7 +332,9 @@ fn jump_server_failures_name_the_hop() {
     lab.set_jump(false).unwrap();
     let e = ssh_run(&dialer, &route, &policy, m2, "true").unwrap_err();
     assert!(
-        e.starts_with(&format!("jump server {jump}: the SSH connection to it was lost")),
+        e.starts_with(&format!(
+            "jump server {jump}: the SSH connection to it was lost"
+        )),
         "{e}"
     );
     // Jump server down from the start.
@@ -340,7 +348,10 @@ fn jump_server_failures_name_the_hop() {
 
     // A changed jump host key is refused under both policies.
     lab.rotate_jump_host_key().unwrap();
-    for p in [policy.clone(), HostKeyPolicy::AcceptNew(lab.known_hosts_path())] {
+    for p in [
+        policy.clone(),
+        HostKeyPolicy::AcceptNew(lab.known_hosts_path()),
+    ] {
         let e = ssh_run(&Dialer::new(p.clone()), &route, &p, m2, "true").unwrap_err();
         assert!(
             e.starts_with(&format!(
@@ -362,7 +373,14 @@ fn socks5_failures_name_the_hop() {
     let m1 = lab.master_addr(0).unwrap();
 
     // RFC 1929: a wrong password, and no credentials for a proxy that wants them.
-    let e = ssh_run(&dialer, &socks_login_route(&lab, "wrong"), &policy, m1, "true").unwrap_err();
+    let e = ssh_run(
+        &dialer,
+        &socks_login_route(&lab, "wrong"),
+        &policy,
+        m1,
+        "true",
+    )
+    .unwrap_err();
     assert!(
         e.starts_with(&format!(
             "SOCKS5 proxy {socks_login}: authentication failed as {SOCKS_USER}"
@@ -383,9 +401,7 @@ fn socks5_failures_name_the_hop() {
     // Proxy up, target refused (closed port) or down (link down).
     let route = socks_route(&lab);
     let closed: SocketAddr = format!("{}:2222", lab.masters[0].ip).parse().unwrap();
-    let e = dialer
-        .dial(&route, Target::master(closed), T)
-        .unwrap_err();
+    let e = dialer.dial(&route, Target::master(closed), T).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!("master {closed} via SOCKS5 proxy {socks}: connection refused")
@@ -396,9 +412,16 @@ fn socks5_failures_name_the_hop() {
         .dial(&route, Target::master(m3), DOWN_T)
         .unwrap_err()
         .to_string();
-    assert_eq!(e, format!("master {m3} via SOCKS5 proxy {socks}: host unreachable"));
+    assert_eq!(
+        e,
+        format!("master {m3} via SOCKS5 proxy {socks}: host unreachable")
+    );
     // A probe of a down address through a working proxy is a plain "no".
-    assert!(!dialer.tcp_answers(&route, m3, Duration::from_millis(500)).unwrap());
+    assert!(
+        !dialer
+            .tcp_answers(&route, m3, Duration::from_millis(500))
+            .unwrap()
+    );
     lab.set_link(2, true).unwrap();
 
     // Proxy down.
@@ -421,7 +444,10 @@ fn socks5_failures_name_the_hop() {
         .into_iter()
         .filter(|l| l.name.starts_with(&format!("tkh{slot}")))
         .collect();
-    assert!(links.is_empty(), "links of slot {slot} left behind: {links:?}");
+    assert!(
+        links.is_empty(),
+        "links of slot {slot} left behind: {links:?}"
+    );
     let left = std::process::Command::new("pgrep")
         .args(["-f", &format!("microsocks -i {socks_ip} ")])
         .output()

@@ -288,7 +288,12 @@ impl Lab {
                 dir: self.dir.join("lb"),
             };
             fs::create_dir_all(&lb.dir)?;
-            netns::add_node_on(&self.net_bridge(), &lb.ns, &lb.veth, &format!("{}/24", lb.ip))?;
+            netns::add_node_on(
+                &self.net_bridge(),
+                &lb.ns,
+                &lb.veth,
+                &format!("{}/24", lb.ip),
+            )?;
             cmd::run(
                 "ip",
                 &[

@@ -149,13 +149,9 @@ pub fn teardown_slot(slot: u16) {
     }
     let prefix = format!("tkh{slot}v");
     for link in links() {
-        if link
-            .name
-            .strip_prefix(&prefix)
-            .is_some_and(|r| {
-                r == "lb" || super::proxy::VETH_SUFFIXES.contains(&r) || r.parse::<u32>().is_ok()
-            })
-        {
+        if link.name.strip_prefix(&prefix).is_some_and(|r| {
+            r == "lb" || super::proxy::VETH_SUFFIXES.contains(&r) || r.parse::<u32>().is_ok()
+        }) {
             run_quiet("ip", &["link", "del", &link.name]);
         }
     }

@@ -240,8 +240,16 @@ fn spawn_microsocks(node: &Node, port: u16, login: bool) -> Result<std::process:
     let log = fs::File::create(node.dir.join(format!("microsocks-{port}.log")))?;
     let port_s = port.to_string();
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", &node.ns, "microsocks", "-i", &node.ip, "-p"])
-        .arg(&port_s);
+    c.args([
+        "netns",
+        "exec",
+        &node.ns,
+        "microsocks",
+        "-i",
+        &node.ip,
+        "-p",
+    ])
+    .arg(&port_s);
     if login {
         c.args(["-u", SOCKS_USER, "-P", SOCKS_PASSWORD]);
     }
@@ -395,7 +403,11 @@ impl Lab {
         .is_none()
         {
             let log = fs::read_to_string(j.dir.join("sshd.log")).unwrap_or_default();
-            bail!("the jump host's sshd at {}:22 does not accept connections: {}", j.ip, log.trim());
+            bail!(
+                "the jump host's sshd at {}:22 does not accept connections: {}",
+                j.ip,
+                log.trim()
+            );
         }
         Ok(())
     }
