@@ -331,6 +331,15 @@ mod tests {
     }
 
     #[test]
+    fn the_dialer_is_shared_by_threads_and_streams_move_to_them() {
+        fn shared<T: Send + Sync>() {}
+        fn moved<T: Send + 'static>() {}
+        shared::<Dialer>();
+        moved::<Stream>();
+        moved::<TransportError>();
+    }
+
+    #[test]
     fn routes_compare_and_share() {
         let socks = |port: u16| {
             Route::Socks5(Socks5Proxy {

@@ -571,7 +571,12 @@ impl Pump {
     fn wait(&self) {
         let busy = self.in_flight.is_some() || !self.tunnels.is_empty();
         let mut sock_flags = PollFlags::empty();
-        if self.in_flight.is_some() || self.tunnels.iter().any(Tunnel::wants_channel_read) {
+        if self.in_flight.is_some()
+            || self
+                .tunnels
+                .iter()
+                .any(|t| t.closing || t.wants_channel_read())
+        {
             sock_flags |= PollFlags::IN;
         }
         if matches!(

@@ -423,6 +423,7 @@ impl Lab {
         format!("{}.100", self.net_prefix())
     }
 
+    /// `VIP:port`.
     pub fn vip_addr(&self, port: u16) -> SocketAddr {
         let second = if self.proxy.is_some() { 78 } else { 77 };
         SocketAddr::from(([10, second, self.slot as u8, 100], port))
