@@ -121,7 +121,7 @@ pub enum Socks5Error {
         after: Duration,
     },
     /// The proxy closed the connection in the middle of a message.
-    #[error("the proxy closed the connection during the SOCKS5 {step} ({got} of {wanted} bytes)")]
+    #[error("closed the connection during the SOCKS5 {step} ({got} of {wanted} bytes)")]
     Closed {
         /// Which message was being read.
         step: &'static str,
@@ -143,7 +143,7 @@ pub enum Socks5Error {
     NotSocks5(u8),
     /// The proxy accepts none of the offered methods.
     #[error(
-        "the proxy accepts none of the authentication methods offered ({offered}){hint}",
+        "accepts none of the authentication methods offered ({offered}){hint}",
         hint = if *.with_credentials { "" } else { ": it may require a username and password (RFC 1929)" }
     )]
     NoAcceptableMethod {
@@ -153,7 +153,7 @@ pub enum Socks5Error {
         with_credentials: bool,
     },
     /// The proxy chose a method we did not offer.
-    #[error("the proxy chose authentication method {0:#04x}, which was not offered")]
+    #[error("chose authentication method {0:#04x}, which was not offered")]
     UnofferedMethod(u8),
     /// RFC 1929 authentication was refused.
     #[error(
@@ -169,7 +169,7 @@ pub enum Socks5Error {
     #[error("bad username/password answer (version {0:#04x}, expected 0x01)")]
     BadAuthVersion(u8),
     /// The proxy refused the CONNECT for a reason of its own (not the target's).
-    #[error("the proxy refused the CONNECT: {0}")]
+    #[error("refused the CONNECT: {0}")]
     Refused(ReplyCode),
     /// The proxy could not reach the target (reply 3, 4, 5 or 6).
     #[error("{0}")]
