@@ -110,7 +110,7 @@ pub struct Lab {
     pub lb: Option<Lb>,
     pub vports: Vec<u16>,
     /// The jump host and SOCKS5 server when the masters sit behind them.
-    pub proxy: Option<proxy::ProxyHosts>,
+    pub proxy: Option<Box<proxy::ProxyHosts>>,
     children: Vec<Child>,
     keep: bool,
     _tmp: Option<tempfile::TempDir>,
@@ -187,7 +187,9 @@ impl Lab {
             std::process::id()
         };
         let slot = netns::allocate_slot(&dir, owner)?;
-        let proxy = cfg.proxies.then(|| proxy::ProxyHosts::plan(slot, &dir));
+        let proxy = cfg
+            .proxies
+            .then(|| Box::new(proxy::ProxyHosts::plan(slot, &dir)));
         let mut lab = Lab {
             slot,
             dir,
@@ -373,7 +375,7 @@ impl Lab {
             masters,
             lb,
             vports,
-            proxy: proxy::load(&v),
+            proxy: proxy::load(&v).map(Box::new),
             children: Vec::new(),
             keep: true,
             _tmp: None,
@@ -398,7 +400,7 @@ impl Lab {
                 "dir": m.dir, "etc": m.dir.join("etc"), "sshd_pid": m.sshd_pid,
             })).collect::<Vec<_>>(),
             "lb": self.lb.as_ref().map(|l| json!({ "ns": l.ns, "ip": l.ip, "veth": l.veth, "dir": l.dir })),
-            "proxy": proxy::describe(self.proxy.as_ref()),
+            "proxy": proxy::describe(self.proxy.as_deref()),
         })
     }
 

@@ -324,7 +324,7 @@ impl Lab {
 
     fn proxies(&self) -> Result<&ProxyHosts> {
         self.proxy
-            .as_ref()
+            .as_deref()
             .context("this lab has no proxy tier (LabConfig::proxies)")
     }
 
