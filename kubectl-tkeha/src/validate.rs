@@ -47,7 +47,7 @@ pub enum ReportFormat {
     /// One line per error, warnings on stderr, a verdict line.
     #[default]
     Text,
-    /// {"valid", "errors", "warnings", "patch"} on stdout.
+    /// The report as one JSON document on stdout.
     Json,
 }
 

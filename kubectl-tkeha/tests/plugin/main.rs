@@ -15,6 +15,7 @@ mod init;
 mod loopback;
 mod prompt;
 mod provision;
+mod shell_completion;
 mod tls;
 #[path = "../../../provisioner/tests/support/tls_front.rs"]
 mod tls_front;
