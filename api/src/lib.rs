@@ -4,6 +4,7 @@
 //! [`review`] (defaults as an RFC 6902 patch, then validation of the defaulted object).
 
 pub mod defaults;
+pub mod display;
 pub mod field;
 pub mod manifest;
 pub mod objects;

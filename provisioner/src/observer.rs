@@ -60,7 +60,12 @@ impl std::fmt::Display for StepEvent<'_> {
                 "[{host}] {label}... ok ({} ms)",
                 self.elapsed.as_millis()
             ),
-            Some(e) => write!(f, "[{host}] {label}... FAILED: {e}"),
+            // The error can carry text from outside (a username, a master's output).
+            Some(e) => write!(
+                f,
+                "[{host}] {label}... FAILED: {}",
+                tkeha_api::display::escape_control(e)
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The provisioner's report: one serde document per run (`-o json`) and its human text form.
 
 use serde::Serialize;
+use tkeha_api::display::escaped;
 
 /// VRRP state of keepalived on one master, as far as it can be known from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -179,14 +180,58 @@ impl Report {
         self.ok = self.errors.is_empty() && self.hosts.iter().all(|h| h.ok);
     }
 
-    /// The `-o json` form (pretty-printed).
+    /// The `-o json` form (pretty-printed), with control characters in every text escaped (see
+    /// [`Report::shown`]), so that `jq -r` cannot print them raw either.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
+        serde_json::to_string_pretty(&self.shown())
             .unwrap_or_else(|e| format!("{{\"error\": \"report: {e}\"}}"))
     }
 
-    /// The human form: one line per host, then the summary.
+    /// The `-o yaml` form, escaped as [`Report::to_json`].
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(&self.shown())
+            .unwrap_or_else(|e| format!("error: \"report: {e}\"\n"))
+    }
+
+    /// This report as it may be shown: every string that can hold text from outside (a host's
+    /// error from SSH or a master's output, which can carry a username; notes; general errors) with
+    /// its control characters escaped by [`tkeha_api::display::escape_control`]. A newline or
+    /// `ESC[8m` in a username then cannot fake a report line or hide the real ones.
+    pub fn shown(&self) -> Report {
+        let mut r = self.clone();
+        r.action = escaped(&r.action);
+        r.mode = escaped(&r.mode);
+        r.vip = escaped(&r.vip);
+        r.vip_holder = r.vip_holder.as_deref().map(escaped);
+        r.errors = r.errors.iter().map(|e| escaped(e)).collect();
+        for h in &mut r.hosts {
+            h.host = escaped(&h.host);
+            h.error = h.error.as_deref().map(escaped);
+            h.interface = h.interface.as_deref().map(escaped);
+            h.notes = h.notes.iter().map(|n| escaped(n)).collect();
+        }
+        if let Some(d) = &mut r.drill {
+            d.from = escaped(&d.from);
+            d.to = escaped(&d.to);
+            d.oracle = escaped(&d.oracle);
+        }
+        if let Some(lb) = &mut r.lb {
+            lb.bound = lb.bound.iter().map(|b| escaped(b)).collect();
+            lb.unverified = lb.unverified.iter().map(|b| escaped(b)).collect();
+            for s in &mut lb.self_connect {
+                s.host = escaped(&s.host);
+            }
+        }
+        r
+    }
+
+    /// The human form: one line per host, then the summary. Text from outside is escaped (see
+    /// [`Report::shown`]).
     pub fn to_text(&self) -> String {
+        self.shown().text()
+    }
+
+    fn text(&self) -> String {
         let mut out = String::new();
         for h in &self.hosts {
             let mut parts = vec![if h.ok {
@@ -194,7 +239,9 @@ impl Report {
             } else {
                 "FAILED".to_string()
             }];
-            if self.mode == "tke" && self.action != "check" && self.action != "uninstall" {
+            // A host that failed before anything was learnt about it has no state to show.
+            let known = h.ok || h.state != VrrpState::Unknown;
+            if known && self.mode == "tke" && self.action != "check" && self.action != "uninstall" {
                 parts.push(format!("state={}", format!("{:?}", h.state).to_uppercase()));
                 parts.push(format!("vip={}", if h.holds_vip { "held" } else { "-" }));
                 if let Some(health) = h.health {
@@ -210,7 +257,9 @@ impl Report {
             if let Some(i) = &h.interface {
                 parts.push(format!("if={i}"));
             }
-            parts.push(format!("ssh_round_trips={}", h.round_trips));
+            if h.ok {
+                parts.push(format!("ssh_round_trips={}", h.round_trips));
+            }
             out.push_str(&format!("[{}] {}\n", h.host, parts.join(" ")));
             if let Some(e) = &h.error {
                 out.push_str(&format!("    error: {e}\n"));
