@@ -215,9 +215,9 @@ pub fn decode_spec(root: &Value) -> Result<Option<ClusterSpec>, DecodeError> {
                     format!("spec.{p}")
                 },
                 message: if secret {
-                    "invalid type: expected a base64 string (the value is not shown); encode it with `kubectl tkeha encode-password`".to_string()
+                    "must be a base64 string (the value is not shown); encode it with `kubectl tkeha encode-password`".to_string()
                 } else {
-                    e.into_inner().to_string()
+                    crate::manifest::type_error_words(&e.into_inner().to_string())
                 },
             }
         })
@@ -231,7 +231,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
             None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
             Some(other) => Err(DecodeError {
                 path: path.to_string(),
-                message: format!("invalid type: {}, expected an object", kind_of(other)),
+                message: format!("must be an object, not {}", kind_of(other)),
             }),
         }
     }
@@ -252,7 +252,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
             if !m.is_object() {
                 return Err(DecodeError {
                     path: format!("spec.machines[{i}]"),
-                    message: format!("invalid type: {}, expected an object", kind_of(m)),
+                    message: format!("must be an object, not {}", kind_of(m)),
                 });
             }
             if let Some(Value::Array(ts)) = m.get("taints") {
@@ -260,7 +260,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
                     if !t.is_object() {
                         return Err(DecodeError {
                             path: format!("spec.machines[{i}].taints[{j}]"),
-                            message: format!("invalid type: {}, expected an object", kind_of(t)),
+                            message: format!("must be an object, not {}", kind_of(t)),
                         });
                     }
                 }
