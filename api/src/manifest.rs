@@ -358,7 +358,9 @@ fn found_words(found: &str) -> (String, Option<&str>) {
         found.to_string()
     };
     let literal = literal.filter(|_| {
-        found.starts_with("integer") || found.starts_with("floating") || found.starts_with("boolean")
+        found.starts_with("integer")
+            || found.starts_with("floating")
+            || found.starts_with("boolean")
     });
     (words, literal)
 }
@@ -369,7 +371,12 @@ fn expected_words(expected: &str, found_fraction: bool) -> String {
         "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
     ];
     if INTEGERS.contains(&expected) {
-        return if found_fraction { "a whole number" } else { "a number" }.to_string();
+        return if found_fraction {
+            "a whole number"
+        } else {
+            "a number"
+        }
+        .to_string();
     }
     match expected {
         "f32" | "f64" => "a number".to_string(),
@@ -401,23 +408,47 @@ mod tests {
         let deep = format!("a: {}1{}", "[".repeat(70), "]".repeat(70));
         let e = parse_manifest(&deep).unwrap_err();
         assert!(e.message.contains("nested deeper than 64 levels"), "{e}");
-        assert!(!e.message.contains('{') && !e.message.contains("Budget"), "{e}");
+        assert!(
+            !e.message.contains('{') && !e.message.contains("Budget"),
+            "{e}"
+        );
     }
 
     #[test]
     fn serde_type_errors_become_sentences() {
         for (serde, words) in [
-            (r#"invalid type: string "22", expected i64"#, "must be a number, not a string"),
-            ("invalid type: floating point `1.5`, expected i64", "must be a whole number, not 1.5"),
-            ("invalid type: boolean `true`, expected i64", "must be a number, not true/false"),
-            ("invalid type: sequence, expected i64", "must be a number, not a list"),
-            ("invalid type: map, expected a string", "must be a string, not an object"),
-            ("invalid type: null, expected a boolean", "must be true or false, not null"),
+            (
+                r#"invalid type: string "22", expected i64"#,
+                "must be a number, not a string",
+            ),
+            (
+                "invalid type: floating point `1.5`, expected i64",
+                "must be a whole number, not 1.5",
+            ),
+            (
+                "invalid type: boolean `true`, expected i64",
+                "must be a number, not true/false",
+            ),
+            (
+                "invalid type: sequence, expected i64",
+                "must be a number, not a list",
+            ),
+            (
+                "invalid type: map, expected a string",
+                "must be a string, not an object",
+            ),
+            (
+                "invalid type: null, expected a boolean",
+                "must be true or false, not null",
+            ),
             (
                 r#"invalid type: string "x", expected an array of objects"#,
                 "must be a list of objects, not a string",
             ),
-            ("invalid type: a number, expected an object", "must be an object, not a number"),
+            (
+                "invalid type: a number, expected an object",
+                "must be an object, not a number",
+            ),
             (
                 "invalid type: boolean `true`, expected a string",
                 "must be a string, not true/false: put it in quotes (\"true\")",

@@ -62,9 +62,9 @@ fn kubeconfig_words(error: &KubeconfigError) -> String {
             "no current-context set: pass --context NAME (`kubectl config get-contexts` lists them)"
                 .to_string()
         }
-        KubeconfigError::LoadContext(name) => format!(
-            "no context named {name:?} (`kubectl config get-contexts` lists them)"
-        ),
+        KubeconfigError::LoadContext(name) => {
+            format!("no context named {name:?} (`kubectl config get-contexts` lists them)")
+        }
         KubeconfigError::LoadClusterOfContext(name) => {
             format!("the context's cluster {name:?} is not defined in the file")
         }
@@ -267,7 +267,10 @@ mod tests {
             .unwrap_err();
         let text = format!("{err:#}");
         assert!(
-            text.starts_with(&format!("kubeconfig {}: not a kubeconfig: invalid YAML: ", garbage.display())),
+            text.starts_with(&format!(
+                "kubeconfig {}: not a kubeconfig: invalid YAML: ",
+                garbage.display()
+            )),
             "{text}"
         );
         assert_eq!(text.lines().count(), 1, "{text}");

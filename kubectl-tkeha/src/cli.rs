@@ -140,7 +140,7 @@ fn help(command: Option<&str>) -> anyhow::Result<ExitCode> {
             ),
         },
     };
-    crate::render::to_stdout(text.ansi().to_string())?;
+    crate::render::to_stdout(text.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,7 @@
 //! errors and the report's per-host errors, neither of which carries a secret value.
 
 use serde_json::Value;
+use tkeha_api::display::escaped;
 use tkeha_api::types::{ClusterCondition, ConditionStatus, HaStatus};
 use tkeha_kube::{ClusterClient, ClusterError, KubeApiError, Target, now, runtime, status_patch};
 
@@ -156,7 +157,7 @@ pub fn run(
                 let verdict = Verdict {
                     status: ConditionStatus::False,
                     reason: Reason::InvalidCluster,
-                    message: error.to_string(),
+                    message: truncate(escaped(&error.to_string()), MAX_MESSAGE),
                 };
                 rt.block_on(write(&api, name, &verdict, HaFields::Keep))
                     .err()
@@ -277,7 +278,9 @@ pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdi
     Some(Verdict {
         status,
         reason,
-        message: truncate(message, MAX_MESSAGE),
+        // Host errors can carry text from outside (a username in an SSH error, a master's
+        // output): a condition message is read on terminals (`kubectl describe`) too.
+        message: truncate(escaped(&message), MAX_MESSAGE),
     })
 }
 

@@ -371,6 +371,96 @@ mod tests {
         assert!(r.to_text().contains("error: first"));
     }
 
+    /// What an attacker who controls a username (or a master's output) puts into an SSH error:
+    /// a fake success block, a terminal "conceal" sequence to hide the real lines, a command
+    /// substitution and a NUL.
+    const FORGED: &str = "root\n[10.0.0.12] ok ssh_round_trips=1\n[10.0.0.13] ok ssh_round_trips=1\ncheck succeeded (3 ms)\n\u{1b}[8m$(reboot)\0\u{9b}8m";
+
+    fn no_control(text: &str) -> bool {
+        !text.chars().any(|c| c.is_control() && c != '\n')
+    }
+
+    #[test]
+    fn a_forged_error_cannot_fake_a_success_block_or_hide_lines() {
+        use std::time::Duration;
+
+        use crate::Action;
+        use crate::fake::Fleet;
+
+        let fleet = Fleet::new(3);
+        fleet.master(0, |m| m.connect_error = Some(FORGED.into()));
+        let plan = fleet.tke_plan();
+        let report = fleet
+            .provisioner(Duration::from_secs(1))
+            .run(Action::Check, &plan);
+        assert!(!report.ok);
+
+        let text = report.to_text();
+        assert!(no_control(&text), "{text:?}");
+        // One line per master, the general error, the summary: nothing the error added.
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("[10.0.0.11] FAILED"), "{text}");
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("check ")).count(),
+            1,
+            "{text}"
+        );
+        assert!(lines.last().unwrap().starts_with("check FAILED"), "{text}");
+        assert!(
+            !lines.iter().any(|l| l.starts_with("check succeeded")),
+            "{text}"
+        );
+        assert!(
+            text.contains("root\\n[10.0.0.12] ok"),
+            "shown, escaped: {text}"
+        );
+        assert!(
+            text.contains("\\u{1b}[8m$(reboot)\\u{0}\\u{9b}8m"),
+            "{text}"
+        );
+
+        for doc in [report.to_json(), report.to_yaml()] {
+            let value: serde_json::Value = if doc.starts_with('{') {
+                serde_json::from_str(&doc).unwrap()
+            } else {
+                serde_saphyr::from_str(&doc).unwrap()
+            };
+            let error = value["hosts"][0]["error"].as_str().unwrap();
+            // Even `jq -r .hosts[0].error` prints one inert line.
+            assert!(!error.chars().any(char::is_control), "{error:?}");
+            assert!(error.contains("\\u{1b}[8m"), "{error:?}");
+        }
+
+        for action in [
+            Action::Apply,
+            Action::Status,
+            Action::Drill,
+            Action::Uninstall,
+        ] {
+            let verdict = crate::cluster_api::verdict_for(action, &plan, &report).unwrap();
+            assert!(
+                !verdict.message.chars().any(char::is_control),
+                "{action:?}: {:?}",
+                verdict.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_host_line_shows_no_internals() {
+        let mut r = Report::new("check", "tke", "10.0.0.100");
+        let mut h = HostReport::new("10.0.0.1");
+        h.fail("cannot connect to 10.0.0.1:22: Connection refused");
+        r.hosts.push(h);
+        r.finish();
+        let text = r.to_text();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "[10.0.0.1] FAILED",
+            "no ssh_round_trips=0 on a failed host: {text}"
+        );
+    }
+
     #[test]
     fn states_serialize_upper_case() {
         assert_eq!(

@@ -13,9 +13,11 @@ mod in_cluster;
 mod init;
 #[path = "../../../provisioner/tests/support/loopback.rs"]
 mod loopback;
+mod one_voice;
 mod prompt;
 mod provision;
 mod shell_completion;
+mod surface;
 mod tls;
 #[path = "../../../provisioner/tests/support/tls_front.rs"]
 mod tls_front;
