@@ -36,6 +36,9 @@ Examples:
   kubectl tkeha create -f cluster.yaml --dry-run=server
   # The object as it would be sent, defaults filled in; nothing is contacted
   kubectl tkeha create -f cluster.yaml --dry-run=client -o yaml")]
+#[command(
+    override_usage = "kubectl tkeha create -f FILE [--dry-run[=client|server]] [-o yaml|json|name]"
+)]
 pub struct CreateArgs {
     /// The manifest: JSON, JSON with // comments, or YAML. `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -117,9 +120,10 @@ fn review(loaded: &validate::Loaded) -> anyhow::Result<Option<Value>> {
     if let Some(error) = name_error(&loaded.value) {
         review.errors.insert(0, error);
     }
-    for warning in &review.warnings {
-        eprintln!("Warning: {warning}");
-    }
+    eprint!(
+        "{}",
+        tkeha_provisioner::cli::warning_lines(&review.warnings)
+    );
     if !review.allowed() {
         // The same lines as `validate`, on stderr: stdout carries only what was created.
         eprint!("{}", validate::text_report(&loaded.name, &review));

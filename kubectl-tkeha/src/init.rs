@@ -85,10 +85,11 @@ pub struct InitArgs {
     /// Read the SSH password from stdin (to EOF; one trailing newline is dropped).
     #[arg(long, conflicts_with = "ssh_key")]
     pub password_stdin: bool,
-    /// Use this private key file for SSH instead of a password (written to privateKey).
+    /// Use this private key file for SSH instead of a password (written to privateKey): an OpenSSH
+    /// or PEM private key; an encrypted one needs --passphrase-stdin, or a terminal to be asked on.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub ssh_key: Option<PathBuf>,
-    /// Read the private key's passphrase from stdin (with --ssh-key).
+    /// Read the private key's passphrase from stdin (with --ssh-key; checked against the key).
     #[arg(long, requires = "ssh_key")]
     pub passphrase_stdin: bool,
     /// Pod network CIDR (spec.clusterCIDR).
@@ -139,14 +140,16 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    for warning in &review.warnings {
-        eprintln!("Warning: {warning}");
-    }
+    eprint!(
+        "{}",
+        tkeha_provisioner::cli::warning_lines(&review.warnings)
+    );
     if !review.allowed() {
         for error in &review.errors {
+            let shown = tkeha_api::display::escape_control(&error.to_string()).into_owned();
             match flag_for(&error.field) {
-                Some(flag) => eprintln!("error: {error} [{flag}]"),
-                None => eprintln!("error: {error}"),
+                Some(flag) => eprintln!("error: {shown} [{flag}]"),
+                None => eprintln!("error: {shown}"),
             }
         }
         eprintln!(
