@@ -82,6 +82,19 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the input, the output holds nothing a terminal acts on, and text without
+        /// such characters comes back unchanged.
+        #[test]
+        fn no_input_leaves_a_control_character(text in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{200b}-\\u{206f} a-z]{0,64}") {
+            let shown = escape_control(&text);
+            proptest::prop_assert!(!shown.chars().any(needs_escape), "{:?}", shown);
+            if !text.chars().any(needs_escape) {
+                proptest::prop_assert_eq!(shown.as_ref(), text.as_str());
+            }
+        }
+    }
+
     #[test]
     fn printable_text_is_borrowed_unchanged() {
         for text in [

@@ -414,6 +414,19 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any message, however shaped, gives words and never a panic.
+        #[test]
+        fn type_error_words_never_panic(
+            head in "(invalid type: |invalid value: |missing field `|)",
+            found in ".{0,40}",
+            expected in ".{0,40}",
+        ) {
+            let _ = type_error_words(&format!("{head}{found}, expected {expected}"));
+            let _ = type_error_words(&format!("{head}{found}"));
+        }
+    }
+
     #[test]
     fn serde_type_errors_become_sentences() {
         for (serde, words) in [
