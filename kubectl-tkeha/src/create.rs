@@ -169,6 +169,8 @@ fn display_name(object: &Value) -> String {
 
 /// Print the answer: `-o yaml|json|name`, else kubectl's `RESOURCE/NAME created`.
 fn answer(args: &CreateArgs, object: &Value, name: &str, suffix: &str) -> anyhow::Result<ExitCode> {
+    // A client dry run shows the manifest's name before any API server has checked it.
+    let name = tkeha_api::display::escape_control(name);
     let text = match args.output {
         Some(CreateOutput::Yaml) => render::render(&redacted(object), ManifestFormat::Yaml)?,
         Some(CreateOutput::Json) => render::render(&redacted(object), ManifestFormat::Json)?,
