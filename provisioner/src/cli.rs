@@ -62,11 +62,16 @@ pub fn error_text(error: &RunError) -> String {
     }
 }
 
-/// `error: ` before each line of `message`, control characters escaped.
+/// `error: MESSAGE`: further lines of a message (our own lists of options) indented under the
+/// first; control characters in each line escaped, so no line can pass for report output.
 pub fn prefixed(message: &str) -> String {
     message
         .lines()
-        .map(|line| format!("error: {}\n", escape_control(line)))
+        .enumerate()
+        .map(|(i, line)| {
+            let lead = if i == 0 { "error: " } else { "       " };
+            format!("{lead}{}\n", escape_control(line))
+        })
         .collect()
 }
 
@@ -321,6 +326,15 @@ mod tests {
             timeout: 0,
             connect_timeout: 7,
         }
+    }
+
+    #[test]
+    fn errors_read_as_one_message() {
+        assert_eq!(prefixed("one"), "error: one\n");
+        assert_eq!(
+            prefixed("no policy: pass one of\n  --a\n  --b \u{1b}[8m"),
+            "error: no policy: pass one of\n         --a\n         --b \\u{1b}[8m\n"
+        );
     }
 
     #[test]

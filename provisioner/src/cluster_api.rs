@@ -157,7 +157,7 @@ pub fn run(
                 let verdict = Verdict {
                     status: ConditionStatus::False,
                     reason: Reason::InvalidCluster,
-                    message: truncate(escaped(&error.to_string()), MAX_MESSAGE),
+                    message: truncate(invalid_message(&error), MAX_MESSAGE),
                 };
                 rt.block_on(write(&api, name, &verdict, HaFields::Keep))
                     .err()
@@ -282,6 +282,19 @@ pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdi
         // output): a condition message is read on terminals (`kubectl describe`) too.
         message: truncate(escaped(&message), MAX_MESSAGE),
     })
+}
+
+/// The condition message of a Cluster the rules refuse: its field errors on one line, `; `
+/// between them, each escaped (a condition message is one line of text).
+fn invalid_message(error: &PlanError) -> String {
+    match error {
+        PlanError::Invalid { errors, .. } => errors
+            .iter()
+            .map(|e| escaped(e))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => escaped(&other.to_string()),
+    }
 }
 
 /// `host: error; host: error; general error` from a report (its errors never carry secrets).
@@ -482,6 +495,22 @@ mod tests {
                 .starts_with("VIP 10.0.0.100: the load balancer reaches 2 of 3 masters"),
             "{}",
             v.message
+        );
+    }
+
+    #[test]
+    fn an_invalid_clusters_message_is_one_line_of_its_field_errors() {
+        let error = PlanError::Invalid {
+            path: "Cluster lab".into(),
+            errors: vec![
+                "spec.a: Required value".into(),
+                "spec.b: Invalid value: \"x\ny\"".into(),
+            ],
+            warnings: vec!["w".into()],
+        };
+        assert_eq!(
+            invalid_message(&error),
+            "spec.a: Required value; spec.b: Invalid value: \"x\\ny\""
         );
     }
 
