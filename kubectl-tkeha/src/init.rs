@@ -146,7 +146,7 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
     );
     if !review.allowed() {
         for error in &review.errors {
-            let shown = tkeha_api::display::escape_control(&error.to_string()).into_owned();
+            let shown = tkeha_api::field::escape(&error.to_string()).into_owned();
             match flag_for(&error.field) {
                 Some(flag) => eprintln!("error: {shown} [{flag}]"),
                 None => eprintln!("error: {shown}"),
@@ -181,7 +181,7 @@ fn read_credentials(args: &InitArgs) -> anyhow::Result<Credentials> {
 /// its passphrase, from `--passphrase-stdin` or, on a terminal, a no-echo prompt; it is checked
 /// against the key where the format allows (OpenSSH keys).
 fn key_credentials(path: &std::path::Path, passphrase_stdin: bool) -> anyhow::Result<Credentials> {
-    let name = tkeha_api::display::escape_control(&path.display().to_string()).into_owned();
+    let name = tkeha_api::field::escape(&path.display().to_string()).into_owned();
     let mut bytes = read_key_file(path, &name)?;
     let info = match sshkey::classify(&bytes) {
         Ok(info) => info,

@@ -8,9 +8,9 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 use tkeha_api::review::DecodeError;
-use tkeha_api::{FieldError, Policy, Review};
+use tkeha_api::{FieldError, FieldValidation, Policy, Review};
 
-use tkeha_api::display::escape_control;
+use tkeha_api::field::escape;
 use tkeha_provisioner::cli;
 use tkeha_provisioner::input::InputError;
 
@@ -31,8 +31,17 @@ Examples:
   # An update: the HA mode, VIP, type and CIDRs are immutable; masters change one way at a time
   kubectl tkeha validate -f cluster-new.yaml --old cluster.yaml
   # Machine-readable: {\"valid\", \"errors\": [{\"field\",\"type\",\"message\"}], \"warnings\", \"patch\"}
-  kubectl tkeha validate -f cluster.yaml -o json")]
-#[command(override_usage = "kubectl tkeha validate -f FILE [--old FILE] [-o text|json|yaml]")]
+  kubectl tkeha validate -f cluster.yaml -o json
+  # A misspelt field (clusterCidr) is a warning; --strict makes it an error, as
+  # `kubectl create --validate=strict` does
+  kubectl tkeha validate -f cluster.yaml --strict
+
+On an update (--old), problems the stored object already had, on fields the update leaves
+alone, are warnings (\"already invalid before this update: ...\"), as the API server ratchets
+CRD validation; changes of metadata or status alone are always valid.")]
+#[command(
+    override_usage = "kubectl tkeha validate -f FILE [--old FILE] [--strict] [-o text|json|yaml]"
+)]
 pub struct ValidateArgs {
     /// The manifest: JSON, JSON with // comments, or YAML. `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -43,6 +52,10 @@ pub struct ValidateArgs {
     /// Report format: `text` for people, `json` or `yaml` for scripts (stdout only).
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
+    /// Unknown fields (not in TKEStack's schema) are errors, not warnings: kubectl's
+    /// `--validate=strict`.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Output format of `validate`.
@@ -66,14 +79,22 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     let new = load(&args.file)?;
     let old = args.old.as_deref().map(load).transpose()?;
+    let policy = Policy {
+        field_validation: if args.strict {
+            FieldValidation::Strict
+        } else {
+            FieldValidation::Warn
+        },
+        ..Policy::default()
+    };
     if let Some(old) = &old {
         // The webhook only warns about a stored object it cannot read; here it is user input.
-        if let Err(err) = tkeha_api::review(&old.value, None, &Policy::default()) {
+        if let Err(err) = tkeha_api::review(&old.value, None, &policy) {
             bail!(decode_message(&old.name, &err));
         }
     }
     let old_value = old.as_ref().map(|o| &o.value);
-    let review = match tkeha_api::review(&new.value, old_value, &Policy::default()) {
+    let review = match tkeha_api::review(&new.value, old_value, &policy) {
         Ok(review) => review,
         Err(err) => bail!(decode_message(&new.name, &err)),
     };
@@ -110,10 +131,10 @@ pub fn decode_message(name: &str, err: &DecodeError) -> String {
 /// Error lines (each with its field path and fix), the defaults applied, then one verdict line.
 pub fn text_report(name: &str, review: &Review) -> String {
     let mut out = String::new();
-    let name = escape_control(name);
+    let name = escape(name);
     for error in &review.errors {
         // Field errors quote the values they show; the name and any other text are escaped here.
-        out.push_str(&format!("{name}: {}\n", escape_control(&error.to_string())));
+        out.push_str(&format!("{name}: {}\n", escape(&error.to_string())));
     }
     if review.allowed() {
         for line in describe_patch(review) {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tkeha_api::display::escape_control;
+use tkeha_api::field::escape;
 
 use crate::cluster_api::{CONDITION_TYPE, ClusterApiError, Verdict};
 use crate::hostkeys::{self, HostKeyPolicy};
@@ -70,7 +70,7 @@ pub fn prefixed(message: &str) -> String {
         .enumerate()
         .map(|(i, line)| {
             let lead = if i == 0 { "error: " } else { "       " };
-            format!("{lead}{}\n", escape_control(line))
+            format!("{lead}{}\n", escape(line))
         })
         .collect()
 }
@@ -79,7 +79,7 @@ pub fn prefixed(message: &str) -> String {
 pub fn status_line(name: &str, verdict: &Verdict) -> String {
     format!(
         "Cluster {}: status {CONDITION_TYPE}={} ({})\n",
-        escape_control(name),
+        escape(name),
         verdict.status,
         verdict.reason
     )
@@ -140,7 +140,7 @@ impl VersionInfo {
 pub fn warning_lines(warnings: &[String]) -> String {
     warnings
         .iter()
-        .map(|w| format!("Warning: {}\n", escape_control(w)))
+        .map(|w| format!("Warning: {}\n", escape(w)))
         .collect()
 }
 
@@ -215,7 +215,7 @@ pub enum ArgsError {
     #[error(
         "--known-hosts {}: {reason}; give an OpenSSH known_hosts file that lists the masters' keys, \
          or --accept-new-host-keys to record them on first contact",
-        escape_control(file)
+        escape(file)
     )]
     KnownHostsUnreadable {
         /// The file as given.
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(prefixed("one"), "error: one\n");
         assert_eq!(
             prefixed("no policy: pass one of\n  --a\n  --b \u{1b}[8m"),
-            "error: no policy: pass one of\n         --a\n         --b \\u{1b}[8m\n"
+            "error: no policy: pass one of\n         --a\n         --b \\u001b[8m\n"
         );
     }
 

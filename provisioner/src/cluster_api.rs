@@ -11,7 +11,7 @@
 //! errors and the report's per-host errors, neither of which carries a secret value.
 
 use serde_json::Value;
-use tkeha_api::display::escaped;
+use tkeha_api::field::escape;
 use tkeha_api::types::{ClusterCondition, ConditionStatus, HaStatus};
 use tkeha_kube::{ClusterClient, ClusterError, KubeApiError, Target, now, runtime, status_patch};
 
@@ -19,6 +19,11 @@ use crate::action::Action;
 use crate::manifest::{self, Plan, PlanError};
 use crate::report::Report;
 use crate::runner::Outcome;
+
+/// [`escape`] into an owned string, for fields that are stored.
+fn escaped(text: &str) -> String {
+    escape(text).into_owned()
+}
 
 /// The condition type this provisioner owns in `status.conditions`.
 pub const CONDITION_TYPE: &str = "HAReady";

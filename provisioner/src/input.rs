@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use tkeha_api::ManifestError;
-use tkeha_api::display::escape_control;
+use tkeha_api::field::escape;
 use tkeha_api::review::DecodeError;
 
 /// Largest manifest accepted: the API server's request limit (3 MiB). A Cluster is a few KiB.
@@ -95,7 +95,7 @@ pub enum InputError {
 }
 
 fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    escape_control(text)
+    escape(text)
 }
 
 /// The OS's error in words, without the `(os error N)` suffix.
@@ -251,7 +251,7 @@ mod tests {
         let err = decode("evil\n[10.0.0.1] ok\u{1b}[8m".into(), b"\xff".to_vec()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "evil\\n[10.0.0.1] ok\\u{1b}[8m: not UTF-8 text (invalid byte at offset 0)"
+            "evil\\n[10.0.0.1] ok\\u001b[8m: not UTF-8 text (invalid byte at offset 0)"
         );
     }
 

@@ -39,6 +39,7 @@ mod runner;
 pub mod scripts;
 mod status;
 mod thirdparty;
+pub mod transport;
 mod uninstall;
 mod vip;
 

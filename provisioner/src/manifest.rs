@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde_json::Value;
-use tkeha_api::display::escape_control;
+use tkeha_api::field::escape;
 use tkeha_api::types::{ClusterMachine, ClusterSpec};
 
 use crate::input::InputError;
@@ -120,7 +120,7 @@ pub enum PlanError {
         warnings: Vec<String>,
     },
     /// Valid, but nothing the provisioner can work on (no HA set, no machines).
-    #[error("{}: {}", escape_control(path), escape_control(message))]
+    #[error("{}: {}", escape(path), escape(message))]
     Unsupported {
         /// Where the object came from.
         path: String,
@@ -132,16 +132,12 @@ pub enum PlanError {
 /// `Warning: W` lines, `FILE: ERROR` lines and `FILE: invalid (N errors, M warnings)`: the words
 /// of `validate`, for every command that refuses an invalid Cluster.
 fn invalid_lines(path: &str, errors: &[String], warnings: &[String]) -> String {
-    let path = escape_control(path);
+    let path = escape(path);
     let mut lines: Vec<String> = warnings
         .iter()
-        .map(|w| format!("Warning: {}", escape_control(w)))
+        .map(|w| format!("Warning: {}", escape(w)))
         .collect();
-    lines.extend(
-        errors
-            .iter()
-            .map(|e| format!("{path}: {}", escape_control(e))),
-    );
+    lines.extend(errors.iter().map(|e| format!("{path}: {}", escape(e))));
     lines.push(invalid_summary(&path, errors.len(), warnings.len()));
     lines.join("\n")
 }
@@ -241,8 +237,15 @@ pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> 
             warnings: review.warnings,
         });
     }
+    // The names are the API server's business at create time; a plan provisions masters, so
+    // warnings about what TKEStack would do to `metadata` at create are noise here.
+    let warnings = review
+        .warnings
+        .into_iter()
+        .filter(|w| !w.starts_with("metadata."))
+        .collect();
     plan_from_value(&review.defaulted, origin).map(|mut plan| {
-        plan.warnings = review.warnings;
+        plan.warnings = warnings;
         plan
     })
 }
@@ -427,6 +430,27 @@ mod tests {
                 .unwrap()
                 .expose(),
             "pp"
+        );
+    }
+
+    #[test]
+    fn a_plan_keeps_the_rule_warnings_but_not_the_create_time_name_advice() {
+        let object = cluster(json!({"tke": {"vip": "10.77.1.100"}}));
+        let review = tkeha_api::review(&object, None, &tkeha_api::Policy::default()).unwrap();
+        assert!(
+            review
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("metadata.name")),
+            "the rule engine advises on the name at create: {:?}",
+            review.warnings
+        );
+        let plan = plan_from_object(&object, "x").unwrap();
+        assert!(!plan.warnings.is_empty(), "other warnings stay");
+        assert!(
+            plan.warnings.iter().all(|w| !w.starts_with("metadata.")),
+            "{:?}",
+            plan.warnings
         );
     }
 

@@ -64,7 +64,7 @@ impl std::fmt::Display for StepEvent<'_> {
             Some(e) => write!(
                 f,
                 "[{host}] {label}... FAILED: {}",
-                tkeha_api::display::escape_control(e)
+                tkeha_api::field::escape(e)
             ),
         }
     }
@@ -124,7 +124,7 @@ mod tests {
         };
         assert_eq!(
             event.to_string(),
-            "[10.0.0.11] connecting... FAILED: auth as root\\n[10.0.0.12] connecting... ok (1 ms)\\u{1b}[8m"
+            "[10.0.0.11] connecting... FAILED: auth as root\\n[10.0.0.12] connecting... ok (1 ms)\\u001b[8m"
         );
     }
 }

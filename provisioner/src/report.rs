@@ -1,7 +1,12 @@
 //! The provisioner's report: one serde document per run (`-o json`) and its human text form.
 
 use serde::Serialize;
-use tkeha_api::display::escaped;
+use tkeha_api::field::escape;
+
+/// [`escape`] into an owned string, for fields that are stored.
+fn escaped(text: &str) -> String {
+    escape(text).into_owned()
+}
 
 /// VRRP state of keepalived on one master, as far as it can be known from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -195,7 +200,7 @@ impl Report {
 
     /// This report as it may be shown: every string that can hold text from outside (a host's
     /// error from SSH or a master's output, which can carry a username; notes; general errors) with
-    /// its control characters escaped by [`tkeha_api::display::escape_control`]. A newline or
+    /// its control characters escaped by [`tkeha_api::field::escape`]. A newline or
     /// `ESC[8m` in a username then cannot fake a report line or hide the real ones.
     pub fn shown(&self) -> Report {
         let mut r = self.clone();
@@ -415,7 +420,7 @@ mod tests {
             "shown, escaped: {text}"
         );
         assert!(
-            text.contains("\\u{1b}[8m$(reboot)\\u{0}\\u{9b}8m"),
+            text.contains("\\u001b[8m$(reboot)\\u0000\\u009b8m"),
             "{text}"
         );
 
@@ -428,7 +433,7 @@ mod tests {
             let error = value["hosts"][0]["error"].as_str().unwrap();
             // Even `jq -r .hosts[0].error` prints one inert line.
             assert!(!error.chars().any(char::is_control), "{error:?}");
-            assert!(error.contains("\\u{1b}[8m"), "{error:?}");
+            assert!(error.contains("\\u001b[8m"), "{error:?}");
         }
 
         for action in [

@@ -88,7 +88,7 @@ fn the_words_read_as_sentences() {
             "error: port.json: spec.machines[0].port: must be a number, not a string\n",
             "error: two.yaml:3:1: invalid YAML: the file holds more than one YAML document (a `---` line starts another); one Cluster per file\n",
             "error: nospec.yaml: spec: Required value: not a Cluster manifest (no spec); scaffold one with `kubectl tkeha init`\n",
-            "error: evil\\n[10.0.0.2] ok\\ncheck succeeded (1 ms)\\u{1b}[8m.json:1:1: invalid JSON: EOF while parsing an object\n",
+            "error: evil\\n[10.0.0.2] ok\\ncheck succeeded (1 ms)\\u001b[8m.json:1:1: invalid JSON: EOF while parsing an object\n",
         ]
     );
 }
