@@ -28,6 +28,7 @@ mod drill;
 mod fake;
 mod fleet;
 pub mod hostkeys;
+pub mod input;
 mod keepalived;
 pub mod manifest;
 pub mod net;
