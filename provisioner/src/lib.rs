@@ -38,6 +38,7 @@ mod runner;
 pub mod scripts;
 mod status;
 mod thirdparty;
+mod tkestack;
 mod uninstall;
 mod vip;
 
