@@ -28,7 +28,9 @@ mod drill;
 mod fake;
 mod fleet;
 pub mod hostkeys;
+pub mod interrupt;
 mod keepalived;
+mod managed;
 pub mod manifest;
 pub mod net;
 pub mod observer;
@@ -44,6 +46,7 @@ mod vip;
 
 pub use action::Action;
 pub use hostkeys::HostKeyPolicy;
+pub use interrupt::Interrupt;
 pub use manifest::{Machine, Mode, Plan, PlanError, load_plan, plan_from_text};
 pub use net::{Direct, Network};
 pub use observer::{Observer, Silent, Step, StepEvent};

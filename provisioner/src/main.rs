@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tkeha_kube::Target;
 use tkeha_provisioner::cli::{HaArgs, OutputFormat};
 use tkeha_provisioner::cluster_api::CONDITION_TYPE;
-use tkeha_provisioner::{Action, Observer, Plan, Report, Source, StepEvent};
+use tkeha_provisioner::{Action, Interrupt, Observer, Plan, Report, Source, StepEvent};
 
 /// Highly available control planes for TKEStack Clusters: keepalived over SSH, LB checks, failover drills.
 ///
@@ -64,13 +64,20 @@ fn main() {
 /// Run one action; the exit code: 0 every host fine (and the outcome recorded), 1 a host failed
 /// or the status could not be written, 2 unusable input (nothing was done on any host).
 fn run(action: Action, args: &HaArgs, target: &Target) -> i32 {
-    let (source, options) = match args.source().and_then(|s| Ok((s, args.options()?))) {
+    let (source, mut options) = match args.source().and_then(|s| Ok((s, args.options()?))) {
         Ok(parts) => parts,
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
         }
     };
+    // A drill puts keepalived back before it ends on SIGINT/SIGTERM (a second one exits at once).
+    if action == Action::Drill {
+        match Interrupt::on_signals() {
+            Ok(interrupt) => options.interrupt = interrupt,
+            Err(e) => eprintln!("warning: SIGINT/SIGTERM will not stop the drill cleanly: {e}"),
+        }
+    }
     let console = Console {
         progress: std::io::stderr().is_terminal(),
         output: args.output,

@@ -25,7 +25,7 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use crate::report::Warning;
 
 /// TKEStack's kubelet static pod manifest for keepalived.
 pub const STATIC_POD_MANIFEST: &str = "/etc/kubernetes/manifests/keepalived.yaml";
@@ -463,40 +463,31 @@ pub fn match_static_pod(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A known weakness of TKEStack's keepalived config, and what it does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Weakness {
-    /// A stable name: `tkestack-preempt`, `tkestack-auth-pass`, `tkestack-multicast`,
-    /// `tkestack-slow-detection`.
-    pub code: &'static str,
-    /// The weakness and its effect.
-    pub message: String,
-}
-
 /// tkeha's own detection figure (interval 1, fall 2), measured: BENCHMARKS.md, apiserver death.
 const TKEHA_DETECTION: &str = "about 1.7 s";
 
-/// The weaknesses of a TKEStack config, each with its effect.
-pub fn weaknesses(conf: &TkestackConf) -> Vec<Weakness> {
+/// The weaknesses of a TKEStack config, each with its effect. Codes: `tkestack-preempt`,
+/// `tkestack-auth-pass`, `tkestack-multicast`, `tkestack-slow-detection`.
+pub fn weaknesses(conf: &TkestackConf) -> Vec<Warning> {
     let mut out = vec![
-        Weakness {
-            code: "tkestack-preempt",
+        Warning {
+            code: "tkestack-preempt".into(),
             message: "no `nopreempt`: a master whose priority is above the holder's takes the VIP \
                       at once, so a master that recovers while the holder's check fails (100 \
                       against 90) takes the VIP back: a second move, a second short outage \
                       (tkeha's masters use nopreempt and stay BACKUP)"
                 .into(),
         },
-        Weakness {
-            code: "tkestack-auth-pass",
+        Warning {
+            code: "tkestack-auth-pass".into(),
             message: format!(
                 "`auth_pass {AUTH_PASS}` is the same on every TKEStack cluster and printed in its \
                  source: any host on the segment can send adverts this cluster accepts and take \
                  the VIP (tkeha generates one per cluster)"
             ),
         },
-        Weakness {
-            code: "tkestack-multicast",
+        Warning {
+            code: "tkestack-multicast".into(),
             message: format!(
                 "VRRP adverts go to multicast 224.0.0.18 (no unicast_peer): many cloud and \
                  L2-restricted networks drop multicast, and then every master takes the VIP \
@@ -508,8 +499,8 @@ pub fn weaknesses(conf: &TkestackConf) -> Vec<Weakness> {
     ];
     let detect = u64::from(conf.check.interval) * u64::from(conf.check.fall);
     if detect > 2 {
-        out.push(Weakness {
-            code: "tkestack-slow-detection",
+        out.push(Warning {
+            code: "tkestack-slow-detection".into(),
             message: format!(
                 "the health check (every {} s, fall {}) notices a dead apiserver after about {detect} s, \
                  and only then does the VIP start to move; tkeha checks every 1 s with fall 2 and \

@@ -147,7 +147,7 @@ fn the_static_pod_is_recognised() {
 fn the_four_weaknesses_carry_their_effect() {
     let conf = match_conf(&tkestack_conf("eth0", 101, "10.0.0.100")).unwrap();
     let w = weaknesses(&conf);
-    let codes: Vec<_> = w.iter().map(|w| w.code).collect();
+    let codes: Vec<_> = w.iter().map(|w| w.code.as_str()).collect();
     assert_eq!(
         codes,
         [
