@@ -116,9 +116,8 @@ pub(crate) fn judge_host(plan: &Plan, h: &mut Host<'_>) {
         (Manager::Tkestack(t), Mode::Tke { vrid }) => {
             let c = &t.conf;
             h.report.notes.push(format!(
-                "TKEStack manages keepalived here (static pod {STATIC_POD_MANIFEST}; {CONF_PATH} from its \
-                 template: interface {}, virtual_router_id {}): tkeha checks, reports and drills it, \
-                 and never provisions or uninstalls it",
+                "TKEStack manages keepalived here: static pod {STATIC_POD_MANIFEST}, config from its template \
+                 (interface {}, virtual_router_id {})",
                 c.interface, c.vrid
             ));
             if c.vip != plan.vip {

@@ -82,7 +82,10 @@ pub(crate) fn apply(p: &Provisioner<'_>, plan: &Plan) -> Report {
     };
     match plan.mode {
         Mode::ThirdParty { vport } => {
-            thirdparty::verify_binding(p, plan, vport, &hosts, &tokens, &mut report);
+            // A refusal beside TKEStack need not wait for the load balancer.
+            if report.managed_by != Some(ManagedBy::Tkestack) {
+                thirdparty::verify_binding(p, plan, vport, &hosts, &tokens, &mut report);
+            }
             if !all_ok(&hosts, &report) {
                 report.fail("preflight failed: nothing was changed on any master");
             }

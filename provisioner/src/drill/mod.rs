@@ -101,7 +101,12 @@ impl Method {
                         "TKEStack wrote the manifest again during the drill; the parked copy differs and is left at {PARKED_MANIFEST}"
                     ));
                 }
-                if out.started.is_none() {
+                if out.kept {
+                    h.report.notes.push(
+                        "kubelet had not stopped the pod yet when its manifest came back: the same keepalived runs on"
+                            .into(),
+                    );
+                } else if out.started.is_none() {
                     return Err(format!(
                         "the manifest is back, but kubelet started no keepalived within {wait_secs} s: see kubelet's log"
                     ));

@@ -69,7 +69,7 @@ fn check_reports_tkestack_managed_masters_not_a_conflict() {
         );
         assert_eq!(h.notes.len(), 1, "{:?}", h.notes);
         assert!(
-            h.notes[0].starts_with("TKEStack manages keepalived here (static pod /etc/kubernetes/manifests/keepalived.yaml"),
+            h.notes[0].starts_with("TKEStack manages keepalived here: static pod /etc/kubernetes/manifests/keepalived.yaml"),
             "{:?}",
             h.notes
         );

@@ -19,6 +19,9 @@ use super::{Markers, PATH_EXPORT, Script, Upload};
 use crate::remote::ExecOutput;
 use crate::tkestack::{DRILL_DIR, PARKED_MANIFEST, STATIC_POD_MANIFEST};
 
+/// Seconds an old keepalived must stay alive after the restore to count as never stopped.
+pub const KEPT_SECS: u32 = 5;
+
 /// The guard's transient systemd unit (`.timer` and `.service`).
 pub const GUARD_UNIT: &str = "tkeha-drill-restore";
 /// The guard's restore script on the master.
@@ -87,7 +90,9 @@ pub fn park_script(guard_secs: u32) -> Script {
 
 /// Put the manifest back: disarm the guard, restore, tidy [`DRILL_DIR`], then wait up to
 /// `wait_secs` for kubelet to start a keepalived that is not one of `old_pids`. Prints
-/// `@@in_place=1`, `@@still_parked=1`, `@@started=PID`.
+/// `@@in_place=1`, `@@still_parked=1`, `@@started=PID`; or `@@kept=1` when one of `old_pids`
+/// stayed alive for [`KEPT_SECS`] s: kubelet had not stopped the pod yet when its manifest came
+/// back (an interrupt right after the park), so the same keepalived runs on.
 pub fn restore_script(old_pids: &[u32], wait_secs: u32) -> Script {
     let old: Vec<String> = old_pids.iter().map(u32::to_string).collect();
     Script::shell(
@@ -100,17 +105,21 @@ pub fn restore_script(old_pids: &[u32], wait_secs: u32) -> Script {
              [ -e {PARKED_MANIFEST} ] || rmdir {DRILL_DIR} 2>/dev/null\n\
              [ -f {STATIC_POD_MANIFEST} ] && echo \"@@in_place=1\"\n\
              [ -f {PARKED_MANIFEST} ] && echo \"@@still_parked=1\"\n\
-             old=' {old} '\n\
+             old=' {old} '; kept=0; i=0\n\
              if [ -f {STATIC_POD_MANIFEST} ]; then\n\
-               for i in $(seq {tries}); do\n\
-                 for q in $(pgrep -x keepalived); do case \"$old\" in *\" $q \"*) ;; *) echo \"@@started=$q\"; break 2;; esac; done\n\
-                 sleep 0.1\n\
+               while [ $i -lt {tries} ]; do\n\
+                 alive=0\n\
+                 for q in $(pgrep -x keepalived); do case \"$old\" in *\" $q \"*) alive=1;; *) echo \"@@started=$q\"; break 2;; esac; done\n\
+                 if [ $alive = 1 ]; then kept=$((kept+1)); else kept=0; fi\n\
+                 [ $kept -ge {kept_tries} ] && {{ echo \"@@kept=1\"; break; }}\n\
+                 sleep 0.1; i=$((i+1))\n\
                done\n\
              fi\n\
              echo \"@@end=1\"\n",
             restore = restore_commands(),
             old = old.join(" "),
             tries = wait_secs.saturating_mul(10).max(1),
+            kept_tries = KEPT_SECS * 10,
         ),
     )
 }
@@ -173,6 +182,8 @@ pub struct RestoreOutcome {
     pub still_parked: bool,
     /// A new keepalived process kubelet started.
     pub started: Option<u32>,
+    /// kubelet had not stopped the pod: its keepalived runs on.
+    pub kept: bool,
     /// The script ran to its end.
     pub complete: bool,
 }
@@ -185,6 +196,7 @@ impl RestoreOutcome {
             in_place: m.has("in_place"),
             still_parked: m.has("still_parked"),
             started: m.value("started").and_then(|v| v.trim().parse().ok()),
+            kept: m.has("kept"),
             complete: m.has("end"),
         }
     }
@@ -220,7 +232,8 @@ mod tests {
         assert!(text.contains("systemctl stop tkeha-drill-restore.timer"));
         assert!(text.contains("kill -- -\"$g\""));
         assert!(text.contains("old=' 311 312 '"));
-        assert!(text.contains("seq 300"));
+        assert!(text.contains("while [ $i -lt 300 ]"));
+        assert!(text.contains("[ $kept -ge 50 ]"));
         assert!(
             text.find("kill -- -").unwrap_or(usize::MAX)
                 < text.find("mv -f \"$p\" \"$m\"").unwrap_or(0),

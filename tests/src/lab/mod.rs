@@ -16,6 +16,7 @@ pub mod probe;
 pub mod procs;
 pub mod ssh;
 pub mod sshd;
+pub mod tkestack;
 pub mod view;
 
 use anyhow::{Context, Result, bail};
