@@ -141,6 +141,10 @@ pub struct StatusArgs {
 /// Failover drill: stop the VIP holder's keepalived, time the VIP move, then restore it.
 ///
 /// Disrupts the control plane endpoint for a few seconds; run it in a maintenance window.
+/// Where TKEStack runs keepalived as a static pod, the drill moves its manifest out of
+/// /etc/kubernetes/manifests/ and back, and refuses unless every master is healthy. Ctrl-C
+/// (or SIGTERM) stops the drill and puts keepalived back; if this process dies instead, a
+/// timer armed on the master puts the manifest back after --timeout + 10 s.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:

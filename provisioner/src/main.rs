@@ -43,6 +43,11 @@ enum Command {
     /// Keepalived state, VIP holder and health of every master.
     Status(HaArgs),
     /// Failover drill: stop keepalived on the VIP holder and time the move.
+    ///
+    /// Where TKEStack runs keepalived as a static pod, the drill moves its manifest out of
+    /// /etc/kubernetes/manifests/ and back, and refuses unless every master is healthy. Ctrl-C
+    /// (or SIGTERM) stops the drill and puts keepalived back; if this process dies instead, a
+    /// timer armed on the master puts the manifest back after --timeout + 10 s.
     Drill(HaArgs),
     /// Remove keepalived configuration, check script and hairpin rule.
     Uninstall(HaArgs),
