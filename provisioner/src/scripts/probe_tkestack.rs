@@ -96,11 +96,33 @@ pub fn parse_into(markers: &Markers<'_>, p: &mut Probe) {
     p.manager = manager(p);
 }
 
+/// A reason for a message: control characters escaped, at most 300 characters.
+fn shown(why: &str) -> String {
+    let mut out: String = why
+        .chars()
+        .take(300)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if why.chars().count() > 300 {
+        out.push_str("...");
+    }
+    out
+}
+
 fn manager(p: &Probe) -> Manager {
     let conf = p.file(CONF_PATH);
     if let Some(pod) = p.static_pod.as_deref().or(p.parked_static_pod.as_deref()) {
         if let Err(why) = tkestack::match_static_pod(pod) {
-            return Manager::OtherStaticPod(format!("its manifest is not TKEStack's: {why}"));
+            return Manager::OtherStaticPod(format!(
+                "its manifest is not TKEStack's: {}",
+                shown(&why)
+            ));
         }
         return match conf.map(tkestack::match_conf) {
             Some(Ok(conf)) => Manager::Tkestack(TkestackKeepalived {
@@ -109,7 +131,8 @@ fn manager(p: &Probe) -> Manager {
                 parked: p.parked_static_pod.is_some(),
             }),
             Some(Err(why)) => Manager::OtherStaticPod(format!(
-                "{CONF_PATH} does not match TKEStack's template: {why}"
+                "{CONF_PATH} does not match TKEStack's template: {}",
+                shown(&why)
             )),
             None => Manager::OtherStaticPod(format!("{CONF_PATH} is missing")),
         };
@@ -212,6 +235,14 @@ mod tests {
             not_a_pod.manager,
             Manager::OtherStaticPod("its manifest is not TKEStack's: it is not a Pod".into())
         );
+    }
+
+    #[test]
+    fn reasons_are_shown_escaped_and_bounded() {
+        assert_eq!(shown("bad \u{1b}[2J\nline"), "bad \\u{1b}[2J\\nline");
+        let long = shown(&"x".repeat(1000));
+        assert_eq!(long.len(), 303);
+        assert!(long.ends_with("..."));
     }
 
     #[test]
