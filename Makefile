@@ -4,7 +4,7 @@ CARGO ?= cargo
 # .tools/bin (helm from scripts/deps.sh when none was on PATH) comes last: a user's own helm wins.
 export PATH := $(CURDIR)/target/debug:$(PATH):$(CURDIR)/.tools/bin
 
-.PHONY: all deps build test lint fmt clippy nextest helm-lint chart demo demo-hosts bench clean
+.PHONY: all deps build test lint fmt clippy nextest doctest helm-lint chart demo demo-hosts bench clean
 
 all: build
 
@@ -24,7 +24,6 @@ nextest: build
 	$(CARGO) nextest run --workspace --no-fail-fast
 
 # nextest does not run doctests; the documented entry points' examples must keep compiling and passing.
-.PHONY: doctest
 doctest:
 	$(CARGO) test --workspace --doc
 

@@ -22,6 +22,7 @@ pub struct ManifestError {
     pub line: usize,
     /// 1-based column of the problem.
     pub column: usize,
+    /// What is wrong there (control characters escaped).
     pub message: String,
 }
 
@@ -30,15 +31,36 @@ pub struct ManifestError {
 pub enum Syntax {
     /// JSON, possibly with `//` or `/* */` comments.
     Json,
+    /// YAML (one document).
     Yaml,
 }
 
 /// Parse a manifest into a JSON value (unknown fields kept as they are).
+///
+/// # Errors
+///
+/// [`ManifestError`] with the 1-based line and column: invalid JSON or YAML, an unterminated
+/// `/* */` comment, more than one YAML document, nesting or alias counts over the budget, an
+/// empty text, or a text over [`MAX_MANIFEST_BYTES`].
+///
+/// # Example
+///
+/// ```
+/// let v = tkeha_api::parse_manifest("{\n  // the docs' format\n  \"kind\": \"Cluster\"\n}")?;
+/// assert_eq!(v["kind"], "Cluster");
+/// let e = tkeha_api::parse_manifest("kind: [").unwrap_err();
+/// assert_eq!(e.line, 1);
+/// # Ok::<(), tkeha_api::ManifestError>(())
+/// ```
 pub fn parse_manifest(text: &str) -> Result<Value, ManifestError> {
     parse_manifest_with_syntax(text).map(|(v, _)| v)
 }
 
 /// Like [`parse_manifest`], also saying which syntax was detected.
+///
+/// # Errors
+///
+/// As [`parse_manifest`].
 pub fn parse_manifest_with_syntax(text: &str) -> Result<(Value, Syntax), ManifestError> {
     if text.len() > MAX_MANIFEST_BYTES {
         return Err(ManifestError {
@@ -99,7 +121,7 @@ fn parse_json(text: &str) -> Result<Value, ManifestError> {
     serde_json::from_str(src).map_err(|e| ManifestError {
         line: e.line().max(1),
         column: e.column().max(1),
-        message: format!("invalid JSON: {}", json_message(&e)),
+        message: format!("invalid JSON: {}", crate::field::escape(&json_message(&e))),
     })
 }
 
@@ -228,7 +250,7 @@ fn parse_yaml(text: &str) -> Result<Value, ManifestError> {
         ManifestError {
             line: line.max(1),
             column: column.max(1),
-            message: format!("invalid YAML: {}", yaml_message(&e)),
+            message: format!("invalid YAML: {}", crate::field::escape(&yaml_message(&e))),
         }
     })?;
     Ok(value)

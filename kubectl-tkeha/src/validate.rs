@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 use tkeha_api::review::DecodeError;
-use tkeha_api::{FieldError, Policy, Review};
+use tkeha_api::{FieldError, FieldValidation, Policy, Review};
 
 use crate::input;
 use crate::render::to_stdout;
@@ -28,7 +28,14 @@ Examples:
   # An update: the HA mode, VIP, type and CIDRs are immutable; masters change one way at a time
   kubectl tkeha validate -f cluster-new.yaml --old cluster.yaml
   # Machine-readable: {\"valid\", \"errors\": [{\"field\",\"type\",\"message\"}], \"warnings\", \"patch\"}
-  kubectl tkeha validate -f cluster.yaml -o json")]
+  kubectl tkeha validate -f cluster.yaml -o json
+  # A misspelt field (clusterCidr) is a warning; --strict makes it an error, as
+  # `kubectl create --validate=strict` does
+  kubectl tkeha validate -f cluster.yaml --strict
+
+On an update (--old), problems the stored object already had, on fields the update leaves
+alone, are warnings (\"already invalid before this update: ...\"), as the API server ratchets
+CRD validation; changes of metadata or status alone are always valid.")]
 pub struct ValidateArgs {
     /// The manifest: JSON, JSON with // comments, or YAML. `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -39,6 +46,10 @@ pub struct ValidateArgs {
     /// Report format: `text` for people, `json` for scripts (stdout only).
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
+    /// Unknown fields (not in TKEStack's schema) are errors, not warnings: kubectl's
+    /// `--validate=strict`.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Output format of `validate`.
@@ -65,14 +76,22 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     }
     let new = load(&args.file)?;
     let old = args.old.as_deref().map(load).transpose()?;
+    let policy = Policy {
+        field_validation: if args.strict {
+            FieldValidation::Strict
+        } else {
+            FieldValidation::Warn
+        },
+        ..Policy::default()
+    };
     if let Some(old) = &old {
         // The webhook only warns about a stored object it cannot read; here it is user input.
-        if let Err(err) = tkeha_api::review(&old.value, None, &Policy::default()) {
+        if let Err(err) = tkeha_api::review(&old.value, None, &policy) {
             bail!(decode_message(&old.name, &err));
         }
     }
     let old_value = old.as_ref().map(|o| &o.value);
-    let review = match tkeha_api::review(&new.value, old_value, &Policy::default()) {
+    let review = match tkeha_api::review(&new.value, old_value, &policy) {
         Ok(review) => review,
         Err(err) => bail!(decode_message(&new.name, &err)),
     };

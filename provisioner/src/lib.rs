@@ -41,6 +41,7 @@ pub mod scripts;
 mod status;
 mod thirdparty;
 mod tkestack;
+pub mod transport;
 mod uninstall;
 mod vip;
 

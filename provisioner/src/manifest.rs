@@ -222,8 +222,15 @@ pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> 
             errors: review.errors.iter().map(|e| e.to_string()).collect(),
         });
     }
+    // The names are the API server's business at create time; a plan provisions masters, so
+    // warnings about what TKEStack would do to `metadata` at create are noise here.
+    let warnings = review
+        .warnings
+        .into_iter()
+        .filter(|w| !w.starts_with("metadata."))
+        .collect();
     plan_from_value(&review.defaulted, origin).map(|mut plan| {
-        plan.warnings = review.warnings;
+        plan.warnings = warnings;
         plan
     })
 }
@@ -408,6 +415,27 @@ mod tests {
                 .unwrap()
                 .expose(),
             "pp"
+        );
+    }
+
+    #[test]
+    fn a_plan_keeps_the_rule_warnings_but_not_the_create_time_name_advice() {
+        let object = cluster(json!({"tke": {"vip": "10.77.1.100"}}));
+        let review = tkeha_api::review(&object, None, &tkeha_api::Policy::default()).unwrap();
+        assert!(
+            review
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("metadata.name")),
+            "the rule engine advises on the name at create: {:?}",
+            review.warnings
+        );
+        let plan = plan_from_object(&object, "x").unwrap();
+        assert!(!plan.warnings.is_empty(), "other warnings stay");
+        assert!(
+            plan.warnings.iter().all(|w| !w.starts_with("metadata.")),
+            "{:?}",
+            plan.warnings
         );
     }
 

@@ -57,7 +57,7 @@ fn in_a_pod_the_service_account_token_and_ca_are_used() {
         "spec": {"type": "Baremetal", "version": "1.30.0",
                  "features": {"ha": {"tke": {"vip": "10.99.0.100"}}},
                  "machines": ports.iter().enumerate().map(|(i, p)| json!(
-                     {"ip": format!("127.0.0.{}", i + 1), "port": p, "username": "root",
+                     {"ip": format!("203.0.113.{}", i + 1), "port": p, "username": "root",
                       "password": "cm9vdHB3"})).collect::<Vec<_>>()},
     });
     let server = FakeApiServer::start(move |r| match r.method.as_str() {

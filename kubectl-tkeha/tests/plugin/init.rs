@@ -74,7 +74,7 @@ fn third_party_seed_example_as_json_revalidates() {
             "192.168.1.4",
             "--password-stdin",
             "--name",
-            "ha-lb",
+            "cls-halb",
             "-o",
             "json",
         ],
@@ -86,7 +86,7 @@ fn third_party_seed_example_as_json_revalidates() {
         "three masters, vport 6443: nothing to warn about"
     );
     let m = json(&out);
-    assert_eq!(m["metadata"]["name"], "ha-lb");
+    assert_eq!(m["metadata"]["name"], "cls-halb");
     let ips: Vec<&str> = m["spec"]["machines"]
         .as_array()
         .unwrap()

@@ -64,6 +64,9 @@ enum Cmd {
         /// Masters (1-based) whose sshd offers only publickey + keyboard-interactive.
         #[arg(long, value_delimiter = ',')]
         kbd_only: Vec<usize>,
+        /// Masters, LB and VIP on a network this host cannot reach, behind a jump host and a SOCKS5 server.
+        #[arg(long)]
+        proxies: bool,
         #[arg(long)]
         state: PathBuf,
     },
@@ -284,6 +287,7 @@ fn run(cli: Cli) -> Result<()> {
             vports,
             lb_single_backend,
             kbd_only,
+            proxies,
             state,
         } => {
             let cfg = LabConfig {
@@ -298,6 +302,7 @@ fn run(cli: Cli) -> Result<()> {
                     .collect(),
                 state_dir: Some(state),
                 persistent: true,
+                proxies,
             };
             let lab = Lab::up(cfg)?;
             out(&serde_json::to_string_pretty(&lab.describe())?);
