@@ -432,3 +432,43 @@ fn tkestack_a_refused_park_or_a_stuck_kubelet_fail_the_drill() {
         report.errors
     );
 }
+
+#[test]
+fn tkestack_a_manifest_tkestack_wrote_during_the_drill_wins_and_the_parked_copy_is_kept() {
+    let fleet = tkestack(0);
+    fleet.master(0, |m| {
+        m.rewrite_during_drill = Some(format!("{}\n# rewritten", m.static_pod.clone().unwrap()));
+    });
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(report.ok, "{}", report.to_text());
+    assert!(
+        report.hosts[0].notes.contains(
+            &"TKEStack wrote the manifest again during the drill; the parked copy differs and is left at /etc/kubernetes/tkeha-drill/keepalived.yaml"
+                .to_string()
+        ),
+        "{:?}",
+        report.hosts[0].notes
+    );
+    let m = fleet.state(0);
+    assert!(
+        m.static_pod.as_deref().unwrap().ends_with("# rewritten"),
+        "TKEStack's copy stays"
+    );
+    assert!(
+        m.parked_pod.is_some(),
+        "the drill's copy is kept for a person"
+    );
+    // The next status says what to do about it.
+    let status = fleet
+        .provisioner(Duration::from_secs(5))
+        .run(Action::Status, &fleet.tke_plan());
+    assert!(
+        status.hosts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("remove the parked copy"),
+        "{:?}",
+        status.hosts[0]
+    );
+}

@@ -89,6 +89,8 @@ pub(crate) struct Master {
     pub kubelet_stuck: bool,
     /// TKEStack's hairpin rule (third-party HA) is present.
     pub tkestack_hairpin: bool,
+    /// TKEStack's controller writes this manifest while a drill has the old one parked.
+    pub rewrite_during_drill: Option<String>,
 }
 
 impl Master {
@@ -130,6 +132,7 @@ impl Master {
             pod_pid: 0,
             kubelet_stuck: false,
             tkestack_hairpin: false,
+            rewrite_during_drill: None,
         }
     }
 }
@@ -646,6 +649,7 @@ fn park(w: &mut World, i: usize, script: &Script) -> ExecOutput {
     m.guard_armed = true;
     m.parked_pod = m.static_pod.take();
     m.running = false;
+    m.static_pod = m.rewrite_during_drill.take();
     let guard = if m.systemd { "timer" } else { "sleep" };
     w.settle();
     out(format!("@@guard={guard}\n@@parked=1\n@@end=1\n"), "", 0)
