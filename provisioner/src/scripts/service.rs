@@ -40,6 +40,22 @@ pub fn start_or_reload(systemd: bool) -> String {
     }
 }
 
+/// Start keepalived if it is not running (enabled at boot with systemd); leave a running one
+/// alone. Prints `@@action=started` when it started it.
+pub fn ensure_started(systemd: bool) -> String {
+    if systemd {
+        "systemctl enable -q keepalived 2>/dev/null || true\n\
+         if ! systemctl is-active -q keepalived; then systemctl start keepalived && echo \"@@action=started\"; fi\n"
+            .to_string()
+    } else {
+        format!(
+            "p=$(cat /run/keepalived.pid 2>/dev/null || true)\n\
+             if [ -z \"$p\" ] || ! kill -0 \"$p\" 2>/dev/null; then\n{start}fi\n",
+            start = start_daemon()
+        )
+    }
+}
+
 /// Start the daemon without systemd and wait (bounded) for its pid file.
 fn start_daemon() -> String {
     format!(
@@ -130,6 +146,15 @@ mod tests {
             Some(ServiceAction::Reloaded)
         );
         assert_eq!(ServiceAction::parse("restarted"), None);
+    }
+
+    #[test]
+    fn ensure_started_never_reloads() {
+        for systemd in [true, false] {
+            let s = ensure_started(systemd);
+            assert!(!s.contains("reload") && !s.contains("HUP"), "{s}");
+            assert!(s.contains("@@action=started"), "{s}");
+        }
     }
 
     #[test]
