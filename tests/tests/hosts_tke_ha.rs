@@ -160,9 +160,9 @@ fn apt_install_from_the_mirror_then_rerun_apiserver_death_and_uninstall() {
     for h in first.hosts() {
         assert_eq!(h["changed"], true, "{h}");
         assert!(
-            h["notes"].as_array().is_some_and(|n| n
-                .iter()
-                .any(|x| x.as_str().is_some_and(|x| x.starts_with("keepalived installed (1:")))),
+            h["notes"].as_array().is_some_and(|n| n.iter().any(|x| x
+                .as_str()
+                .is_some_and(|x| x.starts_with("keepalived installed (1:")))),
             "{h}"
         );
     }
@@ -383,6 +383,20 @@ fn an_unreachable_mirror_on_one_master_fails_before_any_host_changes() {
             .exec(i, "ls -A /etc/keepalived 2>/dev/null; true")
             .unwrap();
         assert_eq!(files.trim(), "", "files written on {}", lab.masters[i].name);
+        // The preflight read the sources into its own temporary lists: the host's package
+        // lists and apt's caches are as the image left them (empty).
+        let apt_state = lab
+            .exec(
+                i,
+                "ls -A /var/lib/apt/lists; ls /var/cache/apt/*.bin 2>/dev/null; ls -d /tmp/tmp.* 2>/dev/null; true",
+            )
+            .unwrap();
+        assert_eq!(
+            apt_state.trim(),
+            "",
+            "the preflight changed apt's state on {}",
+            lab.masters[i].name
+        );
     }
     for h in r.hosts() {
         assert_eq!(h["changed"], false, "a host changed: {h}");

@@ -745,7 +745,10 @@ mod tests {
         assert!(fib_trie_has_local(trie, "10.77.2.100"));
         assert!(fib_trie_has_local(trie, "10.77.2.11"));
         assert!(!fib_trie_has_local(trie, "10.77.2.1"));
-        assert!(!fib_trie_has_local(trie, "10.77.2.255"), "broadcast, not local");
+        assert!(
+            !fib_trie_has_local(trie, "10.77.2.255"),
+            "broadcast, not local"
+        );
         assert!(!fib_trie_has_local(trie, "10.77.2.0"));
     }
 
