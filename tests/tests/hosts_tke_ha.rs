@@ -406,6 +406,62 @@ fn an_unreachable_mirror_on_one_master_fails_before_any_host_changes() {
         "the VIP came up: {:?}",
         lab.holders()
     );
+
+    // The mirror is back, and another process holds apt's locks on m1 (unattended-upgrades,
+    // say): the lists lock for a few seconds, the dpkg lock for longer. The preflight names the
+    // holder, the install waits for both, and apply succeeds.
+    lab.set_mirror_reachable(2, true).unwrap();
+    lab.exec(0, &hold_lock("/var/lib/apt/lists/lock", 6, "lists"))
+        .unwrap();
+    lab.exec(0, &hold_lock("/var/lib/dpkg/lock-frontend", 25, "dpkg"))
+        .unwrap();
+    let t = Instant::now();
+    let r = provision_ok(&lab, "apply", &m, &[]);
+    eprintln!("apply with apt's locks held on m1: {:.1?}", t.elapsed());
+    let m1 = r.host(&lab.masters[0].ip).unwrap();
+    assert!(
+        m1["notes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|x| x.as_str().is_some_and(|x| x
+                .starts_with("the dpkg lock is held by process ")
+                && x.contains("python3")))),
+        "the preflight must name the lock's holder: {m1}"
+    );
+    for i in 0..3 {
+        assert!(package_installed(&lab, i));
+    }
+    // The install really waited: the holder ran its full time (it exited 0) before keepalived
+    // became active on m1.
+    let holder = lab
+        .exec(
+            0,
+            "systemctl show -p ExecMainStatus,ExecMainExitTimestampMonotonic tkeha-lab-lock-dpkg",
+        )
+        .unwrap();
+    let released: u64 = holder
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecMainExitTimestampMonotonic="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        holder.contains("ExecMainStatus=0") && released > 0,
+        "the lock holder did not run to its end: {holder}"
+    );
+    let active = lab.active_since_us(0, "keepalived").unwrap();
+    assert!(
+        active > released,
+        "keepalived became active on m1 ({active} µs) before the dpkg lock was released ({released} µs)"
+    );
+}
+
+/// A shell line that holds `path`'s fcntl lock (as apt and dpkg take it) for `secs` seconds, in
+/// a transient unit `tkeha-lab-lock-NAME` of the master (kept after it exits, for its timestamps).
+fn hold_lock(path: &str, secs: u32, name: &str) -> String {
+    format!(
+        "systemd-run -q -p RemainAfterExit=yes --unit tkeha-lab-lock-{name} python3 -c \
+         'import fcntl, time; f = open(\"{path}\", \"w\"); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep({secs})' \
+         && sleep 0.5"
+    )
 }
 
 #[test]
