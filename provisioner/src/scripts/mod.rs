@@ -180,6 +180,49 @@ mod tests {
     }
 
     #[test]
+    fn no_script_names_a_file_in_a_world_writable_directory() {
+        use std::net::IpAddr;
+        let vip: IpAddr = "10.0.0.100".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let fleet = crate::fake::Fleet::new(2);
+        let mut scripts = vec![
+            probe::probe_script(&probe::ProbeRequest {
+                vip_answer_test: Some(vip),
+                listener_token: Some("tok".into()),
+                hairpin: Some((vip, 16443)),
+                installable: true,
+            }),
+            uninstall::uninstall_script(&fleet.tke_plan()),
+            uninstall::uninstall_script(
+                &fleet.plan(r#"{"thirdParty": {"vip": "10.0.0.100", "vport": 16443}}"#),
+            ),
+            watch::watch_script(vip, 100, 5),
+            watch::holds_script(vip),
+            hairpin::self_connect_script(vip, 16443, Some(4242), true),
+        ];
+        for systemd in [true, false] {
+            scripts.push(apply::apply_script(&apply::ApplyChanges {
+                install: Some(apply::PackageManager::AptGet),
+                check: Some("#!/bin/bash\n"),
+                conf: Some("x\n"),
+                service: apply::ServiceChange::StartOrReload,
+                systemd,
+            }));
+            scripts.push(service::stop_nowait_script(systemd));
+            scripts.push(service::restart_script(systemd));
+        }
+        for s in &scripts {
+            for dir in ["/tmp", "/var/tmp", "/dev/shm"] {
+                assert!(
+                    !s.text().contains(dir),
+                    "the {} script names {dir}:\n{}",
+                    s.what(),
+                    s.text()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn an_upload_is_staged_owned_checked_and_moved() {
         let mut s = Script::new("apply");
         s.upload(Upload {
