@@ -285,7 +285,8 @@ impl Probe {
 const MAX_LOG_CHARS: usize = 1500;
 
 /// Several lines of a tool's output as one line (` | ` between them), bounded, control
-/// characters replaced: it goes into a one-line error message.
+/// characters replaced, and the user and password of any `scheme://user:pass@host` URL
+/// hidden (a package source can carry them): it goes into a one-line error message.
 pub fn one_line(text: &str) -> String {
     let joined = text
         .lines()
@@ -293,6 +294,7 @@ pub fn one_line(text: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" | ");
+    let joined = hide_userinfo(&joined);
     let clean: String = joined
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
@@ -306,6 +308,28 @@ pub fn one_line(text: &str) -> String {
     } else {
         clean
     }
+}
+
+/// `scheme://user:pass@host` becomes `scheme://***@host` wherever it appears.
+fn hide_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Parse the probe's output.
@@ -454,6 +478,18 @@ mod tests {
         assert_eq!(
             ok.candidate,
             Some(Candidate::Available("1:2.2.7-1+b2".into()))
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_source_url_are_hidden() {
+        assert_eq!(
+            one_line("W: Failed to fetch http://bob:s3cret@mirror.example/debian/InRelease  401"),
+            "W: Failed to fetch http://***@mirror.example/debian/InRelease  401"
+        );
+        assert_eq!(
+            one_line("Err:1 http://10.77.1.1:80 ./ InRelease"),
+            "Err:1 http://10.77.1.1:80 ./ InRelease"
         );
     }
 
