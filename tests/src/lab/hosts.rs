@@ -539,7 +539,24 @@ impl HostLab {
         Ok(())
     }
 
-    /// `ActiveEnterTimestampMonotonic` of `unit` on master `i` (µs since its boot; 0 if never).
+    /// The monotonic time (µs, the kernel's clock, which the masters share with this machine)
+    /// of the first line of `unit`'s journal in this boot that contains `needle`.
+    pub fn journal_first_us(&self, i: usize, unit: &str, needle: &str) -> Result<Option<u64>> {
+        let out = self.exec(
+            i,
+            &format!(
+                "journalctl -b -q --no-pager -o json --output-fields=MESSAGE -u {unit} 2>/dev/null; true"
+            ),
+        )?;
+        Ok(out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["MESSAGE"].as_str().is_some_and(|m| m.contains(needle)))
+            .and_then(|v| v["__MONOTONIC_TIMESTAMP"].as_str()?.parse().ok()))
+    }
+
+    /// `ActiveEnterTimestampMonotonic` of `unit` on master `i` (µs of the kernel's monotonic
+    /// clock, shared with this machine; 0 if never).
     pub fn active_since_us(&self, i: usize, unit: &str) -> Result<u64> {
         let out = self.exec(
             i,
