@@ -50,7 +50,8 @@ pub const OUR_DIRS: [&str; 1] = ["/etc/keepalived"];
 /// a dpkg lock (read from /proc/locks, without taking the lock).
 ///
 /// apt: `apt-get update` into a private, temporary copy of the package lists (`mktemp -d`,
-/// removed at exit), with apt's binary caches off, then `apt-get install --simulate` against
+/// removed at exit; indexes kept compressed, no translations, so a full distribution mirror
+/// costs a few MB there), with apt's binary caches off, then `apt-get install --simulate` against
 /// those lists. That proves the source answers now and that apt resolves keepalived and its
 /// dependencies, and it leaves /var/lib/apt/lists and /var/cache/apt as they were. `apt-get
 /// update` exits 0 when a source fails, so only the simulated install is the verdict.
@@ -69,7 +70,7 @@ pub fn installable_check() -> String {
           awk -v i=":$ino$" '$2 != "->" && $6 ~ i {{print $5}}' /proc/locks 2>/dev/null | sort -u | while read -r lp; do echo "@@dpkg_lock=$lp $(cat /proc/$lp/comm 2>/dev/null)"; done
         done
         mkdir -p "$tk_tmp/lists"
-        o="-o Dir::State::Lists=$tk_tmp/lists -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache="
+        o="-o Dir::State::Lists=$tk_tmp/lists -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Acquire::Languages=none -o Acquire::GzipIndexes=true"
         timeout {limit} apt-get -q $o update >"$log" 2>&1
         sim=$(timeout 30 apt-get -q $o install --simulate keepalived 2>&1); echo "$sim" >>"$log"
         cand=$(printf '%s\n' "$sim" | sed -n 's/^Inst keepalived (\([^ ]*\).*/\1/p' | head -n1) ;;
