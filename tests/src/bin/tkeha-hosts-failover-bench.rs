@@ -73,15 +73,19 @@ fn steady(lab: &HostLab) -> Result<usize> {
     }
 }
 
+/// What must be in place on the holder before the clock starts.
+fn prepare(lab: &HostLab, fault: Fault, h: usize) -> Result<()> {
+    match fault {
+        Fault::RebootSlowOnline => lab.slow_network_online(h, SLOW_ONLINE_SECS),
+        Fault::ApiserverDeath | Fault::GracefulStop | Fault::Reboot => Ok(()),
+    }
+}
+
 fn inject(lab: &HostLab, fault: Fault, h: usize) -> Result<()> {
     match fault {
         Fault::ApiserverDeath => lab.kill_apiserver(h),
         Fault::GracefulStop => lab.exec(h, "systemctl stop keepalived").map(|_| ()),
-        Fault::Reboot => lab.poweroff(h).map(|_| ()),
-        Fault::RebootSlowOnline => {
-            lab.slow_network_online(h, SLOW_ONLINE_SECS)?;
-            lab.poweroff(h).map(|_| ())
-        }
+        Fault::Reboot | Fault::RebootSlowOnline => lab.poweroff(h).map(|_| ()),
     }
 }
 
@@ -121,6 +125,7 @@ struct Outcome {
 
 fn one(lab: &HostLab, fault: Fault) -> Result<Outcome> {
     let h = steady(lab)?;
+    prepare(lab, fault, h)?;
     let old = format!("apiserver {}", lab.masters[h].hostname);
     let watch = Watch::start_hosts(lab, EVERY, Some(6443));
     std::thread::sleep(Duration::from_millis(300));
