@@ -18,6 +18,8 @@ CONNECTIONS=${CONNECTIONS:-16}
 PIN=${PIN:-0}
 NICE=${NICE:--10}
 export PATH="$ROOT/target/release:$PATH"
+# The allocator setting the image runs with (Dockerfile).
+export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0}
 
 die() { echo "bench-webhook: $*" >&2; exit 1; }
 command -v tkeha-webhook >/dev/null || die "tkeha-webhook not on PATH (run: cargo build --release -p tkeha-webhook)"

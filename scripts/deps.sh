@@ -2,7 +2,8 @@
 # Installs what `make test`, `make demo` and `make bench` need on a fresh Debian 12 machine.
 # Idempotent: does nothing when everything is already present.
 set -euo pipefail
-PKGS=(keepalived openssh-server haproxy iproute2 iputils-ping iputils-arping iptables socat sshpass sudo curl wrk hyperfine procps psmisc openssl python3 python3-venv)
+PKGS=(keepalived openssh-server haproxy iproute2 iputils-ping iputils-arping iptables socat sshpass sudo curl wrk hyperfine procps psmisc openssl python3 python3-venv
+  tmux zsh)  # tmux, zsh: the plugin's shell-completion tests type TAB in a real bash and zsh
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -18,6 +19,14 @@ fi
 for s in ssh keepalived haproxy; do
   (command -v systemctl >/dev/null && systemctl is-active --quiet "$s" 2>/dev/null && systemctl stop "$s") || true
 done
+# --- Proxy lab (tests/src/lab/proxy.rs): a real SOCKS5 server; microsocks does RFC 1929 with -u/-P ---
+if ! dpkg-query -W -f='${Status}' microsocks 2>/dev/null | grep -q 'install ok installed'; then
+  echo "deps: installing microsocks" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends microsocks >/dev/null
+fi
+# --- end of proxy lab --------------------------------------------------------------------------
 # --- Chart checks (scripts/helm-lint.sh): the real Helm CLI, Kubernetes schemas, Go ---------------
 # Python venv: PyYAML, jsonschema, kubernetes-validate (the Kubernetes OpenAPI schemas per version,
 # pinned so the 1.33 schemas do not move under the checks) and cryptography (the test's own CA).

@@ -4,9 +4,15 @@
 //! - `spec.features.ha.tke.vrid` = (last byte of the VIP mod 255) + 1 when missing and the VIP
 //!   parses (TKEStack's rule for .0-.254; .255 gives 1 instead of failing at install);
 //! - every valid HA VIP appended to `spec.publicAlternativeNames` (created when missing) so the
-//!   apiserver certificate covers it.
+//!   apiserver certificate covers it;
+//! - `spec.clusterCIDR` = `10.244.0.0/16` and `spec.dnsDomain` = `cluster.local` when missing
+//!   or null, TKEStack's own defaults (tkestack/tke
+//!   `pkg/platform/provider/baremetal/cluster/provider.go` PreCreate for the CIDR,
+//!   `pkg/platform/registry/cluster/strategy.go` PrepareForCreate for the domain), so the
+//!   checks of the machines and the VIP against the pod network always run.
 //!
-//! `thirdParty.vport` is deliberately not defaulted. The same defaults are applied to the typed
+//! `metadata.generateName` = `cls-` (TKEStack's default name prefix) is added by
+//! [`crate::review`], which sees the metadata. `thirdParty.vport` is deliberately not defaulted. The same defaults are applied to the typed
 //! spec in place, so validation sees exactly what the patched object decodes to.
 
 use std::net::IpAddr;
@@ -19,6 +25,12 @@ use crate::types::ClusterSpec;
 
 /// The SSH port used when a machine has none.
 pub const DEFAULT_SSH_PORT: i64 = 22;
+
+/// TKEStack's default pod network.
+pub const DEFAULT_CLUSTER_CIDR: &str = "10.244.0.0/16";
+
+/// TKEStack's default cluster DNS domain.
+pub const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
 
 /// TKEStack's keepalived VRID rule, made total: (last byte of the VIP mod 255) + 1, so 1..=255.
 pub fn vrid_for(vip: IpAddr) -> i64 {
@@ -77,6 +89,18 @@ fn add_parsed(text: String, tokens: impl FnOnce() -> Vec<String>, value: Value) 
 /// Apply the defaults to `spec` (decoded from the object's `spec`) and return the matching patch.
 pub fn apply_defaults(spec: &mut ClusterSpec) -> Vec<PatchOperation> {
     let mut ops = Vec::new();
+
+    if spec.cluster_cidr.is_none() {
+        spec.cluster_cidr = Some(DEFAULT_CLUSTER_CIDR.to_string());
+        ops.push(add(
+            &["spec", "clusterCIDR"],
+            Value::from(DEFAULT_CLUSTER_CIDR),
+        ));
+    }
+    if spec.dns_domain.is_none() {
+        spec.dns_domain = Some(DEFAULT_DNS_DOMAIN.to_string());
+        ops.push(add(&["spec", "dnsDomain"], Value::from(DEFAULT_DNS_DOMAIN)));
+    }
 
     if let Some(machines) = spec.machines.as_mut() {
         for (i, m) in machines.iter_mut().enumerate() {

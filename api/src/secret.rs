@@ -50,6 +50,52 @@ pub fn decode(s: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// What a secret decodes to, learnt without keeping it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inspected {
+    /// Not Go's standard base64 with padding.
+    NotBase64,
+    /// Decodes to `len` bytes, UTF-8 text or not.
+    Bytes {
+        /// Decoded length in bytes.
+        len: usize,
+        /// Whether the bytes are UTF-8 text.
+        utf8: bool,
+    },
+}
+
+/// Decode `s` as Go does and report its length and whether it is UTF-8, on the stack for
+/// anything password-sized (the rules run on every review).
+pub fn inspect(s: &str) -> Inspected {
+    if !is_valid(s) {
+        return Inspected::NotBase64;
+    }
+    const STACK: usize = 2048;
+    if s.len() <= STACK / 3 * 4 && !s.bytes().any(|b| b == b'\r' || b == b'\n') {
+        let mut buf = [0u8; STACK];
+        let found = match GO_STD.decode_slice(s, &mut buf) {
+            Ok(n) => Inspected::Bytes {
+                len: n,
+                utf8: std::str::from_utf8(&buf[..n]).is_ok(),
+            },
+            Err(_) => Inspected::NotBase64,
+        };
+        buf.fill(0);
+        return found;
+    }
+    match decode(s) {
+        Some(mut bytes) => {
+            let found = Inspected::Bytes {
+                len: bytes.len(),
+                utf8: std::str::from_utf8(&bytes).is_ok(),
+            };
+            bytes.fill(0);
+            found
+        }
+        None => Inspected::NotBase64,
+    }
+}
+
 /// Encode bytes the way Go marshals `[]byte` (standard alphabet, padded).
 pub fn encode(bytes: &[u8]) -> String {
     GO_STD.encode(bytes)
@@ -82,5 +128,29 @@ mod tests {
         assert_eq!(decode("MTIzNDU2").as_deref(), Some(&b"123456"[..]));
         assert_eq!(decode("YR==").as_deref(), Some(&b"a"[..]));
         assert_eq!(encode(b"123456"), "MTIzNDU2");
+    }
+
+    #[test]
+    fn inspect_agrees_with_decode() {
+        let long = encode(&[b'k'; 5000]);
+        let wrapped = "TWFu\nTWFu\r\n";
+        for s in [
+            "MTIzNDU2",
+            "//4=",
+            "gA==",
+            "",
+            "YQ=",
+            wrapped,
+            long.as_str(),
+        ] {
+            let want = match decode(s) {
+                None => Inspected::NotBase64,
+                Some(b) => Inspected::Bytes {
+                    len: b.len(),
+                    utf8: std::str::from_utf8(&b).is_ok(),
+                },
+            };
+            assert_eq!(inspect(s), want, "{s:.20}");
+        }
     }
 }

@@ -198,8 +198,52 @@ fn seeds_defaults() {
     assert_eq!(
         patch_json(&v),
         json!([
+            {"op": "add", "path": "/spec/dnsDomain", "value": "cluster.local"},
             {"op": "add", "path": "/spec/features/ha/tke/vrid", "value": 4},
-            {"op": "add", "path": "/spec/publicAlternativeNames", "value": ["192.168.1.3"]}
+            {"op": "add", "path": "/spec/publicAlternativeNames", "value": ["192.168.1.3"]},
+            {"op": "add", "path": "/metadata", "value": {"generateName": "cls-"}}
         ])
+    );
+}
+
+#[test]
+fn tkestack_defaults_cluster_cidr_dns_domain_and_generate_name() {
+    let bare = with(
+        tke3(),
+        &[
+            ("/spec/clusterCIDR", None),
+            ("/spec/dnsDomain", None),
+            ("/metadata/name", None),
+        ],
+    );
+    assert_eq!(
+        patch_json(&bare),
+        json!([
+            {"op": "add", "path": "/spec/clusterCIDR", "value": "10.244.0.0/16"},
+            {"op": "add", "path": "/spec/dnsDomain", "value": "cluster.local"},
+            {"op": "add", "path": "/metadata/generateName", "value": "cls-"}
+        ])
+    );
+    let out = patched(&bare);
+    assert_eq!(out["metadata"], json!({"generateName": "cls-"}));
+    // A given value, a name or a generateName is never replaced.
+    let given = with(
+        tke3(),
+        &[
+            ("/spec/clusterCIDR", Some(json!("10.100.0.0/16"))),
+            ("/spec/dnsDomain", Some(json!("corp.local"))),
+            ("/metadata/name", None),
+            ("/metadata/generateName", Some(json!("prod-"))),
+        ],
+    );
+    assert_eq!(patch_json(&given), json!([]));
+    // Not on update: the name is the API server's by then.
+    let r = run_update(&bare, &tke3());
+    assert!(
+        !serde_json::to_string(&r.patch)
+            .unwrap()
+            .contains("generateName"),
+        "{:?}",
+        r.patch
     );
 }

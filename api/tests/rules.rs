@@ -59,10 +59,38 @@ fn cases() -> Vec<Case> {
             "",
         ),
         c(
-            "version missing",
+            "version missing: TKEStack picks it",
             tke3,
             vec![("/spec/version", None)],
-            Some(("spec.version", Required)),
+            None,
+            "",
+        ),
+        c(
+            "version empty",
+            tke3,
+            vec![("/spec/version", s(""))],
+            Some(("spec.version", Invalid)),
+            "remove the field",
+        ),
+        c(
+            "type not a TKEStack provider",
+            tke3,
+            vec![("/spec/type", s("Kind"))],
+            Some(("spec.type", NotSupported)),
+            r#"supported values: "Baremetal", "Imported""#,
+        ),
+        c(
+            "HA on an Imported cluster",
+            tke3,
+            vec![("/spec/type", s("Imported"))],
+            Some(("spec.features.ha", Forbidden)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        c(
+            "Imported without HA",
+            tke3,
+            vec![("/spec/type", s("Imported")), ("/spec/features", None)],
+            None,
             "",
         ),
         c(
@@ -616,6 +644,344 @@ fn cases() -> Vec<Case> {
             Some(("spec", Required)),
             "",
         ),
+        // --- stricter than TKEStack: each says so
+        c(
+            "both modes say TKEStack accepts them",
+            tke3,
+            vec![(
+                "/spec/features/ha/thirdParty",
+                Some(json!({"vip": "192.168.1.5", "vport": 6443})),
+            )],
+            Some(("spec.features.ha", Forbidden)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        c(
+            "third party on one master says TKEStack accepts it",
+            tp3,
+            vec![("/spec/machines/2", None), ("/spec/machines/1", None)],
+            Some(("spec.machines", Invalid)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        c(
+            "VIP equal to a node says TKEStack accepts it",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("192.168.1.3"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        c(
+            "VIP in the pod network says TKEStack accepts it",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("10.244.0.10"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        c(
+            "VIP in the service network says TKEStack accepts it",
+            tke3,
+            vec![
+                ("/spec/serviceCIDR", s("10.96.0.0/16")),
+                ("/spec/features/ha/tke/vip", s("10.96.0.10")),
+            ],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        c(
+            "VIP of the other family says TKEStack accepts it",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("2001:db8::10"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        c(
+            "reserved VIP says TKEStack accepts it",
+            tke3,
+            vec![("/spec/features/ha/tke/vip", s("127.0.0.1"))],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "TKEStack's own API accepts this, tkeha does not",
+        ),
+        // --- the clusterCIDR default makes the pod-network checks run
+        c(
+            "clusterCIDR omitted: VIP still checked against 10.244.0.0/16",
+            tke3,
+            vec![
+                ("/spec/clusterCIDR", None),
+                ("/spec/features/ha/tke/vip", s("10.244.3.3")),
+            ],
+            Some(("spec.features.ha.tke.vip", Invalid)),
+            "spec.clusterCIDR 10.244.0.0/16",
+        ),
+        c(
+            "dnsDomain not a domain",
+            tke3,
+            vec![("/spec/dnsDomain", s("Corp_Local"))],
+            Some(("spec.dnsDomain", Invalid)),
+            "cluster.local",
+        ),
+        // --- machine addresses as reserved as the VIP's
+        c(
+            "machine ip loopback",
+            tke3,
+            vec![("/spec/machines/0/ip", s("127.0.0.1"))],
+            Some(("spec.machines[0].ip", Invalid)),
+            "must not be a loopback address",
+        ),
+        c(
+            "machine ip unspecified",
+            tke3,
+            vec![("/spec/machines/0/ip", s("0.0.0.0"))],
+            Some(("spec.machines[0].ip", Invalid)),
+            "must not be the unspecified address",
+        ),
+        c(
+            "machine ip broadcast",
+            tke3,
+            vec![("/spec/machines/0/ip", s("255.255.255.255"))],
+            Some(("spec.machines[0].ip", Invalid)),
+            "must not be the broadcast address",
+        ),
+        c(
+            "machine ip multicast v6",
+            tke3,
+            vec![("/spec/machines/0/ip", s("ff02::1"))],
+            Some(("spec.machines[0].ip", Invalid)),
+            "must not be a multicast address",
+        ),
+        // --- usernames are POSIX login names
+        c(
+            "username with a newline",
+            tke3,
+            vec![("/spec/machines/0/username", s("root\ncheck succeeded"))],
+            Some(("spec.machines[0].username", Invalid)),
+            "POSIX login name",
+        ),
+        c(
+            "username with shell syntax",
+            tke3,
+            vec![("/spec/machines/0/username", s("a;$(id)"))],
+            Some(("spec.machines[0].username", Invalid)),
+            "POSIX login name",
+        ),
+        c(
+            "username with ESC",
+            tke3,
+            vec![("/spec/machines/0/username", s("\u{1b}[8m"))],
+            Some(("spec.machines[0].username", Invalid)),
+            "\\u001b[8m",
+        ),
+        c(
+            "username with NUL",
+            tke3,
+            vec![("/spec/machines/0/username", s("ro\u{0}ot"))],
+            Some(("spec.machines[0].username", Invalid)),
+            "\\u0000",
+        ),
+        c(
+            "username of 70 KB",
+            tke3,
+            vec![("/spec/machines/0/username", Some(json!("a".repeat(70_000))))],
+            Some(("spec.machines[0].username", TooLong)),
+            "may not be more than 32 characters",
+        ),
+        c(
+            "username starting with a dash",
+            tke3,
+            vec![("/spec/machines/0/username", s("-oProxyCommand=x"))],
+            Some(("spec.machines[0].username", Invalid)),
+            "not starting with '-'",
+        ),
+        c(
+            "username of a sudo user",
+            tke3,
+            vec![("/spec/machines/0/username", s("ops_admin.1"))],
+            None,
+            "",
+        ),
+        // --- secrets the provisioner can use
+        c(
+            "password not UTF-8 once decoded",
+            tke3,
+            vec![("/spec/machines/1/password", s("//4="))],
+            Some(("spec.machines[1].password", Invalid)),
+            "not UTF-8 text (the password itself is not shown)",
+        ),
+        c(
+            "privateKey not UTF-8 once decoded",
+            tke3,
+            vec![("/spec/machines/1/privateKey", s("gA=="))],
+            Some(("spec.machines[1].privateKey", Invalid)),
+            "not UTF-8",
+        ),
+        c(
+            "password over sshd's limit",
+            tke3,
+            vec![(
+                "/spec/machines/1/password",
+                Some(json!(tkeha_api::secret::encode(&[b'a'; 1025]))),
+            )],
+            Some(("spec.machines[1].password", Invalid)),
+            "more than 1024",
+        ),
+        c(
+            "password base64 text over the bound",
+            tke3,
+            vec![("/spec/machines/1/password", Some(json!("QUFB".repeat(600))))],
+            Some(("spec.machines[1].password", TooLong)),
+            "the value is not shown",
+        ),
+        // --- taints as core/v1 requires them
+        c(
+            "taint without key",
+            tke3,
+            vec![("/spec/machines/0/taints", Some(json!([{"effect": "NoSchedule"}])))],
+            Some(("spec.machines[0].taints[0].key", Required)),
+            "",
+        ),
+        c(
+            "taint without effect",
+            tke3,
+            vec![("/spec/machines/0/taints", Some(json!([{"key": "a"}])))],
+            Some(("spec.machines[0].taints[0].effect", Required)),
+            "",
+        ),
+        c(
+            "taint with an unknown effect",
+            tke3,
+            vec![(
+                "/spec/machines/0/taints",
+                Some(json!([{"key": "a", "effect": "NoWay"}])),
+            )],
+            Some(("spec.machines[0].taints[0].effect", NotSupported)),
+            "PreferNoSchedule",
+        ),
+        c(
+            "taint ok",
+            tke3,
+            vec![(
+                "/spec/machines/0/taints",
+                Some(json!([{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}])),
+            )],
+            None,
+            "",
+        ),
+        // --- bounds
+        c(
+            "too many machines",
+            tke3,
+            vec![(
+                "/spec/machines",
+                Some(Value::Array(
+                    (1..=17)
+                        .map(|i| json!({"ip": format!("192.168.2.{i}"), "username": "root", "password": "MTIzNDU2"}))
+                        .collect(),
+                )),
+            )],
+            Some(("spec.machines", TooMany)),
+            "must have at most 16 items",
+        ),
+        c(
+            "too many labels",
+            tke3,
+            vec![(
+                "/spec/machines/0/labels",
+                Some(Value::Object(
+                    (0..65).map(|i| (format!("k{i}"), json!("v"))).collect(),
+                )),
+            )],
+            Some(("spec.machines[0].labels", TooMany)),
+            "at most 64",
+        ),
+        c(
+            "label value with a space",
+            tke3,
+            vec![("/spec/machines/0/labels", Some(json!({"role": "a b"})))],
+            Some(("spec.machines[0].labels[role]", Invalid)),
+            "label value",
+        ),
+        c(
+            "too many taints",
+            tke3,
+            vec![(
+                "/spec/machines/0/taints",
+                Some(Value::Array(
+                    (0..33).map(|i| json!({"key": format!("k{i}"), "effect": "NoSchedule"})).collect(),
+                )),
+            )],
+            Some(("spec.machines[0].taints", TooMany)),
+            "at most 32",
+        ),
+        c(
+            "too many alternative names",
+            tke3,
+            vec![(
+                "/spec/publicAlternativeNames",
+                Some(Value::Array((0..65).map(|i| json!(format!("n{i}.example"))).collect())),
+            )],
+            Some(("spec.publicAlternativeNames", TooMany)),
+            "at most 64",
+        ),
+        c(
+            "too many extra args",
+            tke3,
+            vec![(
+                "/spec/apiServerExtraArgs",
+                Some(Value::Object(
+                    (0..257).map(|i| (format!("flag-{i}"), json!("x"))).collect(),
+                )),
+            )],
+            Some(("spec.apiServerExtraArgs", TooMany)),
+            "at most 256",
+        ),
+        c(
+            "an extra arg too long",
+            tke3,
+            vec![(
+                "/spec/kubeletExtraArgs",
+                Some(json!({"feature-gates": "x".repeat(4097)})),
+            )],
+            Some(("spec.kubeletExtraArgs[feature-gates]", TooLong)),
+            "4096",
+        ),
+        c(
+            "machine ip too long",
+            tke3,
+            vec![("/spec/machines/0/ip", Some(json!("1".repeat(46))))],
+            Some(("spec.machines[0].ip", TooLong)),
+            "45",
+        ),
+        // --- names
+        c(
+            "name not a subdomain",
+            tke3,
+            vec![("/metadata/name", s("Prod_1"))],
+            Some(("metadata.name", Invalid)),
+            "RFC 1123 subdomain",
+        ),
+        c(
+            "generateName not a subdomain prefix",
+            tke3,
+            vec![("/metadata/name", None), ("/metadata/generateName", s("Prod-"))],
+            Some(("metadata.generateName", Invalid)),
+            "RFC 1123 subdomain",
+        ),
+        c(
+            "generateName with a trailing dash",
+            tke3,
+            vec![("/metadata/name", None), ("/metadata/generateName", s("cls-prod-"))],
+            None,
+            "",
+        ),
+        // --- proxies
+        c(
+            "proxy of an unknown type",
+            tke3,
+            vec![(
+                "/spec/machines/0/proxy",
+                Some(json!({"type": "HTTP", "ip": "10.0.0.1", "port": 22})),
+            )],
+            Some(("spec.machines[0].proxy.type", NotSupported)),
+            "SSHJumpServer",
+        ),
     ]
 }
 
@@ -761,6 +1127,7 @@ fn third_party_single_master_policy_warning() {
     let policy = Policy {
         third_party_single_master: SingleMasterPolicy::Warning,
         version_allow_list: None,
+        ..Policy::default()
     };
     let r = review(&v, None, &policy).unwrap();
     assert!(r.allowed(), "{}", dump(&r));
@@ -776,6 +1143,7 @@ fn version_allow_list() {
     let policy = Policy {
         third_party_single_master: SingleMasterPolicy::Error,
         version_allow_list: Some(vec!["1.20.6-tke.2".into(), "1.21.4-tke.3".into()]),
+        ..Policy::default()
     };
     let r = review(&tke3(), None, &policy).unwrap();
     assert!(r.allowed(), "{}", dump(&r));
@@ -888,4 +1256,205 @@ fn decode_errors_carry_the_path() {
     }
     let e = review(&json!([1]), None, &Policy::default()).unwrap_err();
     assert_eq!(e.path, ".");
+}
+
+/// Every order of the rule groups gives the same findings: no group depends on state another
+/// fills in (Ctx parses what they share when it is built).
+#[test]
+fn rule_groups_give_the_same_findings_in_any_order() {
+    use tkeha_api::validation::{Ctx, GROUPS};
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![vec![]];
+        }
+        let mut out = Vec::new();
+        for p in permutations(n - 1) {
+            for i in 0..=p.len() {
+                let mut q = p.clone();
+                q.insert(i, n - 1);
+                out.push(q);
+            }
+        }
+        out
+    }
+    let objects = [
+        tke3(),
+        tp3(),
+        with(
+            tke3(),
+            &[
+                ("/spec/serviceCIDR", s("10.96.0.0/30")),
+                ("/spec/features/ha/tke/vip", s("10.96.0.1")),
+                ("/spec/clusterCIDR", s("192.168.0.0/16")),
+                ("/spec/machines/1/ip", s("127.0.0.1")),
+                ("/spec/machines/2/username", s("a b")),
+                ("/spec/type", s("Imported")),
+            ],
+        ),
+    ];
+    let policy = Policy::default();
+    for object in &objects {
+        let mut spec: tkeha_api::types::ClusterSpec =
+            serde_json::from_value(object["spec"].clone()).unwrap();
+        tkeha_api::defaults::apply_defaults(&mut spec);
+        let mut reference: Option<(Vec<String>, Vec<String>)> = None;
+        for order in permutations(GROUPS.len()) {
+            let mut ctx = Ctx::new(&spec, &policy);
+            for i in &order {
+                GROUPS[*i](&mut ctx);
+            }
+            let mut errors: Vec<String> = ctx.errors.iter().map(ToString::to_string).collect();
+            let mut warnings = ctx.warnings.clone();
+            errors.sort();
+            warnings.sort();
+            match &reference {
+                None => reference = Some((errors, warnings)),
+                Some(r) => assert_eq!(r, &(errors, warnings), "order {order:?}"),
+            }
+        }
+        assert!(reference.is_some());
+    }
+}
+
+/// Whatever text a manifest holds, no message, warning or report line carries a control
+/// character, a line separator or a bidi override.
+#[test]
+fn every_message_escapes_what_it_echoes() {
+    let hostile = "x\n\u{1b}[8mcheck succeeded\r\u{0}\u{7f}\u{85}\u{202e}\u{2028}";
+    let mut v = tke3();
+    for ptr in [
+        "/metadata/name",
+        "/spec/type",
+        "/spec/version",
+        "/spec/clusterCIDR",
+        "/spec/serviceCIDR",
+        "/spec/dnsDomain",
+        "/spec/networkDevice",
+        "/spec/machines/0/ip",
+        "/spec/machines/1/username",
+        "/spec/machines/2/labels",
+        "/spec/features/ha/tke/vip",
+    ] {
+        let value = if ptr.ends_with("labels") {
+            json!({hostile: hostile})
+        } else {
+            json!(hostile)
+        };
+        set(&mut v, ptr, Some(value));
+    }
+    set(&mut v, &format!("/spec/{hostile}"), Some(json!(1)));
+    set(
+        &mut v,
+        "/spec/machines/0/taints",
+        Some(json!([{"key": hostile, "effect": hostile}])),
+    );
+    let clean = |s: &str| {
+        !s.chars()
+            .any(|c| c.is_control() || matches!(c, '\u{202e}' | '\u{2028}'))
+    };
+    for policy in [
+        Policy::default(),
+        Policy {
+            field_validation: tkeha_api::FieldValidation::Strict,
+            ..Policy::default()
+        },
+    ] {
+        let r = review(&v, None, &policy).unwrap();
+        assert!(r.errors.len() > 10, "{}", dump(&r));
+        for e in &r.errors {
+            assert!(clean(&e.to_string()), "{e}");
+            assert!(clean(&e.body()), "{e}");
+        }
+        for w in &r.warnings {
+            assert!(clean(w), "{w:?}");
+        }
+        let old = tke3();
+        let r = review(&v, Some(&old), &policy).unwrap();
+        for line in r.errors.iter().map(ToString::to_string).chain(r.warnings) {
+            assert!(clean(&line), "{line:?}");
+        }
+    }
+    // A value of the wrong type: the decode error escapes it too.
+    let mut wrong = tke3();
+    set(&mut wrong, "/spec/machines/0/port", Some(json!(hostile)));
+    let e = review(&wrong, None, &Policy::default()).unwrap_err();
+    assert!(clean(&e.to_string()), "{e}");
+}
+
+#[test]
+fn the_missing_vip_hint_is_a_free_address_or_none() {
+    let hint = |v: &Value| {
+        let r = run(v);
+        r.errors
+            .iter()
+            .find(|e| e.field == "spec.features.ha.tke.vip")
+            .map(ToString::to_string)
+            .unwrap()
+    };
+    // The seed's masters 192.168.1.2-4: never suggest one of them.
+    let e = hint(&with(tke3(), &[("/spec/features/ha/tke/vip", None)]));
+    assert!(e.ends_with("e.g. 192.168.1.250"), "{e}");
+    // A master already at .250: the next free one.
+    let e = hint(&with(
+        tke3(),
+        &[
+            ("/spec/features/ha/tke/vip", None),
+            ("/spec/machines/2/ip", s("192.168.1.250")),
+        ],
+    ));
+    assert!(e.ends_with("e.g. 192.168.1.249"), "{e}");
+    // No IPv4 master: no guess.
+    let mut v6 = with(tke3(), &[("/spec/features/ha/tke/vip", None)]);
+    for i in 0..3 {
+        set(
+            &mut v6,
+            &format!("/spec/machines/{i}/ip"),
+            s(&format!("2001:db8::{}", i + 2)),
+        );
+    }
+    let e = hint(&v6);
+    assert!(
+        e.ends_with("an unused address in the masters' network"),
+        "{e}"
+    );
+}
+
+#[test]
+fn warnings_for_what_tkestack_would_pick_or_change() {
+    let warnings = |v: &Value| run(v).warnings;
+    let w = warnings(&with(tke3(), &[("/spec/version", None)]));
+    assert_eq!(
+        w,
+        [
+            "spec.version: not set, so TKEStack picks its newest supported version (1.21.4-tke.3 at TKEStack HEAD)"
+        ]
+    );
+    let w = warnings(&with(tke3(), &[("/metadata/name", s("prod"))]));
+    assert_eq!(
+        w,
+        [
+            "metadata.name: TKEStack's own API would replace \"prod\" by a generated cls- name; use \"cls-prod\" to keep it"
+        ]
+    );
+    let w = warnings(&with(tke3(), &[("/metadata/name", s("cls-my-prod"))]));
+    assert_eq!(
+        w,
+        [
+            "metadata.name: TKEStack's own API would store \"cls-my-prod\" as \"cls-myprod\" (it drops '-' after cls-)"
+        ]
+    );
+    assert!(warnings(&with(tke3(), &[("/metadata/name", s("global"))])).is_empty());
+    let w = warnings(&with(
+        tke3(),
+        &[
+            ("/metadata/name", None),
+            ("/metadata/generateName", s("prod-")),
+        ],
+    ));
+    assert_eq!(
+        w,
+        [
+            "metadata.generateName: TKEStack names clusters cls-[a-z0-9]+; \"prod-\" generates names outside that pattern"
+        ]
+    );
 }

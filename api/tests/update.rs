@@ -44,14 +44,27 @@ fn immutable_fields() {
         let new = with(tke3(), &[(ptr, Some(val))]);
         expect(&new, &tke3(), field, Invalid, "field is immutable");
     }
-    // removing a set value is a change too
-    let old = with(tke3(), &[("/spec/dnsDomain", Some(json!("cluster.local")))]);
+    // removing a set value is a change too (back to the default, here)
+    let old = with(tke3(), &[("/spec/dnsDomain", Some(json!("corp.local")))]);
+    let new = with(tke3(), &[("/spec/dnsDomain", None)]);
+    expect(&new, &old, "spec.dnsDomain", Invalid, "field is immutable");
+    // removing a value equal to the default is no change: the default comes back
+    expect_ok(&with(tke3(), &[("/spec/dnsDomain", None)]), &tke3());
+    // a stored object without the defaulted fields: adding the defaults is no change
+    let bare = with(
+        tke3(),
+        &[("/spec/dnsDomain", None), ("/spec/clusterCIDR", None)],
+    );
+    expect_ok(&tke3(), &bare);
     expect(
-        &tke3(),
-        &old,
-        "spec.dnsDomain",
+        &with(
+            tke3(),
+            &[("/spec/clusterCIDR", Some(json!("10.245.0.0/16")))],
+        ),
+        &bare,
+        "spec.clusterCIDR",
         Invalid,
-        "field is immutable",
+        "it was \"10.244.0.0/16\"",
     );
     // version and serviceCIDR may change
     expect_ok(
@@ -220,7 +233,7 @@ fn first_master_stays() {
 #[test]
 fn undecodable_old_skips_update_rules_with_warning() {
     let old = with(tke3(), &[("/spec/machines/0/port", Some(json!("22")))]);
-    let new = with(tke3(), &[("/spec/type", Some(json!("Imported")))]);
+    let new = with(tke3(), &[("/spec/networkDevice", Some(json!("eth1")))]);
     let r = run_update(&new, &old);
     assert!(r.allowed(), "{}", dump(&r));
     assert!(
@@ -272,42 +285,32 @@ fn machines_compare_by_address_not_spelling() {
 }
 
 #[test]
-fn many_masters_use_the_same_rules() {
-    // past the small-list scan (more than 16 masters) the answers are the same
+fn a_stored_cluster_over_the_machine_bound_ratchets() {
+    // Stored before the bound existed: 29 masters, 16 allowed.
     let ips: Vec<String> = (2..=30).map(|i| format!("192.168.1.{i}")).collect();
-    let old = with(
-        tke3(),
-        &[(
-            "/spec/machines",
-            Some(Value::Array(ips.iter().map(|ip| m(ip)).collect())),
-        )],
-    );
-    let mut grown = ips.clone();
-    grown.push("192.168.1.31".to_string());
-    let new = with(
-        tke3(),
-        &[(
-            "/spec/machines",
-            Some(Value::Array(grown.iter().map(|ip| m(ip)).collect())),
-        )],
-    );
+    let machines = |ips: &[String]| Some(Value::Array(ips.iter().map(|ip| m(ip)).collect()));
+    let old = with(tke3(), &[("/spec/machines", machines(&ips))]);
+    assert!(!run(&old).allowed());
+    // An unrelated edit goes through; the old problem is a warning.
+    let new = with(old.clone(), &[("/spec/version", Some(json!("1.22.0")))]);
     let r = run_update(&new, &old);
+    assert!(r.allowed(), "{}", dump(&r));
     assert!(
-        !r.errors
-            .iter()
-            .any(|e| e.field.starts_with("spec.machines")),
+        r.warnings.iter().any(|w| w.starts_with(
+            "already invalid before this update: spec.machines: Too many: 29: must have at most 16 items"
+        )),
         "{}",
         dump(&r)
     );
+    // Growing it further is refused.
+    let mut grown = ips.clone();
+    grown.push("192.168.1.31".to_string());
+    let new = with(tke3(), &[("/spec/machines", machines(&grown))]);
+    expect(&new, &old, "spec.machines", TooMany, "at most 16");
+    // The update rules still apply past the bound.
     let mut swapped = ips.clone();
     swapped[29 - 2] = "192.168.1.99".to_string();
-    let new = with(
-        tke3(),
-        &[(
-            "/spec/machines",
-            Some(Value::Array(swapped.iter().map(|ip| m(ip)).collect())),
-        )],
-    );
+    let new = with(tke3(), &[("/spec/machines", machines(&swapped))]);
     expect(
         &new,
         &old,

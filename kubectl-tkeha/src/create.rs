@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use kube::api::DynamicObject;
 use serde_json::Value;
-use tkeha_api::{FieldError, Policy};
+use tkeha_api::{FieldValidation, Policy};
 use tkeha_kube::{ClusterClient, Target};
 
 use crate::cli::GlobalArgs;
@@ -35,7 +35,15 @@ Examples:
   # Ask the API server (and its admission webhooks) without storing anything
   kubectl tkeha create -f cluster.yaml --dry-run=server
   # The object as it would be sent, defaults filled in; nothing is contacted
-  kubectl tkeha create -f cluster.yaml --dry-run=client -o yaml")]
+  kubectl tkeha create -f cluster.yaml --dry-run=client -o yaml
+  # Refuse fields TKEStack's schema does not know instead of warning about them
+  kubectl tkeha create -f cluster.yaml --validate=strict
+
+Without metadata.name the Cluster gets generateName \"cls-\" (TKEStack's own default) and the
+API server picks the name; a client dry run shows the prefix, as kubectl does.")]
+#[command(
+    override_usage = "kubectl tkeha create -f FILE [--dry-run[=client|server]] [-o yaml|json|name] [--validate=strict]"
+)]
 pub struct CreateArgs {
     /// The manifest: JSON, JSON with // comments, or YAML. `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -49,6 +57,24 @@ pub struct CreateArgs {
     /// answer. SSH passwords, keys and passphrases are shown as `<redacted>`.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<CreateOutput>,
+    /// Fields TKEStack's schema does not know: `warn` (the default here; kubectl defaults to
+    /// strict, but TKEStack's own API silently drops them), `strict` (or `true`) refuses them,
+    /// `ignore` (or `false`) says nothing. kubectl's flag and values.
+    #[arg(long, value_name = "MODE", default_value = "warn", value_parser = parse_validate,
+          num_args = 0..=1, require_equals = true, default_missing_value = "strict")]
+    pub validate: FieldValidation,
+}
+
+/// kubectl's `--validate` values: strict (or true), warn, ignore (or false).
+fn parse_validate(text: &str) -> Result<FieldValidation, String> {
+    match text {
+        "strict" | "true" => Ok(FieldValidation::Strict),
+        "warn" => Ok(FieldValidation::Warn),
+        "ignore" | "false" => Ok(FieldValidation::Ignore),
+        other => Err(format!(
+            "invalid value {other:?}: must be one of strict (or true), warn, ignore (or false)"
+        )),
+    }
 }
 
 /// `--dry-run` strategies, as kubectl spells them.
@@ -75,7 +101,7 @@ pub enum CreateOutput {
 
 pub fn run(args: &CreateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let loaded = validate::load(&args.file)?;
-    let Some(object) = review(&loaded)? else {
+    let Some(object) = review(&loaded, args.validate)? else {
         return Ok(ExitCode::from(1));
     };
     let display = display_name(&object);
@@ -108,18 +134,24 @@ pub fn run(args: &CreateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Review as `validate` does, plus what only a create needs (a name). `None`: refused, report printed.
-fn review(loaded: &validate::Loaded) -> anyhow::Result<Option<Value>> {
-    let mut review = match tkeha_api::review(&loaded.value, None, &Policy::default()) {
+/// Review exactly as `validate` does (which also defaults `generateName: cls-` when there is
+/// no name). `None`: refused, report printed.
+fn review(
+    loaded: &validate::Loaded,
+    field_validation: FieldValidation,
+) -> anyhow::Result<Option<Value>> {
+    let policy = Policy {
+        field_validation,
+        ..Policy::default()
+    };
+    let review = match tkeha_api::review(&loaded.value, None, &policy) {
         Ok(review) => review,
         Err(err) => bail!(validate::decode_message(&loaded.name, &err)),
     };
-    if let Some(error) = name_error(&loaded.value) {
-        review.errors.insert(0, error);
-    }
-    for warning in &review.warnings {
-        eprintln!("Warning: {warning}");
-    }
+    eprint!(
+        "{}",
+        tkeha_provisioner::cli::warning_lines(&review.warnings)
+    );
     if !review.allowed() {
         // The same lines as `validate`, on stderr: stdout carries only what was created.
         eprint!("{}", validate::text_report(&loaded.name, &review));
@@ -136,35 +168,25 @@ fn review(loaded: &validate::Loaded) -> anyhow::Result<Option<Value>> {
     Ok(Some(object))
 }
 
-/// The API server refuses an object with neither `metadata.name` nor `metadata.generateName`.
-fn name_error(object: &Value) -> Option<FieldError> {
-    let metadata = object.get("metadata");
-    let has = |key: &str| {
-        metadata
-            .and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    };
-    if has("name") || has("generateName") {
-        return None;
-    }
-    Some(FieldError::required(
-        "metadata.name",
-        "name or generateName is required: set metadata.name (e.g. `kubectl tkeha init --name prod`) or metadata.generateName (e.g. \"prod-\")",
-    ))
-}
-
-/// `metadata.name`; empty for an object still to be named from `generateName` (as kubectl shows it).
+/// The name to show: `metadata.name`, else the `generateName` prefix of an object still to be
+/// named (kubectl shows the prefix for a client dry run of such an object).
 fn display_name(object: &Value) -> String {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
+    let text = |key: &str| {
+        object
+            .pointer(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    text("/metadata/name")
+        .or_else(|| text("/metadata/generateName"))
+        .map(|s| tkeha_api::field::escape(s).into_owned())
+        .unwrap_or_default()
 }
 
 /// Print the answer: `-o yaml|json|name`, else kubectl's `RESOURCE/NAME created`.
 fn answer(args: &CreateArgs, object: &Value, name: &str, suffix: &str) -> anyhow::Result<ExitCode> {
+    // A client dry run shows the manifest's name before any API server has checked it.
+    let name = tkeha_api::field::escape(name);
     let text = match args.output {
         Some(CreateOutput::Yaml) => render::render(&redacted(object), ManifestFormat::Yaml)?,
         Some(CreateOutput::Json) => render::render(&redacted(object), ManifestFormat::Json)?,
@@ -215,18 +237,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_name_or_generate_name_is_required() {
-        assert!(name_error(&json!({"metadata": {"name": "prod"}})).is_none());
-        assert!(name_error(&json!({"metadata": {"generateName": "prod-"}})).is_none());
-        for object in [
-            json!({}),
-            json!({"metadata": {}}),
-            json!({"metadata": {"name": ""}}),
-        ] {
-            let error = name_error(&object).unwrap();
-            assert_eq!(error.field, "metadata.name");
-            assert!(error.to_string().contains("generateName"), "{error}");
-        }
+    fn the_name_shown_is_the_name_else_the_generate_name_prefix() {
+        assert_eq!(
+            display_name(&json!({"metadata": {"name": "cls-a"}})),
+            "cls-a"
+        );
+        assert_eq!(
+            display_name(&json!({"metadata": {"generateName": "cls-"}})),
+            "cls-"
+        );
+        assert_eq!(
+            display_name(&json!({"metadata": {"name": "", "generateName": "cls-"}})),
+            "cls-"
+        );
+        assert_eq!(display_name(&json!({})), "");
+    }
+
+    #[test]
+    fn validate_takes_kubectls_values() {
+        assert_eq!(parse_validate("strict"), Ok(FieldValidation::Strict));
+        assert_eq!(parse_validate("true"), Ok(FieldValidation::Strict));
+        assert_eq!(parse_validate("warn"), Ok(FieldValidation::Warn));
+        assert_eq!(parse_validate("ignore"), Ok(FieldValidation::Ignore));
+        assert_eq!(parse_validate("false"), Ok(FieldValidation::Ignore));
+        assert!(parse_validate("yes").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `check`: the read-only preflight of every master (and, in third-party mode, of the LB binding).
+//! `check`: the read-only preflight of every master (and, in third-party mode, of the LB binding); where TKEStack manages HA it reports that, not a conflict.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -7,12 +7,14 @@ use rand::Rng as _;
 
 use crate::fleet::{self, Host};
 use crate::keepalived::{self, CONF_PATH};
+use crate::managed;
 use crate::manifest::{Mode, Plan};
 use crate::observer::Step;
 use crate::report::Report;
 use crate::runner::Provisioner;
 use crate::scripts::apply::{CONF_DIR, LOCK_WAIT_SECS};
 use crate::scripts::probe::{Candidate, ProbeRequest, find_interface};
+use crate::scripts::probe_tkestack::Manager;
 use crate::scripts::watch::{holds_script, parse_holds};
 use crate::thirdparty;
 
@@ -48,6 +50,7 @@ pub(crate) fn preflight<'a>(
     if let Mode::Tke { .. } = plan.mode {
         judge_vip_in_use(p, plan, &mut hosts, report);
     }
+    managed::judge_fleet(plan, &mut hosts, report);
     (hosts, tokens)
 }
 
@@ -81,6 +84,9 @@ fn judge_host(plan: &Plan, h: &mut Host<'_>) {
         }
     }
     match plan.mode {
+        // TKEStack's keepalived runs in its container: see managed::judge_host.
+        Mode::Tke { .. }
+            if matches!(p.manager, Manager::Tkestack(_) | Manager::OtherStaticPod(_)) => {}
         Mode::Tke { .. } => {
             judge_installable(p, &mut errors, &mut h.report.notes);
             if let Some(dir) = p.modes.get(CONF_DIR)
@@ -117,6 +123,7 @@ fn judge_host(plan: &Plan, h: &mut Host<'_>) {
     for e in errors {
         h.report.fail(e);
     }
+    managed::judge_host(plan, h);
 }
 
 /// keepalived must be installed, or installable now: the package manager sees a candidate

@@ -28,13 +28,15 @@ fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// A valid TKE-HA Cluster whose three masters are `127.0.0.{1,2,3}:ports[i]`.
+/// A valid TKE-HA Cluster whose three masters are `203.0.113.{1,2,3}:ports[i]` (TEST-NET-3,
+/// RFC 5737: nothing answers there, so every SSH connection fails within `--connect-timeout`;
+/// loopback addresses are refused as machine IPs by the rules).
 fn cluster(ports: [u16; 3], status: Value) -> Value {
     let machines: Vec<Value> = ports
         .iter()
         .enumerate()
         .map(|(i, port)| {
-            json!({"ip": format!("127.0.0.{}", i + 1), "port": port, "username": "root",
+            json!({"ip": format!("203.0.113.{}", i + 1), "port": port, "username": "root",
                    "password": PASSWORD_B64})
         })
         .collect();
@@ -116,7 +118,7 @@ fn apply_by_name_reads_the_cluster_and_writes_ha_ready_false_when_a_host_fails()
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
-        all.contains("127.0.0.1"),
+        all.contains("203.0.113.1"),
         "the report names the host: {all}"
     );
     assert!(all.contains("HAReady=False (ApplyFailed)"), "{all}");
@@ -158,7 +160,7 @@ fn apply_by_name_reads_the_cluster_and_writes_ha_ready_false_when_a_host_fails()
     assert_eq!(ready["reason"], "ApplyFailed");
     let message = ready["message"].as_str().unwrap();
     assert!(
-        message.contains("127.0.0.1") && message.contains("127.0.0.3"),
+        message.contains("203.0.113.1") && message.contains("203.0.113.3"),
         "{message}"
     );
     let probe = ready["lastProbeTime"].as_str().unwrap();

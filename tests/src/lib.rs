@@ -5,5 +5,6 @@ pub mod bench;
 pub mod bins;
 pub mod lab;
 pub mod provisioner;
+pub mod remote;
 pub mod scenario;
 pub mod watch;

@@ -84,15 +84,20 @@ fn main() {
     });
     let spec_json = serde_json::to_string(&object["spec"]).unwrap_or_else(|e| panic!("{e}"));
     measure("decode the spec text into the typed spec", secs, || {
-        let spec: tkeha_api::types::ClusterSpec =
+        let spec: tkeha_api::spectext::DecodedSpec =
             serde_json::from_str(black_box(&spec_json)).unwrap_or_else(|e| panic!("{e}"));
         black_box(spec);
     });
-    let spec: tkeha_api::types::ClusterSpec =
+    let spec: tkeha_api::spectext::DecodedSpec =
         serde_json::from_str(&spec_json).unwrap_or_else(|e| panic!("{e}"));
+    let names = tkeha_api::validation::meta::Names {
+        name: Some("cls-bench".into()),
+        generate_name: None,
+    };
     measure("rule engine on the typed spec (fast path)", secs, || {
         black_box(tkeha_api::spectext::review_create_spec(
             black_box(spec.clone()),
+            &names,
             &policy,
         ));
     });
@@ -153,7 +158,7 @@ fn main() {
     );
     drop(guard);
     let lines = tracing_subscriber::fmt()
-        .event_format(tkeha_webhook::logformat::JsonLines)
+        .event_format(tkeha_webhook::JsonLines)
         .with_writer(std::io::sink)
         .finish();
     let _guard = tracing::subscriber::set_default(lines);

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use clap::Parser as _;
 use tkeha_webhook::cli::Args;
-use tkeha_webhook::server::termination;
+use tkeha_webhook::termination;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

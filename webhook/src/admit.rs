@@ -1,18 +1,18 @@
-//! The admission decision: an AdmissionReview body in, an AdmissionReview (or a 400 reason) out.
+//! The admission service: an AdmissionReview body in, an AdmissionReview (or a 400 reason) out.
 //!
-//! Pure apart from the rule engine it calls: `tkeha_api::review`, the same function the
-//! plugin's `validate` uses, so the API server and `kubectl tkeha validate` always agree.
+//! No HTTP here (the handlers in `api` read the body and call [`admit`]). Pure apart from the
+//! rule engine it calls: `tkeha_api::review`, the same function the plugin's `validate` uses,
+//! so the API server and `kubectl tkeha validate` always agree.
 
-use base64::Engine as _;
 use serde_json::Value;
-use tkeha_api::review::DecodeError;
-use tkeha_api::{FieldError, Policy};
+use tkeha_api::Policy;
+use tkeha_api::spectext::Verdict;
 
 use crate::admission::{
-    AdmissionRequest, AdmissionResponse, ClusterObject, ReviewRequest, ReviewResponse, Status,
-    StatusCause, StatusDetails, V1, V1BETA1,
+    AdmissionRequest, AdmissionResponse, ApiVersion, CauseType, ClusterObject, KIND, Operation,
+    PatchError, ReviewRequest, ReviewResponse, Status, StatusCause, Subject,
 };
-use crate::message::{cause_reason, invalid_message, limit_warning, qualified_kind};
+use crate::message::{MAX_NAME_CHARS, bounded, limit_warnings};
 
 /// API group of the objects we review.
 pub const GROUP: &str = "platform.tkestack.io";
@@ -30,6 +30,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The path without its slash, as in logs and metric labels (`mutate`, `validate`).
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::Mutate => "mutate",
@@ -42,12 +43,18 @@ impl Endpoint {
 /// the webhook's failurePolicy, since there is no uid to answer for).
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
+    /// Not JSON, or JSON of the wrong shape (a missing uid, an unknown operation, ...).
     #[error("request body is not a JSON AdmissionReview: {0}")]
     NotJson(#[source] serde_json::Error),
-    #[error("unsupported AdmissionReview apiVersion {0:?} (want {V1} or {V1BETA1})")]
+    /// An `apiVersion` we do not speak.
+    #[error(
+        "unsupported AdmissionReview apiVersion {0:?} (want admission.k8s.io/v1 or admission.k8s.io/v1beta1)"
+    )]
     ApiVersion(String),
+    /// Another `kind` than AdmissionReview.
     #[error("kind must be \"AdmissionReview\", got {0:?}")]
     Kind(String),
+    /// No `request` to answer.
     #[error("AdmissionReview has no request")]
     NoRequest,
 }
@@ -55,51 +62,123 @@ pub enum Rejection {
 /// What was decided, for the one log line per review. Never the object body.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    pub uid: String,
-    pub kind: String,
-    pub name: String,
-    pub operation: String,
-    pub dry_run: bool,
+    /// Who and what the answer is about.
+    pub subject: Subject,
+    /// Whether the answer allows the request.
     pub allowed: bool,
     /// Whether the rule engine ran (a Cluster CREATE/UPDATE).
     pub reviewed: bool,
+    /// Operations in the patch (mutate).
     pub patch_ops: usize,
+    /// Warnings in the answer (validate).
     pub warnings: usize,
+}
+
+impl Summary {
+    fn new(subject: Subject) -> Self {
+        Self {
+            subject,
+            allowed: true,
+            reviewed: false,
+            patch_ops: 0,
+            warnings: 0,
+        }
+    }
+
+    /// The answer to send: `response` in `api_version`, and this summary of it.
+    fn answer(mut self, api_version: ApiVersion, response: AdmissionResponse) -> Answer {
+        self.allowed = response.allowed;
+        Answer {
+            review: ReviewResponse::new(api_version, response),
+            summary: self,
+        }
+    }
 }
 
 /// The AdmissionReview to send back, and what to log about it.
 #[derive(Debug)]
 pub struct Answer {
+    /// The AdmissionReview to send, in the version asked.
     pub review: ReviewResponse,
+    /// What to log and count.
     pub summary: Summary,
 }
 
 /// Answer the AdmissionReview in `body` for `endpoint`.
+///
+/// Only CREATE and UPDATE of `clusters.platform.tkestack.io` (not its subresources) are
+/// reviewed; any other request is allowed untouched. A reviewed Cluster gets, from
+/// [`Endpoint::Mutate`], its defaults as a JSON patch and, from [`Endpoint::Validate`], a 422
+/// denial with every field error or an allowance with warnings.
+///
+/// # Errors
+///
+/// [`Rejection`] when `body` is not an AdmissionReview we can answer (not JSON, another
+/// `apiVersion` or `kind`, no `request`): there is no uid to answer for, so the caller answers
+/// HTTP 400 and the API server applies the webhook's `failurePolicy`.
+///
+/// # Example
+///
+/// ```
+/// use tkeha_webhook::{Endpoint, Rejection, admit};
+///
+/// let body = br#"{
+///   "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+///   "request": {
+///     "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+///     "kind": {"group": "platform.tkestack.io", "version": "v1", "kind": "Cluster"},
+///     "resource": {"group": "platform.tkestack.io", "version": "v1", "resource": "clusters"},
+///     "name": "demo", "operation": "CREATE",
+///     "object": {
+///       "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
+///       "metadata": {"name": "demo"},
+///       "spec": {"type": "Baremetal", "version": "1.30.4",
+///                "features": {"ha": {"tke": {"vip": "192.168.1.300"}}},
+///                "machines": [{"ip": "192.168.1.10", "username": "root", "password": "MTIzNDU2"}]}
+///     }
+///   }
+/// }"#;
+/// let answer = admit(Endpoint::Validate, body, &tkeha_api::Policy::default())?;
+/// let response = &answer.review.response;
+/// assert!(!response.allowed);
+/// let status = response.status.as_ref().expect("a denial carries a status");
+/// assert_eq!(status.code, 422);
+/// assert!(status.message.contains("spec.features.ha.tke.vip"), "{}", status.message);
+///
+/// // Not an AdmissionReview: no answer, a reason for an HTTP 400.
+/// let err = admit(Endpoint::Validate, b"hello", &tkeha_api::Policy::default()).unwrap_err();
+/// assert!(matches!(err, Rejection::NotJson(_)));
+/// # Ok::<(), Rejection>(())
+/// ```
 pub fn admit(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
     if let Some(answer) = admit_fast(endpoint, body, policy) {
         return Ok(answer);
     }
+    admit_general(endpoint, body, policy)
+}
+
+/// Every review: the envelope and the objects as `serde_json::Value`s.
+fn admit_general(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
     let (api_version, request) = parse(body)?;
-    let (response, summary) = decide(endpoint, request, policy);
-    Ok(Answer {
-        review: ReviewResponse::new(api_version, response),
-        summary,
-    })
+    let (summary, response) = decide(endpoint, request, policy);
+    Ok(summary.answer(api_version, response))
 }
 
 /// The AdmissionReview envelope checked, with its objects read as `O`.
 fn parse<'a, O: serde::Deserialize<'a>>(
     body: &'a [u8],
-) -> Result<(&'static str, AdmissionRequest<O>), Rejection> {
+) -> Result<(ApiVersion, AdmissionRequest<O>), Rejection> {
     let review: ReviewRequest<O> = serde_json::from_slice(body).map_err(Rejection::NotJson)?;
-    let api_version = match review.api_version.as_deref() {
-        Some(V1) => V1,
-        Some(V1BETA1) => V1BETA1,
-        other => return Err(Rejection::ApiVersion(other.unwrap_or_default().to_string())),
+    let api_version = match review.api_version.as_deref().and_then(ApiVersion::parse) {
+        Some(v) => v,
+        None => {
+            return Err(Rejection::ApiVersion(
+                review.api_version.unwrap_or_default(),
+            ));
+        }
     };
-    match review.kind.as_deref() {
-        Some("AdmissionReview") => {}
-        other => return Err(Rejection::Kind(other.unwrap_or_default().to_string())),
+    if review.kind.as_deref() != Some(KIND) {
+        return Err(Rejection::Kind(review.kind.unwrap_or_default()));
     }
     let request = review.request.ok_or(Rejection::NoRequest)?;
     Ok((api_version, request))
@@ -111,122 +190,101 @@ fn is_cluster<O>(request: &AdmissionRequest<O>) -> bool {
         && request.sub_resource.as_deref().unwrap_or("").is_empty()
 }
 
+/// The general path's answer to a parsed request.
 fn decide(
     endpoint: Endpoint,
     mut request: AdmissionRequest,
     policy: &Policy,
-) -> (AdmissionResponse, Summary) {
+) -> (Summary, AdmissionResponse) {
     let is_cluster = is_cluster(&request);
     // Given to the rule engine, which patches it in place instead of copying it.
     let object = request.object.take();
-    let AdmissionRequest {
-        uid,
-        kind,
-        resource: _,
-        sub_resource: _,
-        name,
-        namespace: _,
-        operation,
-        object: _,
-        old_object,
-        dry_run,
-    } = &request;
-    let name = name
-        .clone()
+    let old_object = request.old_object.take();
+    let name = request
+        .name
+        .take()
         .filter(|n| !n.is_empty())
         .or_else(|| object_name(object.as_ref()))
         .unwrap_or_default();
-    let mut summary = Summary {
-        uid: uid.clone(),
-        kind: kind.kind.clone(),
-        name,
-        operation: operation.clone(),
-        dry_run: dry_run.unwrap_or(false),
-        allowed: true,
-        reviewed: false,
-        patch_ops: 0,
-        warnings: 0,
-    };
-    let is_update = operation == "UPDATE";
-    if !is_cluster || !(operation == "CREATE" || is_update) {
-        return (AdmissionResponse::allow(uid.clone()), summary);
+    let mut summary = Summary::new(Subject::from_request(request, name));
+    let subject = &summary.subject;
+    let operation = subject.operation;
+    if !is_cluster || !matches!(operation, Operation::Create | Operation::Update) {
+        let response = subject.allow();
+        return (summary, response);
     }
-    let qualified = qualified_kind(&kind.kind, &kind.group);
+    let missing = |what: &str| {
+        let message = format!(
+            "{} of {} without {what}",
+            operation.as_str(),
+            bounded(&subject.qualified_kind(), MAX_NAME_CHARS * 2)
+        );
+        subject.allow().deny(Status::bad_request(message))
+    };
     let Some(object) = object else {
-        summary.allowed = false;
-        let status = bad_request(format!("{operation} of {qualified} without request.object"));
-        return (AdmissionResponse::deny(uid.clone(), status), summary);
+        let response = missing("request.object");
+        return (summary, response);
     };
-    if is_update && old_object.is_none() {
-        summary.allowed = false;
-        let status = bad_request(format!("UPDATE of {qualified} without request.oldObject"));
-        return (AdmissionResponse::deny(uid.clone(), status), summary);
-    }
+    let old = match (operation, &old_object) {
+        (Operation::Update, None) => {
+            let response = missing("request.oldObject");
+            return (summary, response);
+        }
+        (Operation::Update, Some(old)) => Some(old),
+        _ => None,
+    };
     summary.reviewed = true;
-    let old = if is_update { old_object.as_ref() } else { None };
     let response = match tkeha_api::review_owned(object, old, policy) {
         Err(decode) => {
-            let status = decode_denial(&qualified, &kind.kind, &summary.name, &decode);
-            AdmissionResponse::deny(uid.clone(), status)
+            let status = Status::invalid(&summary.subject, std::slice::from_ref(&decode));
+            summary.subject.allow().deny(status)
         }
-        Ok(review) => respond(
-            endpoint,
-            &review.errors,
-            &review.warnings,
-            &review.patch,
-            uid,
-            &qualified,
-            &kind.kind,
-            &mut summary,
-        ),
+        Ok(review) => {
+            let verdict = Verdict {
+                errors: review.errors,
+                warnings: review.warnings,
+                unknown_fields: review.unknown_fields,
+                patch: review.patch,
+            };
+            respond(endpoint, &mut summary, verdict)
+        }
     };
-    summary.allowed = response.allowed;
-    (response, summary)
+    (summary, response)
 }
 
 /// The answer to a reviewed Cluster: the patch (mutate), or allowed/denied with warnings
 /// (validate).
-#[allow(clippy::too_many_arguments)]
-fn respond(
-    endpoint: Endpoint,
-    errors: &[FieldError],
-    warnings: &[String],
-    patch: &json_patch::Patch,
-    uid: &str,
-    qualified: &str,
-    kind: &str,
-    summary: &mut Summary,
-) -> AdmissionResponse {
+fn respond(endpoint: Endpoint, summary: &mut Summary, verdict: Verdict) -> AdmissionResponse {
+    let subject = &summary.subject;
     match endpoint {
         Endpoint::Mutate => {
-            let mut response = AdmissionResponse::allow(uid.to_string());
-            if !patch.0.is_empty() {
-                summary.patch_ops = patch.0.len();
-                match serde_json::to_vec(patch) {
-                    Ok(json) => {
-                        response.patch =
-                            Some(base64::engine::general_purpose::STANDARD.encode(json));
-                        response.patch_type = Some("JSONPatch");
-                    }
-                    Err(e) => {
-                        let status = internal_error(format!("encoding the patch: {e}"));
-                        response = AdmissionResponse::deny(uid.to_string(), status);
-                    }
+            summary.patch_ops = verdict.patch.0.len();
+            match subject.allow().with_patch(&verdict.patch) {
+                Ok(response) => response,
+                Err(e @ PatchError::Encode(_)) => {
+                    subject.allow().deny(Status::internal_error(e.to_string()))
+                }
+                Err(e @ PatchError::TooLarge { .. }) => {
+                    let cause = StatusCause {
+                        reason: CauseType::TooMany,
+                        message: e.to_string(),
+                        field: "spec".to_string(),
+                    };
+                    subject
+                        .allow()
+                        .deny(Status::invalid(subject, std::slice::from_ref(&cause)))
                 }
             }
-            response
         }
         Endpoint::Validate => {
-            let warnings: Vec<String> = warnings.iter().map(|w| limit_warning(w)).collect();
-            let mut response = if errors.is_empty() {
-                AdmissionResponse::allow(uid.to_string())
-            } else {
-                let status = invalid_denial(qualified, kind, &summary.name, errors);
-                AdmissionResponse::deny(uid.to_string(), status)
-            };
+            let warnings = limit_warnings(&verdict.warnings);
             summary.warnings = warnings.len();
-            response.warnings = warnings;
-            response
+            let response = subject.allow().with_warnings(warnings);
+            if verdict.errors.is_empty() {
+                response
+            } else {
+                response.deny(Status::invalid(subject, &verdict.errors))
+            }
         }
     }
 }
@@ -242,45 +300,28 @@ fn admit_fast(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Option<Answer
     if memchr::memmem::find(body, b"\\u").is_some() {
         return None;
     }
-    let (api_version, request) = parse::<ClusterObject<'_>>(body).ok()?;
-    if !is_cluster(&request) || request.operation != "CREATE" {
+    let (api_version, mut request) = parse::<ClusterObject<'_>>(body).ok()?;
+    if !is_cluster(&request) || request.operation != Operation::Create {
         return None;
     }
-    let name = request.name.filter(|n| !n.is_empty())?;
-    let object = request.object?;
+    let name = request.name.take().filter(|n| !n.is_empty())?;
+    let object = request.object.take()?;
     if object.api_version? != tkeha_api::review::API_VERSION || object.kind? != "Cluster" {
         return None;
     }
-    let verdict = tkeha_api::spectext::review_create_spec(object.spec?, policy);
-    let mut summary = Summary {
-        uid: request.uid,
-        kind: request.kind.kind,
-        name,
-        operation: request.operation,
-        dry_run: request.dry_run.unwrap_or(false),
-        allowed: true,
-        reviewed: true,
-        patch_ops: 0,
-        warnings: 0,
-    };
-    let qualified = qualified_kind(&summary.kind, &request.kind.group);
-    let kind = summary.kind.clone();
-    let uid = summary.uid.clone();
-    let response = respond(
-        endpoint,
-        &verdict.errors,
-        &verdict.warnings,
-        &verdict.patch,
-        &uid,
-        &qualified,
-        &kind,
-        &mut summary,
-    );
-    summary.allowed = response.allowed;
-    Some(Answer {
-        review: ReviewResponse::new(api_version, response),
-        summary,
-    })
+    let names = object
+        .metadata
+        .as_ref()
+        .map(|m| m.names())
+        .unwrap_or_default();
+    if names.needs_generate_name() {
+        return None; // the general path defaults generateName
+    }
+    let verdict = tkeha_api::spectext::review_create_spec(object.spec?, &names, policy);
+    let mut summary = Summary::new(Subject::from_request(request, name));
+    summary.reviewed = true;
+    let response = respond(endpoint, &mut summary, verdict);
+    Some(summary.answer(api_version, response))
 }
 
 fn object_name(object: Option<&Value>) -> Option<String> {
@@ -288,73 +329,12 @@ fn object_name(object: Option<&Value>) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-fn invalid_denial(qualified: &str, kind: &str, name: &str, errors: &[FieldError]) -> Status {
-    Status {
-        status: "Failure",
-        message: invalid_message(qualified, name, errors),
-        reason: "Invalid",
-        code: 422,
-        details: Some(StatusDetails {
-            name: name.to_string(),
-            group: GROUP.to_string(),
-            kind: kind.to_string(),
-            causes: errors
-                .iter()
-                .map(|e| StatusCause {
-                    reason: cause_reason(e),
-                    // kubectl prints `FIELD: MESSAGE` per cause: the path must not be in both.
-                    message: e.body(),
-                    field: e.field.clone(),
-                })
-                .collect(),
-        }),
-    }
-}
-
-fn decode_denial(qualified: &str, kind: &str, name: &str, error: &DecodeError) -> Status {
-    Status {
-        status: "Failure",
-        message: invalid_message(qualified, name, std::slice::from_ref(error)),
-        reason: "Invalid",
-        code: 422,
-        details: Some(StatusDetails {
-            name: name.to_string(),
-            group: GROUP.to_string(),
-            kind: kind.to_string(),
-            causes: vec![StatusCause {
-                reason: "FieldValueInvalid".to_string(),
-                message: error.message.clone(),
-                field: error.path.clone(),
-            }],
-        }),
-    }
-}
-
-fn bad_request(message: String) -> Status {
-    Status {
-        status: "Failure",
-        message,
-        reason: "BadRequest",
-        code: 400,
-        details: None,
-    }
-}
-
-fn internal_error(message: String) -> Status {
-    Status {
-        status: "Failure",
-        message,
-        reason: "InternalError",
-        code: 500,
-        details: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+    use tkeha_api::FieldError;
 
     fn fixture(name: &str) -> Value {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -363,12 +343,7 @@ mod tests {
 
     /// The general path only (what `admit` did before the fast path).
     fn general(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
-        let (api_version, request) = parse(body)?;
-        let (response, summary) = decide(endpoint, request, policy);
-        Ok(Answer {
-            review: ReviewResponse::new(api_version, response),
-            summary,
-        })
+        admit_general(endpoint, body, policy)
     }
 
     fn same(endpoint: Endpoint, body: &[u8], policy: &Policy) -> bool {
@@ -400,6 +375,7 @@ mod tests {
             let mut base = fixture(name);
             // As the API server sends a create of a named object.
             base["request"]["name"] = json!("cls-a");
+            base["request"]["object"]["metadata"] = json!({"name": "cls-a"});
             let edits: Vec<(Edit, bool)> = vec![
                 (|_| {}, true),
                 (
@@ -502,6 +478,89 @@ mod tests {
                     },
                     true,
                 ),
+                // Unknown fields: inside the spec the fast path finds them as the general path
+                // does; outside it (top level, metadata) it leaves them to the general path.
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["clusterCidr"] = json!("10.0.0.0/8");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]["usernme"] = json!("root");
+                        r["request"]["object"]["spec"]["features"]["ha"]["tke"] =
+                            json!({"vip": "10.0.0.9", "vird": 3});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["spec"]["machines"][0]["proxy"] =
+                            json!({"type": "SOCKS5", "ip": "10.0.0.7", "prot": 1080});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        // Free-form maps take any key.
+                        r["request"]["object"]["spec"]["kubeletExtraArgs"] =
+                            json!({"any-flag": "x"});
+                        r["request"]["object"]["spec"]["machines"][0]["labels"] =
+                            json!({"whatever": "y"});
+                        r["request"]["object"]["spec"]["bootstrapApps"] =
+                            json!([{"app": {"spec": {"anything": 1}}}]);
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["sepc"] = json!({});
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"]["nmae"] = json!("x");
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "cls-a", "labels": {"a": "b"}, "annotations": {}, "finalizers": ["x"]});
+                        r["request"]["object"]["status"] = json!({"phase": "Initializing"});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "prod"});
+                        r["request"]["name"] = json!("prod");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "Prod"});
+                        r["request"]["name"] = json!("Prod");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": 5});
+                    },
+                    false,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]
+                            .as_object_mut()
+                            .unwrap()
+                            .remove("metadata");
+                    },
+                    false,
+                ),
                 (
                     |r| {
                         r["request"]["object"]["spec"] = json!(null);
@@ -576,6 +635,11 @@ mod tests {
             Policy {
                 third_party_single_master: tkeha_api::SingleMasterPolicy::Warning,
                 version_allow_list: Some(vec!["1.20.4".into()]),
+                ..Policy::default()
+            },
+            Policy {
+                field_validation: tkeha_api::FieldValidation::Strict,
+                ..Policy::default()
             },
         ];
         for (review, expect_fast) in variants() {
@@ -593,10 +657,104 @@ mod tests {
         }
     }
 
+    fn summary() -> Summary {
+        Summary::new(Subject {
+            uid: "u-1".into(),
+            kind: "Cluster".into(),
+            group: GROUP.into(),
+            name: "cls-a".into(),
+            operation: Operation::Create,
+            dry_run: false,
+        })
+    }
+
+    /// Whatever the rule engine returns, the answer stays bounded.
+    #[test]
+    fn answers_are_bounded_whatever_the_rule_engine_returns() {
+        // 70 KB usernames with a terminal escape in every listed error, and many more errors.
+        let long = format!("\"{}\u{1b}[8m\"", "u".repeat(70_000));
+        let errors: Vec<FieldError> = (0..100_000)
+            .map(|i| {
+                let value = if i < 100 {
+                    long.clone()
+                } else {
+                    "\"x\"".into()
+                };
+                FieldError::invalid(
+                    format!("spec.machines[{i}].username"),
+                    Some(value),
+                    "must be a POSIX login name",
+                )
+            })
+            .collect();
+        let warnings: Vec<String> = (0..1000).map(|i| format!("warning {i}")).collect();
+        let verdict = Verdict {
+            errors,
+            warnings,
+            unknown_fields: Vec::new(),
+            patch: json_patch::Patch(Vec::new()),
+        };
+        let mut summary = summary();
+        let response = respond(Endpoint::Validate, &mut summary, verdict);
+        let json = serde_json::to_string(&response).unwrap();
+        assert!(json.len() < 64 * 1024, "{} bytes", json.len());
+        assert!(!json.contains('\u{1b}'), "control characters escaped");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        let causes = v["status"]["details"]["causes"].as_array().unwrap();
+        assert_eq!(causes.len(), crate::message::MAX_CAUSES + 1);
+        assert_eq!(
+            causes.last().unwrap()["message"],
+            format!(
+                "and {} more errors (not shown)",
+                100_000 - crate::message::MAX_CAUSES
+            )
+        );
+        assert_eq!(
+            v["warnings"].as_array().unwrap().len(),
+            crate::message::MAX_WARNINGS
+        );
+        assert_eq!(summary.warnings, crate::message::MAX_WARNINGS);
+    }
+
+    #[test]
+    fn a_patch_over_its_limit_is_a_clear_denial_not_a_huge_answer() {
+        let ops: Vec<json_patch::PatchOperation> = (0..40_000)
+            .map(|i| {
+                serde_json::from_value(json!({
+                    "op": "add", "path": format!("/spec/machines/{i}/port"), "value": 22
+                }))
+                .unwrap()
+            })
+            .collect();
+        let verdict = Verdict {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            unknown_fields: Vec::new(),
+            patch: json_patch::Patch(ops),
+        };
+        let mut summary = summary();
+        let response = respond(Endpoint::Mutate, &mut summary, verdict);
+        let v = serde_json::to_value(&response).unwrap();
+        assert_eq!(v["allowed"], false);
+        assert!(v.get("patch").is_none());
+        assert_eq!(v["status"]["code"], 422);
+        let cause = &v["status"]["details"]["causes"][0];
+        assert_eq!(cause["reason"], "FieldValueTooMany");
+        assert_eq!(cause["field"], "spec");
+        assert!(
+            cause["message"]
+                .as_str()
+                .unwrap()
+                .contains("40000 operations"),
+            "{cause}"
+        );
+    }
+
     #[test]
     fn duplicate_keys_and_unicode_escapes_take_the_general_path() {
         let mut review = fixture("review-create-third-party-ha.json");
         review["request"]["name"] = json!("cls-a");
+        review["request"]["object"]["metadata"] = json!({"name": "cls-a"});
         let body = serde_json::to_string(&review).unwrap();
         let policy = Policy::default();
         let dup = body.replacen("\"spec\":{", "\"spec\":{\"version\":\"1.0\",", 1);

@@ -13,11 +13,15 @@ use rcgen::{
 /// Why a certificate could not be generated or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CertGenError {
+    /// The key or certificate could not be generated.
     #[error("generating a certificate: {0}")]
     Rcgen(#[from] rcgen::Error),
+    /// A file could not be written.
     #[error("writing {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -32,6 +36,7 @@ pub struct CertAuthority {
 /// A serving certificate and its private key, PEM encoded.
 #[derive(Debug, Clone)]
 pub struct ServingCert {
+    /// The certificate, PEM.
     pub cert_pem: String,
     /// PKCS#8 PEM. Secret: never print or log it.
     pub key_pem: String,
@@ -94,8 +99,11 @@ fn name(common_name: &str) -> DistinguishedName {
 /// Files written by [`write_dev_certs`], named as in a Kubernetes TLS Secret.
 #[derive(Debug, Clone)]
 pub struct DevCertPaths {
+    /// The CA certificate (`ca.crt`): the `caBundle` of a webhook configuration.
     pub ca_cert: PathBuf,
+    /// The serving certificate (`tls.crt`).
     pub tls_cert: PathBuf,
+    /// Its private key (`tls.key`, mode 0600).
     pub tls_key: PathBuf,
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, ValueEnum};
 use tkeha_api::{Policy, SingleMasterPolicy};
 
@@ -70,6 +71,30 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub body_read_timeout: Duration,
 
+    /// Close a connection (HTTP/1.1 or HTTP/2) with no request in flight for this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// HTTP/2 keep-alive pings: sent this often; a peer that does not answer one within the
+    /// same time is disconnected.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub http2_keepalive_interval: Duration,
+
+    /// Most TLS connections at once; more wait, and idle ones are closed to make room. Held
+    /// below the file descriptor limit (RLIMIT_NOFILE minus 80).
+    #[arg(long, default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=65_536).map(|n| n as usize))]
+    pub max_connections: usize,
+
+    /// Most concurrent HTTP/2 streams per connection.
+    #[arg(long, default_value_t = crate::server::DEFAULT_MAX_CONCURRENT_STREAMS, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub max_concurrent_streams: u32,
+
+    /// Memory for request bodies in flight, shared by all connections and streams (e.g. 16MiB,
+    /// 512KiB, or bytes); a body past it is answered 503 with Retry-After. At least 8MiB: 4MiB
+    /// kept for ordinary reviews beside one body at the 3MiB limit.
+    #[arg(long, default_value = "16MiB", value_parser = parse_budget)]
+    pub body_budget: usize,
+
     /// After SIGTERM, how long /readyz fails before the listener stops accepting.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub shutdown_delay: Duration,
@@ -99,14 +124,18 @@ pub struct Args {
 /// `--third-party-single-master`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SingleMaster {
+    /// Deny.
     Error,
+    /// Allow with a warning.
     Warning,
 }
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One JSON object per line (for collectors).
     Json,
+    /// tracing-subscriber's compact text (for people).
     Compact,
 }
 
@@ -125,6 +154,7 @@ impl Args {
                     .filter(|v| !v.is_empty())
                     .collect()
             }),
+            ..Policy::default()
         }
     }
 
@@ -140,6 +170,11 @@ impl Args {
             header_read_timeout: self.header_read_timeout,
             handshake_timeout: self.tls_handshake_timeout,
             body_read_timeout: self.body_read_timeout,
+            idle_timeout: self.idle_timeout,
+            http2_keepalive_interval: self.http2_keepalive_interval,
+            max_connections: self.max_connections,
+            max_concurrent_streams: self.max_concurrent_streams,
+            body_budget: self.body_budget,
             shutdown_delay: self.shutdown_delay,
             shutdown_timeout: self.shutdown_timeout,
             ..Settings::new(self.listen, self.health_listen, tls)
@@ -149,6 +184,11 @@ impl Args {
     /// Serve with these flags until `shutdown` resolves, with `extra` routes beside the
     /// admission ones: ring as the process's crypto provider, a multi-threaded Tokio runtime
     /// (`--worker-threads`, default one worker per core), then [`start_with`].
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError`]: no certificate files, no runtime, the server did not start (its
+    /// certificates or listeners), or it stopped with an error.
     pub fn serve(
         &self,
         extra: Router,
@@ -175,15 +215,50 @@ impl Args {
 /// Why [`Args::serve`] did not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// No certificate files were given.
     #[error("--tls-cert and --tls-key are required")]
     NoTlsFiles,
+    /// The Tokio runtime could not be built.
     #[error("starting the async runtime")]
     Runtime(#[source] std::io::Error),
+    /// The server did not start (certificates, listeners).
     #[error("starting tkeha-webhook")]
     Start(#[source] ServerError),
+    /// The server stopped with an error.
     #[error("tkeha-webhook failed")]
     Failed(#[source] ServerError),
 }
+
+/// `16MiB`, `512KiB`, or a bare number of bytes; at least [`MIN_BODY_BUDGET`].
+pub fn parse_budget(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (like 16MiB, 512KiB, or bytes)"))?;
+    let scale = match unit {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (KiB, MiB, GiB)")),
+    };
+    let bytes = value
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes < MIN_BODY_BUDGET {
+        return Err(format!(
+            "{text:?} is below 8MiB: the budget keeps 4MiB for ordinary reviews and needs room for one body at the 3MiB limit"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Smallest `--body-budget`: the small-review reserve plus one body at the limit, rounded up.
+pub const MIN_BODY_BUDGET: usize = 8 * 1024 * 1024;
 
 /// `500ms`, `2s`, `1m`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -224,6 +299,17 @@ mod tests {
     }
 
     #[test]
+    fn sizes() {
+        assert_eq!(parse_budget("16MiB").unwrap(), 16 * 1024 * 1024);
+        assert_eq!(parse_budget("8192KiB").unwrap(), 8 * 1024 * 1024);
+        assert_eq!(parse_budget("8388608").unwrap(), 8 * 1024 * 1024);
+        assert!(parse_budget("1MiB").unwrap_err().contains("below 8MiB"));
+        assert!(parse_budget("16MB").unwrap_err().contains("unknown unit"));
+        assert!(parse_budget("lots").is_err());
+        assert!(parse_budget("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
     fn defaults_and_policy_flags() {
         let args = Args::parse_from(["tkeha-webhook", "--tls-cert", "c", "--tls-key", "k"]);
         let s = args.settings().unwrap();
@@ -234,6 +320,10 @@ mod tests {
             SingleMasterPolicy::Error
         );
         assert_eq!(s.policy.version_allow_list, None);
+        assert_eq!(s.body_budget, crate::DEFAULT_BODY_BUDGET);
+        assert_eq!(s.max_connections, 256);
+        assert_eq!(s.max_concurrent_streams, 32);
+        assert_eq!(s.idle_timeout, Duration::from_secs(10));
 
         let args = Args::parse_from([
             "tkeha-webhook",
@@ -243,6 +333,10 @@ mod tests {
             "--allowed-versions=1.30.4, 1.31.2",
             "--cert-reload-interval=1s",
             "--body-read-timeout=750ms",
+            "--body-budget=32MiB",
+            "--max-connections=64",
+            "--max-concurrent-streams=8",
+            "--idle-timeout=30s",
         ]);
         let s = args.settings().unwrap();
         assert_eq!(
@@ -255,6 +349,14 @@ mod tests {
         );
         assert_eq!(s.cert_reload_interval, Duration::from_secs(1));
         assert_eq!(s.body_read_timeout, Duration::from_millis(750));
+        assert_eq!(s.body_budget, 32 * 1024 * 1024);
+        assert_eq!(s.max_connections, 64);
+        assert_eq!(s.max_concurrent_streams, 8);
+        assert_eq!(s.idle_timeout, Duration::from_secs(30));
+        assert!(
+            Args::try_parse_from(["tkeha-webhook", "--max-connections=0"]).is_err(),
+            "zero connections"
+        );
     }
 
     #[test]

@@ -17,10 +17,12 @@ use crate::metrics::Metrics;
 pub struct Readiness(Arc<AtomicBool>);
 
 impl Readiness {
+    /// Report ready (`/readyz` 200) or not (503).
     pub fn set(&self, ready: bool) {
         self.0.store(ready, Ordering::SeqCst);
     }
 
+    /// Whether ready is reported.
     pub fn get(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

@@ -1,9 +1,11 @@
 //! Prometheus metrics (prometheus-client): admission requests by endpoint and result, latency,
-//! and certificate reloads. Handles are resolved once so the hot path takes no label lookup.
+//! certificate reloads, open connections and failed accepts. Handles are resolved once so the
+//! hot path takes no label lookup.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -67,6 +69,20 @@ pub struct Metrics {
     latency: [Histogram; 2],
     reload_ok: Counter,
     reload_failed: Counter,
+    connections: Gauge,
+    accept_errors: Counter,
+    body_bytes: Gauge,
+    budget_refusals: Counter,
+}
+
+/// An open TLS connection, counted in the `connections` gauge until dropped.
+#[derive(Debug)]
+pub struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -76,6 +92,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric registered, at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("tkeha_webhook");
         let requests_family = Family::<RequestLabels, Counter>::default();
@@ -97,6 +114,30 @@ impl Metrics {
             "tls_reloads",
             "Serving certificate reloads after the files changed, by result",
             reloads_family.clone(),
+        );
+        let connections = Gauge::default();
+        registry.register(
+            "connections",
+            "Open connections on the TLS listener",
+            connections.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts on a listener other than a peer giving up (EMFILE, ...), each followed by a pause",
+            accept_errors.clone(),
+        );
+        let body_bytes = Gauge::default();
+        registry.register(
+            "body_bytes_in_flight",
+            "Bytes of request bodies held now, against the body budget",
+            body_bytes.clone(),
+        );
+        let budget_refusals = Counter::default();
+        registry.register(
+            "body_budget_refusals",
+            "Requests answered 503 because their body would pass the body budget",
+            budget_refusals.clone(),
         );
         let requests = ENDPOINTS.map(|endpoint| {
             RESULTS.map(|result| {
@@ -127,6 +168,10 @@ impl Metrics {
             latency,
             reload_ok,
             reload_failed,
+            connections,
+            accept_errors,
+            body_bytes,
+            budget_refusals,
         }
     }
 
@@ -149,6 +194,27 @@ impl Metrics {
         } else {
             self.reload_failed.inc();
         }
+    }
+
+    /// Count an open connection until the guard is dropped.
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.connections.inc();
+        OpenConnection(self.connections.clone())
+    }
+
+    /// The gauge of body bytes in flight (the body budget keeps it).
+    pub(crate) fn body_bytes_gauge(&self) -> Gauge {
+        self.body_bytes.clone()
+    }
+
+    /// Count a body refused for the budget.
+    pub(crate) fn budget_refused(&self) {
+        self.budget_refusals.inc();
+    }
+
+    /// Count a failed accept.
+    pub fn accept_error(&self) {
+        self.accept_errors.inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -8,10 +8,9 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -21,22 +20,45 @@ use crate::metrics::Metrics;
 /// Why a certificate/key pair could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A file could not be read.
     #[error("reading {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The certificate file holds no certificate.
     #[error("{path}: no PEM CERTIFICATE block")]
-    NoCertificate { path: PathBuf },
+    NoCertificate {
+        /// The certificate file.
+        path: PathBuf,
+    },
+    /// The certificate file is not valid PEM.
     #[error("{path}: invalid certificate PEM: {message}")]
-    BadCertificate { path: PathBuf, message: String },
+    BadCertificate {
+        /// The certificate file.
+        path: PathBuf,
+        /// What is wrong (never the file's content).
+        message: String,
+    },
+    /// The key file holds no key we can use.
     #[error("{path}: no usable private key (PKCS#8, PKCS#1 or SEC1 PEM): {message}")]
-    BadKey { path: PathBuf, message: String },
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong (never key material).
+        message: String,
+    },
+    /// The key does not belong to the certificate, or rustls refuses the pair.
     #[error("certificate {cert} and key {key} do not form a usable pair: {source}")]
     Pair {
+        /// The certificate file.
         cert: PathBuf,
+        /// The key file.
         key: PathBuf,
+        /// rustls's reason.
         #[source]
         source: rustls::Error,
     },
@@ -45,7 +67,9 @@ pub enum TlsError {
 /// Where the serving certificate chain and its key live.
 #[derive(Debug, Clone)]
 pub struct CertFiles {
+    /// The certificate chain, PEM.
     pub cert: PathBuf,
+    /// Its private key, PEM.
     pub key: PathBuf,
 }
 
@@ -87,6 +111,29 @@ impl CertFiles {
         let bytes = self.read()?;
         let config = self.build(&bytes)?;
         Ok((config, bytes.fingerprint()))
+    }
+}
+
+/// The rustls config new connections are handshaken with, swapped when the files change.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveTls(Arc<RwLock<Arc<ServerConfig>>>);
+
+impl LiveTls {
+    /// Serve `config` until replaced.
+    pub(crate) fn new(config: ServerConfig) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(config))))
+    }
+
+    /// The config for the next handshake.
+    pub(crate) fn current(&self) -> Arc<ServerConfig> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, config: ServerConfig) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
     }
 }
 
@@ -146,9 +193,13 @@ fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, PemErr
 
 /// Poll `files` every `interval` and swap the served certificate into `live` when the
 /// content changed and loads cleanly. Runs until the task is dropped.
-pub async fn watch(
+///
+/// Reading the files takes a file descriptor; the server keeps descriptors in reserve for this
+/// (its connection limit stays below `RLIMIT_NOFILE`), so a reload works even when every
+/// connection slot is taken.
+pub(crate) async fn watch(
     files: CertFiles,
-    live: RustlsConfig,
+    live: LiveTls,
     mut current: u64,
     interval: Duration,
     metrics: Arc<Metrics>,
@@ -186,7 +237,7 @@ pub async fn watch(
         }
         match files.build(&bytes) {
             Ok(config) => {
-                live.reload_from_config(Arc::new(config));
+                live.replace(config);
                 current = fingerprint;
                 last_failed = None;
                 metrics.tls_reload(true);

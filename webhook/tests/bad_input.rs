@@ -27,6 +27,9 @@ async fn unreadable_reviews_get_400_with_a_reason() {
     no_request.as_object_mut().unwrap().remove("request");
     let mut no_uid = fixture("review-create-tke-ha.json");
     no_uid["request"].as_object_mut().unwrap().remove("uid");
+    // Not one of admission.k8s.io/v1's four operations.
+    let mut bad_operation = fixture("review-create-tke-ha.json");
+    bad_operation["request"]["operation"] = json!("PATCH");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("not json", b"hello".to_vec(), "not a JSON AdmissionReview"),
         ("empty", Vec::new(), "not a JSON AdmissionReview"),
@@ -56,6 +59,11 @@ async fn unreadable_reviews_get_400_with_a_reason() {
             "no request",
         ),
         ("no uid", serde_json::to_vec(&no_uid).unwrap(), "uid"),
+        (
+            "unknown operation",
+            serde_json::to_vec(&bad_operation).unwrap(),
+            "unknown variant `PATCH`",
+        ),
         ("invalid utf-8", vec![0xff, 0xfe, b'{'], "not a JSON"),
     ];
     for (name, body, reason) in cases {
@@ -66,6 +74,25 @@ async fn unreadable_reviews_get_400_with_a_reason() {
             assert!(text.contains(reason), "{name}: {text}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_reason_never_echoes_more_than_a_line_of_the_input() {
+    let (r, _) = router_with(Policy::default());
+    for field in ["apiVersion", "kind"] {
+        let mut review = fixture("review-create-tke-ha.json");
+        review[field] = json!(format!("{}\u{1b}[8m", "x".repeat(1024 * 1024)));
+        let (status, text) = post_raw(&r, "/validate", serde_json::to_vec(&review).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(text.len() < 4096, "{field}: {} bytes", text.len());
+        assert!(!text.contains(&0x1b), "{field}: control character echoed");
+    }
+    // serde_json quotes a value of the wrong type: cut too.
+    let mut review = fixture("review-create-tke-ha.json");
+    review["request"]["uid"] = json!(["x".repeat(1024 * 1024)]);
+    let (status, text) = post_raw(&r, "/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.len() < 4096, "{} bytes", text.len());
 }
 
 #[tokio::test]

@@ -254,7 +254,9 @@ async fn the_patch_is_standard_padded_base64_of_a_json_array_never_a_byte_array(
     assert_eq!(status, axum::http::StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).unwrap();
     let expected_patch = serde_json::to_vec(&json!([
-        {"op": "add", "path": "/spec/publicAlternativeNames", "value": ["192.168.1.5"]}
+        {"op": "add", "path": "/spec/dnsDomain", "value": "cluster.local"},
+        {"op": "add", "path": "/spec/publicAlternativeNames", "value": ["192.168.1.5"]},
+        {"op": "add", "path": "/metadata", "value": {"generateName": "cls-"}}
     ]))
     .unwrap();
     let encoded = base64::engine::general_purpose::STANDARD.encode(expected_patch);
@@ -443,4 +445,129 @@ async fn health_router_reports_liveness_readiness_and_metrics() {
         text.contains("tkeha_webhook_admission_requests_total"),
         "{text}"
     );
+}
+
+/// The broken create fixture as a stored object (stored before the webhook was installed).
+fn stored_broken() -> Value {
+    let mut old = fixture("review-create-broken.json")["request"]["object"].clone();
+    old["metadata"]["finalizers"] = json!(["cluster"]);
+    old
+}
+
+async fn update(router: &axum::Router, new: Value, old: Value) -> Value {
+    let review = cluster_review("upd-1", "UPDATE", new, Some(old));
+    post_review(router, "/validate", &review).await
+}
+
+fn warnings(answer: &Value) -> Vec<String> {
+    answer["response"]["warnings"]
+        .as_array()
+        .map(|w| w.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn updates_of_a_stored_invalid_cluster_ratchet() {
+    let r = router();
+    let old = stored_broken();
+    let create = cluster_review("c-1", "CREATE", old.clone(), None);
+    let answer = post_review(&r, "/validate", &create).await;
+    assert_eq!(answer["response"]["allowed"], false, "invalid as a create");
+
+    // A label edit, a finalizer removal: allowed, the old problems as warnings.
+    let mut label = old.clone();
+    label["metadata"]["labels"] = json!({"team": "infra"});
+    let mut unfinalized = old.clone();
+    unfinalized["metadata"]["finalizers"] = json!([]);
+    let mut unrelated = old.clone();
+    unrelated["spec"]["displayName"] = json!("renamed");
+    for new in [label, unfinalized, unrelated] {
+        let answer = update(&r, new, old.clone()).await;
+        assert_eq!(answer["response"]["allowed"], true, "{answer}");
+        let w = warnings(&answer);
+        let ratcheted = w
+            .iter()
+            .filter(|w| w.starts_with("already invalid before this update: "))
+            .count();
+        // The broken fixture's three errors: a bad password, a duplicate address, a bad VIP.
+        assert_eq!(ratcheted, 3, "{w:?}");
+        assert_short_warnings(&answer);
+    }
+
+    // Touching a bad field and leaving it bad: denied, with that one cause.
+    let mut port = old.clone();
+    port["spec"]["machines"][0]["port"] = json!(0);
+    let answer = update(&r, port.clone(), old.clone()).await;
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let causes = answer["response"]["status"]["details"]["causes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(causes.len(), 1, "{answer}");
+    assert_eq!(causes[0]["field"], "spec.machines[0].port", "{answer}");
+
+    // The update rules keep applying.
+    let mut retyped = old.clone();
+    retyped["spec"]["type"] = json!("Imported");
+    let answer = update(&r, retyped, old.clone()).await;
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    assert!(
+        answer["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.type: Invalid value: \"Imported\": field is immutable: it was"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_mutated_defaults_of_an_update_are_no_change() {
+    // Stored without the fields the mutating webhook now defaults; the update carries them.
+    let r = router();
+    let mut old = seed("seed-tke-ha.jsonc");
+    old["metadata"] = json!({"name": "cls-a"});
+    old["spec"].as_object_mut().unwrap().remove("clusterCIDR");
+    let review = cluster_review("m-1", "UPDATE", old.clone(), Some(old.clone()));
+    let answer = post_review(&r, "/mutate", &review).await;
+    let patched = apply(&old, &decoded_patch(&answer));
+    assert_eq!(patched["spec"]["clusterCIDR"], "10.244.0.0/16");
+    assert_eq!(patched["spec"]["dnsDomain"], "cluster.local");
+    assert!(
+        patched["metadata"].get("generateName").is_none(),
+        "{patched}"
+    );
+    let answer = update(&r, patched, old).await;
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+}
+
+#[tokio::test]
+async fn unknown_fields_come_back_as_admission_warnings() {
+    let r = router();
+    let mut object = seed("seed-third-party-ha.jsonc");
+    object["metadata"] = json!({"name": "cls-a"});
+    object["spec"]["clusterCidr"] = json!("10.0.0.0/8");
+    object["spec"]["kubeletExtraArgs"] = json!({"any-flag": "free-form"});
+    let review = cluster_review("u-1", "CREATE", object, None);
+    let answer = post_review(&r, "/validate", &review).await;
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert_eq!(
+        warnings(&answer),
+        [r#"unknown field "spec.clusterCidr" (did you mean "spec.clusterCIDR"?)"#],
+        "{answer}"
+    );
+}
+
+/// DELETE is never sent to the webhook: the chart registers CREATE and UPDATE only (and the
+/// webhook allows any other operation untouched, see above).
+#[test]
+fn the_chart_never_intercepts_delete() {
+    let helpers = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../charts/tkeha/templates/_helpers.tpl"
+    ))
+    .unwrap();
+    let operations: Vec<&str> = helpers
+        .lines()
+        .filter(|l| l.trim_start().starts_with("operations:"))
+        .collect();
+    assert_eq!(operations, [r#"    operations: ["CREATE", "UPDATE"]"#]);
 }

@@ -50,6 +50,30 @@ async fn reviews_over_verified_tls() {
     assert!(message.starts_with(r#"Cluster.platform.tkestack.io "cls-broken" is invalid: ["#));
     assert!(message.contains("spec.features.ha.tke.vip"), "{message}");
 
+    // Update of that stored invalid object: a label edit goes through, the old problems as
+    // warnings (ratcheting); an unknown field is an admission warning.
+    let old = broken["request"]["object"].clone();
+    let mut relabeled = old.clone();
+    relabeled["metadata"]["labels"] = serde_json::json!({"team": "infra"});
+    relabeled["spec"]["clusterCidr"] = serde_json::json!("x");
+    let update = cluster_review("tls-upd", "UPDATE", relabeled, Some(old));
+    let answer = c.review("/validate", &update).await;
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    let warnings = answer["response"]["warnings"].as_array().unwrap();
+    assert_eq!(
+        warnings[0],
+        r#"unknown field "spec.clusterCidr" (did you mean "spec.clusterCIDR"?)"#
+    );
+    let ratcheted = warnings
+        .iter()
+        .filter(|w| {
+            w.as_str()
+                .unwrap()
+                .starts_with("already invalid before this update: ")
+        })
+        .count();
+    assert_eq!(ratcheted, 3, "{answer}");
+
     // The cheap transport endpoint.
     let livez = c.request("GET", "/livez", Vec::new()).await.unwrap();
     assert_eq!(livez.status, StatusCode::OK);

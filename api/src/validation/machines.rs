@@ -1,9 +1,13 @@
-//! Rules on `spec.machines[]`: presence under HA, IPs (valid, unique), SSH port, user and base64 secrets.
+//! Rules on `spec.machines[]`: presence under HA, IPs (valid, not reserved, unique), SSH
+//! port, POSIX user names, secrets (base64, then UTF-8 text within sshd's limits, as the
+//! provisioner needs them), label and taint syntax, and the machine's proxy.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::Ctx;
+use super::bounds::over;
+use super::{Ctx, reserved_kind};
+use crate::defaults::parse_ip;
 use crate::field::{FieldError, quote};
 
 /// Detail for any IP that does not parse.
@@ -55,6 +59,53 @@ impl Seen {
     }
 }
 
+/// The core/v1 taint effects.
+pub const TAINT_EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+/// The proxy types TKEStack defines (`ProxyType` in `api/platform/v1/types.go`).
+pub const PROXY_TYPES: [&str; 2] = ["SSHJumpServer", "SOCKS5"];
+
+const USERNAME_DETAIL: &str = "must be a POSIX login name: letters, digits, '.', '_' and '-', not starting \
+     with '-', at most 32 characters (e.g. root)";
+
+/// Whether `name` is a portable POSIX login name: the portable filename character set
+/// (POSIX.1-2017 §3.282, which §3.437 "User Name" asks for), not starting with `-`, not `.` or
+/// `..`, 1 to [`crate::limits::MAX_USERNAME`] characters (shadow-utils' `useradd` limit).
+pub fn is_login_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= crate::limits::MAX_USERNAME
+        && !name.starts_with('-')
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Whether `name` is a Kubernetes qualified name (a label or taint key): an optional DNS
+/// subdomain prefix and `/`, then 1 to 63 characters of letters, digits, `-`, `_` and `.`,
+/// starting and ending with a letter or digit.
+pub fn is_qualified_name(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    prefix.is_none_or(super::meta::is_dns1123_subdomain) && !name.is_empty() && is_label_value(name)
+}
+
+/// Whether `value` is a Kubernetes label value: empty, or up to 63 characters of letters,
+/// digits, `-`, `_` and `.`, starting and ending with a letter or digit.
+pub fn is_label_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.is_empty()
+        || (b.len() <= crate::limits::MAX_LABEL_VALUE
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+}
+
+/// The rules on each machine (only when their number is within bounds).
 pub fn validate(ctx: &mut Ctx<'_>) {
     let machines = ctx.spec.machines.as_deref().unwrap_or_default();
     if machines.is_empty() {
@@ -69,6 +120,9 @@ pub fn validate(ctx: &mut Ctx<'_>) {
         }
         return;
     }
+    if !ctx.machines_bounded() {
+        return;
+    }
 
     let mut seen = Seen::new(machines.len());
     for (i, m) in machines.iter().enumerate() {
@@ -78,12 +132,23 @@ pub fn validate(ctx: &mut Ctx<'_>) {
                 format!("{at}.ip"),
                 "set the master's address the provisioner reaches over SSH",
             )),
+            (Some(s), None) if over(s, crate::limits::MAX_IP) => {}
             (Some(s), None) => ctx.error(FieldError::invalid(
                 format!("{at}.ip"),
                 Some(quote(s)),
                 IP_DETAIL,
             )),
             (Some(s), Some(ip)) => {
+                if let Some(kind) = reserved_kind(ip) {
+                    ctx.error(FieldError::invalid(
+                        format!("{at}.ip"),
+                        Some(quote(s)),
+                        format!(
+                            "must not be {kind}: use the master's own address, the one the \
+                             provisioner reaches over SSH"
+                        ),
+                    ));
+                }
                 if let Some(first) = seen.first(ip, i) {
                     ctx.error(FieldError::duplicate(
                         format!("{at}.ip"),
@@ -104,32 +169,26 @@ pub fn validate(ctx: &mut Ctx<'_>) {
             ));
         }
 
-        if m.username.as_deref().unwrap_or("").is_empty() {
-            ctx.error(FieldError::required(
+        match m.username.as_deref() {
+            None | Some("") => ctx.error(FieldError::required(
                 format!("{at}.username"),
                 "set the SSH user, e.g. \"root\" (other users need passwordless sudo)",
-            ));
+            )),
+            // Over the bound: reported by the bounds rules, not shown again.
+            Some(u) if over(u, crate::limits::MAX_USERNAME) => {}
+            Some(u) if !is_login_name(u) => ctx.error(FieldError::invalid(
+                format!("{at}.username"),
+                Some(quote(u)),
+                USERNAME_DETAIL,
+            )),
+            Some(_) => {}
         }
 
-        for (name, value) in [
-            ("password", &m.password),
-            ("privateKey", &m.private_key),
-            ("passPhrase", &m.pass_phrase),
-        ] {
-            if let Some(v) = value.as_deref()
-                && !crate::secret::is_valid(v)
-            {
-                // The value is a secret: never echo it back.
-                ctx.error(FieldError::invalid(
-                    format!("{at}.{name}"),
-                    None,
-                    format!(
-                        "must be standard base64 with padding (the {name} itself is not shown); \
-                             encode it with `kubectl tkeha encode-password`"
-                    ),
-                ));
-            }
-        }
+        secrets(
+            ctx,
+            &at.to_string(),
+            [&m.password, &m.private_key, &m.pass_phrase],
+        );
 
         let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
         if !has(&m.password) && !has(&m.private_key) {
@@ -138,5 +197,243 @@ pub fn validate(ctx: &mut Ctx<'_>) {
                 "must specify password or privateKey (base64; `kubectl tkeha encode-password` makes one)",
             ));
         }
+
+        labels(ctx, i, m);
+        taints(ctx, i, m);
+        if let Some(p) = &m.proxy {
+            proxy(ctx, &format!("{at}.proxy"), p);
+        }
+    }
+}
+
+/// base64, then what the provisioner needs: UTF-8 text, within sshd's password length.
+/// The values are secrets: never shown.
+fn secrets(ctx: &mut Ctx<'_>, at: &dyn std::fmt::Display, values: [&Option<String>; 3]) {
+    let max_decoded = [
+        crate::limits::MAX_PASSWORD_BYTES,
+        crate::limits::MAX_PRIVATE_KEY_BYTES,
+        crate::limits::MAX_PASSWORD_BYTES,
+    ];
+    let max_text = [
+        crate::limits::MAX_PASSWORD_BASE64,
+        crate::limits::MAX_PRIVATE_KEY_BASE64,
+        crate::limits::MAX_PASSWORD_BASE64,
+    ];
+    for (((name, value), max), max_text) in crate::secret::FIELDS
+        .iter()
+        .zip(values)
+        .zip(max_decoded)
+        .zip(max_text)
+    {
+        let Some(v) = value.as_deref() else { continue };
+        if v.len() > max_text {
+            continue; // reported by the bounds rules
+        }
+        let (len, utf8) = match crate::secret::inspect(v) {
+            crate::secret::Inspected::Bytes { len, utf8 } => (len, utf8),
+            crate::secret::Inspected::NotBase64 => {
+                ctx.error(FieldError::invalid(
+                    format!("{at}.{name}"),
+                    None,
+                    format!(
+                        "must be standard base64 with padding (the {name} itself is not shown); \
+                         encode it with `kubectl tkeha encode-password`"
+                    ),
+                ));
+                continue;
+            }
+        };
+        if len > max {
+            ctx.error(FieldError::invalid(
+                format!("{at}.{name}"),
+                None,
+                format!(
+                    "decodes to {len} bytes, more than {max} (the {name} itself is not shown){}",
+                    if *name == "privateKey" {
+                        ": that is not an SSH private key"
+                    } else {
+                        ": sshd refuses longer passwords"
+                    }
+                ),
+            ));
+        } else if !utf8 {
+            ctx.error(FieldError::invalid(
+                format!("{at}.{name}"),
+                None,
+                format!(
+                    "decodes to bytes that are not UTF-8 text (the {name} itself is not shown): the \
+                     provisioner sends it over SSH as text and refuses it; base64 the UTF-8 text, \
+                     e.g. with `kubectl tkeha encode-password`"
+                ),
+            ));
+        }
+    }
+}
+
+fn labels(ctx: &mut Ctx<'_>, i: usize, m: &crate::types::ClusterMachine) {
+    let Some(labels) = &m.labels else { return };
+    if labels.len() > crate::limits::MAX_LABELS {
+        return; // reported by the bounds rules
+    }
+    for (k, v) in labels {
+        if !over(k, crate::limits::MAX_LABEL_KEY) && !is_qualified_name(k) {
+            ctx.error(FieldError::invalid(
+                format!("spec.machines[{i}].labels"),
+                Some(quote(k)),
+                "a label key must be an optional DNS subdomain and '/', then 1 to 63 letters, \
+                 digits, '-', '_' or '.', starting and ending with a letter or digit \
+                 (e.g. example.com/role)",
+            ));
+        } else if !over(v, crate::limits::MAX_LABEL_VALUE) && !is_label_value(v) {
+            ctx.error(FieldError::invalid(
+                format!("spec.machines[{i}].labels[{k}]"),
+                Some(quote(v)),
+                "a label value must be empty or 1 to 63 letters, digits, '-', '_' or '.', \
+                 starting and ending with a letter or digit",
+            ));
+        }
+    }
+}
+
+fn taints(ctx: &mut Ctx<'_>, i: usize, m: &crate::types::ClusterMachine) {
+    let Some(taints) = &m.taints else { return };
+    if taints.len() > crate::limits::MAX_TAINTS {
+        return; // reported by the bounds rules
+    }
+    for (j, t) in taints.iter().enumerate() {
+        let at = format!("spec.machines[{i}].taints[{j}]");
+        match t.key.as_deref() {
+            None | Some("") => ctx.error(FieldError::required(
+                format!("{at}.key"),
+                "a taint needs a key, e.g. node-role.kubernetes.io/master",
+            )),
+            Some(k) if !over(k, crate::limits::MAX_LABEL_KEY) && !is_qualified_name(k) => ctx
+                .error(FieldError::invalid(
+                    format!("{at}.key"),
+                    Some(quote(k)),
+                    "must be a label key: an optional DNS subdomain and '/', then 1 to 63 \
+                     letters, digits, '-', '_' or '.'",
+                )),
+            Some(_) => {}
+        }
+        if let Some(v) = t.value.as_deref()
+            && !over(v, crate::limits::MAX_LABEL_VALUE)
+            && !is_label_value(v)
+        {
+            ctx.error(FieldError::invalid(
+                format!("{at}.value"),
+                Some(quote(v)),
+                "must be empty or a label value: 1 to 63 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        match t.effect.as_deref() {
+            None | Some("") => ctx.error(FieldError::required(
+                format!("{at}.effect"),
+                "a taint needs an effect: NoSchedule, PreferNoSchedule or NoExecute",
+            )),
+            Some(e) if !TAINT_EFFECTS.contains(&e) => ctx.error(FieldError::not_supported(
+                format!("{at}.effect"),
+                Some(quote(e)),
+                &TAINT_EFFECTS.map(String::from),
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+fn proxy(ctx: &mut Ctx<'_>, at: &str, p: &crate::types::ClusterMachineProxy) {
+    match p.type_.as_deref() {
+        None | Some("") => ctx.error(FieldError::required(
+            format!("{at}.type"),
+            "SSHJumpServer or SOCKS5",
+        )),
+        Some(t) if !PROXY_TYPES.contains(&t) => ctx.error(FieldError::not_supported(
+            format!("{at}.type"),
+            Some(quote(t)),
+            &PROXY_TYPES.map(String::from),
+        )),
+        Some(_) => {}
+    }
+    match p.ip.as_deref() {
+        None | Some("") => ctx.error(FieldError::required(
+            format!("{at}.ip"),
+            "set the proxy's address",
+        )),
+        Some(s) if !over(s, crate::limits::MAX_IP) && parse_ip(s).is_none() => ctx.error(
+            FieldError::invalid(format!("{at}.ip"), Some(quote(s)), IP_DETAIL),
+        ),
+        Some(_) => {}
+    }
+    if let Some(port) = p.port
+        && !(1..=65535).contains(&port)
+    {
+        ctx.error(FieldError::invalid(
+            format!("{at}.port"),
+            Some(port.to_string()),
+            "must be between 1 and 65535, inclusive",
+        ));
+    }
+    if let Some(u) = p.username.as_deref()
+        && !u.is_empty()
+        && !over(u, crate::limits::MAX_USERNAME)
+        && !is_login_name(u)
+    {
+        ctx.error(FieldError::invalid(
+            format!("{at}.username"),
+            Some(quote(u)),
+            USERNAME_DETAIL,
+        ));
+    }
+    secrets(ctx, &at, [&p.password, &p.private_key, &p.pass_phrase]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_names() {
+        for ok in [
+            "root",
+            "tkeha",
+            "a.b_c-d",
+            "_svc",
+            "Admin1",
+            &"a".repeat(32),
+        ] {
+            assert!(is_login_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-root",
+            ".",
+            "..",
+            "a b",
+            "a;b",
+            "$(id)",
+            "a\nb",
+            "\u{1b}[8m",
+            "r\u{f6}ot",
+            &"a".repeat(33),
+        ] {
+            assert!(!is_login_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn label_syntax() {
+        for ok in [
+            "role",
+            "example.com/role",
+            "a_b.c-d",
+            "node-role.kubernetes.io/master",
+        ] {
+            assert!(is_qualified_name(ok), "{ok}");
+        }
+        for bad in ["", "/a", "a/", "-a", "Ex.com/a", "a b", &"a".repeat(64)] {
+            assert!(!is_qualified_name(bad), "{bad}");
+        }
+        assert!(is_label_value(""));
+        assert!(!is_label_value("a b"));
     }
 }

@@ -3,13 +3,15 @@
 //! CIDRs are parsed strictly (address as `std::net`, decimal prefix without leading zeros).
 //! Host bits are accepted, as TKEStack's `net.ParseCIDR` does, and cleared (`10.244.1.0/16`
 //! means `10.244.0.0/16`) with a warning, so existing TKEStack manifests keep working.
-//! A missing `clusterCIDR` is not checked: TKEStack defaults it.
+//! A missing `clusterCIDR` is defaulted to TKEStack's `10.244.0.0/16` first, so the checks
+//! against the machines and the VIP always run. [`parse_list`] is what [`super::Ctx::new`]
+//! calls; [`validate`] only reports.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::Ctx;
+use super::{Cidrs, Ctx};
 use crate::field::{FieldError, quote};
 
 const CIDR_EXAMPLE: &str = "must be a valid CIDR block (e.g. 10.244.0.0/16 or fd00:10:244::/56)";
@@ -42,61 +44,68 @@ fn size(net: &IpNet) -> u128 {
     1u128.checked_shl(host_bits).unwrap_or(u128::MAX)
 }
 
-/// Parse a comma-separated CIDR list field, reporting errors; returns the valid entries.
-fn parse_list(ctx: &mut Ctx<'_>, path: &str, text: &str, dual_stack: bool) -> Vec<(IpNet, String)> {
+/// Parse a comma-separated CIDR list field (pure: the rule reports what it finds).
+pub fn parse_list(text: &str, dual_stack: bool) -> Cidrs {
+    let mut out = Cidrs::default();
     if text.is_empty() {
-        ctx.error(FieldError::invalid(
-            path,
-            Some(quote(text)),
-            format!("{CIDR_EXAMPLE}; remove the field to use the default"),
-        ));
-        return Vec::new();
+        out.problem = Some(EMPTY);
+        return out;
     }
     let parts: Vec<&str> = text.split(',').collect();
     if parts.len() > 2 || (parts.len() == 2 && !dual_stack) {
-        let detail = if dual_stack {
+        out.problem = Some(if dual_stack {
             "only one CIDR or one IPv4,IPv6 pair allowed (e.g. 10.244.0.0/16,fd00:10:244::/56)"
         } else {
             "only one CIDR allowed (e.g. 10.244.0.0/16); set spec.features.ipv6DualStack for an IPv4,IPv6 pair"
-        };
-        ctx.error(FieldError::invalid(path, Some(quote(text)), detail));
-        return Vec::new();
+        });
+        return out;
     }
-    let mut out = Vec::new();
     for part in parts {
         match parse_cidr(part) {
-            None => ctx.error(FieldError::invalid(path, Some(quote(text)), CIDR_EXAMPLE)),
+            None => out.problem = Some(CIDR_EXAMPLE),
             Some((net, host_bits)) => {
                 if host_bits {
-                    ctx.warn(
-                        path,
-                        format!("{part} has host bits set; it is read as {net}"),
-                    );
+                    out.host_bits.push((part.to_string(), net));
                 }
-                out.push((net, part.to_string()));
+                out.nets.push((net, part.to_string()));
             }
         }
     }
-    if out.len() == 2 && out[0].0.addr().is_ipv4() == out[1].0.addr().is_ipv4() {
-        ctx.error(FieldError::invalid(
-            path,
-            Some(quote(text)),
+    if out.nets.len() == 2 && out.nets[0].0.addr().is_ipv4() == out.nets[1].0.addr().is_ipv4() {
+        out.problem = Some(
             "a dual-stack pair must be one IPv4 and one IPv6 CIDR (e.g. 10.244.0.0/16,fd00:10:244::/56)",
-        ));
-        out.truncate(1);
+        );
+        out.nets.truncate(1);
     }
     out
 }
 
+const EMPTY: &str = "must be a valid CIDR block (e.g. 10.244.0.0/16 or fd00:10:244::/56); remove the field to use the default";
+
+/// Report what [`parse_list`] found in one field.
+fn report(ctx: &mut Ctx<'_>, path: &str, text: &str, cidrs: &Cidrs) {
+    if let Some(problem) = cidrs.problem {
+        ctx.error(FieldError::invalid(path, Some(quote(text)), problem));
+    }
+    for (part, net) in &cidrs.host_bits {
+        ctx.warn(
+            path,
+            format!("{part} has host bits set; it is read as {net}"),
+        );
+    }
+}
+
+/// The CIDR rules: each field valid, the pod network clear of the machines, the service
+/// network clear of the pod network and large enough, ipvs with a service network.
 pub fn validate(ctx: &mut Ctx<'_>) {
     let spec = ctx.spec;
     let features = spec.features.as_ref();
-    let dual = features.and_then(|f| f.ipv6_dual_stack).unwrap_or(false);
 
     if let Some(text) = spec.cluster_cidr.as_deref() {
-        ctx.cluster_cidrs = parse_list(ctx, "spec.clusterCIDR", text, dual);
+        let cidrs = ctx.cluster_cidrs.clone();
+        report(ctx, "spec.clusterCIDR", text, &cidrs);
         let mut found = Vec::new();
-        for (net, _) in &ctx.cluster_cidrs {
+        for (net, _) in &cidrs.nets {
             for (i, ip) in ctx.machine_ips.iter().enumerate() {
                 if let Some(ip) = ip
                     && net.contains(ip)
@@ -118,10 +127,11 @@ pub fn validate(ctx: &mut Ctx<'_>) {
     }
 
     if let Some(text) = spec.service_cidr.as_deref() {
-        ctx.service_cidrs = parse_list(ctx, "spec.serviceCIDR", text, dual);
+        let cidrs = ctx.service_cidrs.clone();
+        report(ctx, "spec.serviceCIDR", text, &cidrs);
         let mut errs = Vec::new();
-        for (svc, _) in &ctx.service_cidrs {
-            for (pod, pod_text) in &ctx.cluster_cidrs {
+        for (svc, _) in &cidrs.nets {
+            for (pod, pod_text) in &ctx.cluster_cidrs.nets {
                 if overlaps(svc, pod) {
                     errs.push(format!(
                         "overlaps spec.clusterCIDR {pod_text}: pods and services need disjoint ranges"

@@ -1,6 +1,8 @@
-//! Rules on `spec.type`, `spec.version` (format and allow-list) and the `spec.properties` enums.
+//! Rules on `spec.type` (TKEStack's providers; HA only for `Baremetal`), `spec.version`
+//! (format, allow-list; a missing one is TKEStack's to pick), `spec.dnsDomain` and the
+//! `spec.properties` enums.
 
-use super::Ctx;
+use super::{Ctx, stricter};
 use crate::field::{FieldError, quote};
 
 /// TKEStack's `maxNodePodNum` values.
@@ -9,6 +11,19 @@ pub const MAX_NODE_POD_NUM: [i64; 5] = [16, 32, 64, 128, 256];
 pub const MAX_CLUSTER_SERVICE_NUM: [i64; 11] =
     [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768];
 
+/// The cluster providers TKEStack registers (tkestack/tke `pkg/platform/provider/baremetal`
+/// and `pkg/platform/provider/imported`; `api/platform/validation/cluster.go` checks
+/// `spec.type` against the registered ones).
+pub const CLUSTER_TYPES: [&str; 2] = ["Baremetal", "Imported"];
+
+/// The provider whose masters TKEStack (and tkeha) provisions; HA needs it.
+pub const BAREMETAL: &str = "Baremetal";
+
+/// The newest version TKEStack picks when `spec.version` is unset (`spec.K8sVersions` in
+/// tkestack/tke `pkg/spec/spec.go` at HEAD 31e93ce0).
+pub const TKESTACK_DEFAULT_VERSION: &str = "1.21.4-tke.3";
+
+/// The rules on type, version, DNS domain and properties.
 pub fn validate(ctx: &mut Ctx<'_>) {
     let spec = ctx.spec;
     match spec.type_.as_deref() {
@@ -16,13 +31,40 @@ pub fn validate(ctx: &mut Ctx<'_>) {
             "spec.type",
             "set the cluster provider, e.g. \"Baremetal\"",
         )),
-        Some(_) => {}
+        Some(t) if !CLUSTER_TYPES.contains(&t) => ctx.error(FieldError::not_supported(
+            "spec.type",
+            Some(quote(t)),
+            &CLUSTER_TYPES.map(String::from),
+        )),
+        Some(t) => {
+            let ha_set = ctx.ha().and_then(|h| h.mode()).is_some();
+            if t != BAREMETAL && ha_set {
+                ctx.error(FieldError::forbidden(
+                    "spec.features.ha",
+                    format!(
+                        "HA is provisioned only for type {BAREMETAL}; {}",
+                        stricter(&format!(
+                            "an {t} cluster's control plane runs elsewhere, so nothing would \
+                             float the VIP; remove features.ha or use type {BAREMETAL}"
+                        ))
+                    ),
+                ));
+            }
+        }
     }
 
     match spec.version.as_deref() {
-        None | Some("") => ctx.error(FieldError::required(
+        None => ctx.warn(
             "spec.version",
-            "set the Kubernetes version, e.g. \"1.21.4\"",
+            format!(
+                "not set, so TKEStack picks its newest supported version ({TKESTACK_DEFAULT_VERSION} \
+                 at TKEStack HEAD)"
+            ),
+        ),
+        Some("") => ctx.error(FieldError::invalid(
+            "spec.version",
+            Some(quote("")),
+            "set the Kubernetes version, e.g. \"1.21.4\", or remove the field to let TKEStack pick",
         )),
         Some(v) if !is_version(v) => ctx.error(FieldError::invalid(
             "spec.version",
@@ -40,6 +82,17 @@ pub fn validate(ctx: &mut Ctx<'_>) {
                 ));
             }
         }
+    }
+
+    if let Some(domain) = spec.dns_domain.as_deref()
+        && !super::meta::is_dns1123_subdomain(domain)
+    {
+        ctx.error(FieldError::invalid(
+            "spec.dnsDomain",
+            Some(quote(domain)),
+            "must be a DNS domain of lower-case letters, digits, '-' and '.' (e.g. cluster.local); \
+             remove the field to use cluster.local",
+        ));
     }
 
     if let Some(p) = spec.properties.as_ref() {

@@ -1,9 +1,15 @@
 //! Update rules: immutable fields, the HA mode/VIP/VRID/vport once set, and master scaling.
 //!
-//! `old` is the stored object as it is (not re-defaulted); `new` is the defaulted new spec.
+//! Both specs are defaulted (`old` as the stored object would have been), so a default the
+//! mutating webhook adds on this update (a `clusterCIDR`, a `dnsDomain`, a `vrid`) is no change.
 //! Decisions: `vrid` and `vport` are immutable once set too (keepalived and the LB are configured
 //! with them); setting HA on a cluster that had none is allowed ("immutable once set");
-//! `type`, `clusterCIDR`, `networkDevice`, `dnsDomain` may not change at all, set or unset.
+//! `type`, `clusterCIDR`, `networkDevice`, `dnsDomain` and the `*ExtraArgs` maps may not change
+//! at all, set or unset (TKEStack's `ValidateClusterUpdate`, in
+//! `api/platform/validation/cluster.go` and the baremetal provider's validation). Every
+//! immutability error says why.
+
+use std::collections::BTreeMap;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -20,17 +26,47 @@ fn quoted(v: Option<&str>) -> Option<String> {
     v.map(quote)
 }
 
-fn immutable_str(ctx: &mut Ctx<'_>, path: &str, new: Option<&str>, old: Option<&str>) {
+fn immutable_str(ctx: &mut Ctx<'_>, path: &str, new: Option<&str>, old: Option<&str>, why: &str) {
     if new != old {
-        ctx.error(FieldError::invalid(path, quoted(new), IMMUTABLE));
+        let was = match old {
+            Some(o) => format!("it was {}", quote(o)),
+            None => "it was unset".to_string(),
+        };
+        ctx.error(FieldError::invalid(
+            path,
+            quoted(new),
+            format!("{IMMUTABLE}: {was}; {why}"),
+        ));
+    }
+}
+
+/// The reason a `*ExtraArgs` map is immutable.
+const EXTRA_ARGS_WHY: &str = "TKEStack passes these flags to the components only when it installs \
+     the masters, so a change would be stored but never applied; change them on the masters";
+
+fn immutable_map(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    new: Option<&BTreeMap<String, String>>,
+    old: Option<&BTreeMap<String, String>>,
+) {
+    let empty = BTreeMap::new();
+    if new.unwrap_or(&empty) != old.unwrap_or(&empty) {
+        ctx.error(FieldError::invalid(
+            path,
+            None,
+            format!("{IMMUTABLE}: {EXTRA_ARGS_WHY}"),
+        ));
     }
 }
 
 /// A comparable key for a machine IP: the parsed address when valid, else the text.
 /// Displays as the address in canonical form, or the text as written (missing = empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum IpKey<'a> {
+pub enum IpKey<'a> {
+    /// A valid address.
     Ip(IpAddr),
+    /// Anything else, as written (missing = empty).
     Text(&'a str),
 }
 
@@ -38,12 +74,13 @@ impl std::fmt::Display for IpKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             IpKey::Ip(ip) => ip.fmt(f),
-            IpKey::Text(t) => f.write_str(t),
+            IpKey::Text(t) => f.write_str(&crate::field::escape(t)),
         }
     }
 }
 
-fn ip_key(s: Option<&str>) -> IpKey<'_> {
+/// The identity of a master across an update: its address (parsed when valid), or its text.
+pub fn ip_key(s: Option<&str>) -> IpKey<'_> {
     match s {
         Some(t) => parse_ip(t).map_or(IpKey::Text(t), IpKey::Ip),
         None => IpKey::Text(""),
@@ -70,27 +107,68 @@ impl<'k, 'a> KeySet<'k, 'a> {
     }
 }
 
+/// The update-only rules, `old` being the stored spec with its defaults applied.
 pub fn validate(ctx: &mut Ctx<'_>, old: &ClusterSpec) {
     let new = ctx.spec;
-    immutable_str(ctx, "spec.type", new.type_.as_deref(), old.type_.as_deref());
+    immutable_str(
+        ctx,
+        "spec.type",
+        new.type_.as_deref(),
+        old.type_.as_deref(),
+        "the provider that built the cluster keeps managing it; another type needs a new cluster",
+    );
     immutable_str(
         ctx,
         "spec.clusterCIDR",
         new.cluster_cidr.as_deref(),
         old.cluster_cidr.as_deref(),
+        "every node's pod range and the network plugin were set up from it; another range needs \
+         a new cluster",
     );
     immutable_str(
         ctx,
         "spec.networkDevice",
         new.network_device.as_deref(),
         old.network_device.as_deref(),
+        "the nodes were set up on this interface; another one needs a new cluster",
     );
     immutable_str(
         ctx,
         "spec.dnsDomain",
         new.dns_domain.as_deref(),
         old.dns_domain.as_deref(),
+        "every service's DNS name and the kubelets' configuration use it; another domain needs a \
+         new cluster",
     );
+    for (path, n, o) in [
+        (
+            "spec.dockerExtraArgs",
+            &new.docker_extra_args,
+            &old.docker_extra_args,
+        ),
+        (
+            "spec.kubeletExtraArgs",
+            &new.kubelet_extra_args,
+            &old.kubelet_extra_args,
+        ),
+        (
+            "spec.apiServerExtraArgs",
+            &new.api_server_extra_args,
+            &old.api_server_extra_args,
+        ),
+        (
+            "spec.controllerManagerExtraArgs",
+            &new.controller_manager_extra_args,
+            &old.controller_manager_extra_args,
+        ),
+        (
+            "spec.schedulerExtraArgs",
+            &new.scheduler_extra_args,
+            &old.scheduler_extra_args,
+        ),
+    ] {
+        immutable_map(ctx, path, n.as_ref(), o.as_ref());
+    }
 
     validate_ha(ctx, old);
     validate_scaling(ctx, old);

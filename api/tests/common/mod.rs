@@ -14,6 +14,7 @@ pub fn tke3() -> Value {
             "type": "Baremetal",
             "version": "1.21.4-tke.3",
             "clusterCIDR": "10.244.0.0/16",
+            "dnsDomain": "cluster.local",
             "machines": [
                 {"ip": "192.168.1.2", "port": 22, "username": "root", "password": "MTIzNDU2"},
                 {"ip": "192.168.1.3", "port": 22, "username": "root", "password": "MTIzNDU2"},

@@ -14,7 +14,7 @@ const PROD: &str = r#"# the seed shape, as YAML
 apiVersion: platform.tkestack.io/v1
 kind: Cluster
 metadata:
-  name: prod
+  name: cls-prod
 spec:
   clusterCIDR: 10.244.0.0/16
   type: Baremetal
@@ -64,13 +64,14 @@ fn the_defaulted_prod() -> Value {
     json!({
         "apiVersion": "platform.tkestack.io/v1",
         "kind": "Cluster",
-        "metadata": {"name": "prod"},
+        "metadata": {"name": "cls-prod"},
         "spec": {
             "clusterCIDR": "10.244.0.0/16",
             "type": "Baremetal",
             "version": "1.30.0",
             "machines": [machine("192.168.1.2"), machine("192.168.1.3"), machine("192.168.1.4")],
             "features": {"ha": {"tke": {"vip": "192.168.1.10", "vrid": 11}}},
+            "dnsDomain": "cluster.local",
             "publicAlternativeNames": ["192.168.1.10"]
         }
     })
@@ -84,7 +85,10 @@ fn a_valid_cluster_is_posted_once_with_its_defaults_filled_in() {
     let file = k.file("prod.yaml", PROD);
     let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod created\n");
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/cls-prod created\n"
+    );
     let requests = server.requests();
     assert_eq!(requests.len(), 1, "{requests:?}");
     let post = &requests[0];
@@ -120,21 +124,88 @@ fn an_invalid_cluster_is_refused_with_validates_report_and_nothing_is_sent() {
 }
 
 #[test]
-fn a_cluster_without_any_name_is_refused_before_any_request() {
+fn a_cluster_without_any_name_gets_tkestacks_generate_name_as_validate_says() {
     let server = FakeApiServer::start(echo_created);
     let k = Kubectl::new();
     let kubeconfig = server.kubeconfig(k.dir(), "fake");
     let file = k.file(
         "noname.yaml",
-        PROD.replace("  name: prod\n", "  labels: {}\n"),
+        PROD.replace("  name: cls-prod\n", "  labels: {}\n"),
     );
-    let out = create(&k, &file, &kubeconfig, &[]);
-    assert_eq!(out.code, 1, "{out:?}");
+    // validate and create agree: valid, with generateName cls- as a default
+    let validate = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(validate.code, 0, "{validate:?}");
     assert!(
-        out.stderr.contains("metadata.name: Required value"),
+        validate
+            .stdout
+            .contains("noname.yaml: default: metadata.generateName = \"cls-\""),
+        "{validate:?}"
+    );
+    // A client dry run shows the prefix, as kubectl does, and sends nothing.
+    let out = create(&k, &file, &kubeconfig, &["--dry-run=client"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/cls- created (dry run)\n"
+    );
+    let out = create(&k, &file, &kubeconfig, &["--dry-run=client", "-o", "name"]);
+    assert_eq!(out.stdout, "cluster.platform.tkestack.io/cls-\n", "{out:?}");
+    assert!(server.requests().is_empty());
+    // The real create sends generateName and shows the name the server picked.
+    let out = create(&k, &file, &kubeconfig, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/cls-x7k2p created\n"
+    );
+    let body = server.requests()[0].json();
+    assert_eq!(
+        body["metadata"],
+        json!({"labels": {}, "generateName": "cls-"})
+    );
+}
+
+#[test]
+fn unknown_fields_warn_by_default_and_fail_with_validate_strict() {
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let file = k.file(
+        "typo.yaml",
+        PROD.replace(
+            "  clusterCIDR: 10.244.0.0/16\n",
+            "  clusterCidr: 10.244.0.0/16\n",
+        ),
+    );
+    let warning =
+        "Warning: unknown field \"spec.clusterCidr\" (did you mean \"spec.clusterCIDR\"?)\n";
+    let out = create(&k, &file, &kubeconfig, &["--dry-run=client"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, warning);
+    for strict in ["--validate=strict", "--validate=true", "--validate"] {
+        let out = create(&k, &file, &kubeconfig, &[strict]);
+        assert_eq!(out.code, 1, "{strict}: {out:?}");
+        assert!(
+            out.stderr.contains(
+                "typo.yaml: unknown field \"spec.clusterCidr\" (did you mean \"spec.clusterCIDR\"?)\n"
+            ),
+            "{strict}: {out:?}"
+        );
+    }
+    let out = create(
+        &k,
+        &file,
+        &kubeconfig,
+        &["--validate=ignore", "--dry-run=client"],
+    );
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    let out = create(&k, &file, &kubeconfig, &["--validate=maybe"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("strict (or true), warn, ignore (or false)"),
         "{out:?}"
     );
-    assert!(out.stderr.contains("generateName"), "{out:?}");
     assert!(server.requests().is_empty());
 }
 
@@ -145,16 +216,16 @@ fn generate_name_is_sent_as_is_and_the_servers_name_is_shown() {
     let kubeconfig = server.kubeconfig(k.dir(), "fake");
     let file = k.file(
         "gen.yaml",
-        PROD.replace("  name: prod\n", "  generateName: prod-\n"),
+        PROD.replace("  name: cls-prod\n", "  generateName: cls-prod-\n"),
     );
     let out = create(&k, &file, &kubeconfig, &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         out.stdout,
-        "cluster.platform.tkestack.io/prod-x7k2p created\n"
+        "cluster.platform.tkestack.io/cls-prod-x7k2p created\n"
     );
     let body = server.requests()[0].json();
-    assert_eq!(body["metadata"], json!({"generateName": "prod-"}));
+    assert_eq!(body["metadata"], json!({"generateName": "cls-prod-"}));
 }
 
 #[test]
@@ -164,9 +235,9 @@ fn a_refusal_from_the_server_reads_like_kubectl_and_exits_1() {
     let denial = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": "admission webhook \"clusters.validate.tkeha.tkestack.io\" denied the request: \
-                    Cluster.platform.tkestack.io \"prod\" is invalid: [...]",
+                    Cluster.platform.tkestack.io \"cls-prod\" is invalid: [...]",
         "reason": "Invalid", "code": 422,
-        "details": {"name": "prod", "group": "platform.tkestack.io", "kind": "Cluster", "causes": [
+        "details": {"name": "cls-prod", "group": "platform.tkestack.io", "kind": "Cluster", "causes": [
             {"reason": "FieldValueDuplicate", "field": "spec.machines[1].ip",
              "message": "Duplicate value: \"192.168.1.2\""},
             {"reason": "FieldValueRequired", "field": "spec.features.ha.thirdParty.vport",
@@ -182,7 +253,7 @@ fn a_refusal_from_the_server_reads_like_kubectl_and_exits_1() {
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        "The Cluster \"prod\" is invalid: \n\
+        "The Cluster \"cls-prod\" is invalid: \n\
          * spec.machines[1].ip: Duplicate value: \"192.168.1.2\"\n\
          * spec.features.ha.thirdParty.vport: Required value: set the port\n"
     );
@@ -201,7 +272,7 @@ fn already_exists_and_a_missing_crd_are_explained() {
         Reply::status(
             409,
             "AlreadyExists",
-            "clusters.platform.tkestack.io \"prod\" already exists",
+            "clusters.platform.tkestack.io \"cls-prod\" already exists",
         )
     });
     let k = Kubectl::new();
@@ -211,7 +282,7 @@ fn already_exists_and_a_missing_crd_are_explained() {
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(
         out.stderr,
-        "Error from server (AlreadyExists): clusters.platform.tkestack.io \"prod\" already exists\n"
+        "Error from server (AlreadyExists): clusters.platform.tkestack.io \"cls-prod\" already exists\n"
     );
 
     // kube-apiserver answers a group it does not serve with a plain-text 404.
@@ -294,7 +365,7 @@ fn server_dry_run_asks_for_dry_run_all_and_client_dry_run_sends_nothing() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         out.stdout,
-        "cluster.platform.tkestack.io/prod created (server dry run)\n"
+        "cluster.platform.tkestack.io/cls-prod created (server dry run)\n"
     );
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
@@ -320,10 +391,10 @@ fn server_dry_run_asks_for_dry_run_all_and_client_dry_run_sends_nothing() {
     let out = k.tkeha(&["create", "-f", file, "--dry-run"]);
     assert_eq!(
         out.stdout,
-        "cluster.platform.tkestack.io/prod created (dry run)\n"
+        "cluster.platform.tkestack.io/cls-prod created (dry run)\n"
     );
     let out = k.tkeha(&["create", "-f", file, "--dry-run=client", "-o", "name"]);
-    assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod\n");
+    assert_eq!(out.stdout, "cluster.platform.tkestack.io/cls-prod\n");
 }
 
 #[test]
@@ -350,7 +421,10 @@ fn stdin_without_api_version_and_kind_is_sent_with_both_and_warnings_go_to_stder
         manifest.as_bytes(),
     );
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod created\n");
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/cls-prod created\n"
+    );
     assert!(
         out.stderr.starts_with("Warning: spec.machines: 2 masters"),
         "{out:?}"

@@ -9,7 +9,7 @@ use crate::harness::Kubectl;
 use crate::tls_front::TlsFront;
 
 const MANIFEST: &str = r#"{"apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
-  "metadata": {"name": "prod"},
+  "metadata": {"name": "cls-prod"},
   "spec": {"type": "Baremetal", "version": "1.30.0", "clusterCIDR": "10.244.0.0/16",
     "machines": [{"ip": "192.168.1.2", "username": "root", "password": "MTIzNDU2"},
                  {"ip": "192.168.1.3", "username": "root", "password": "MTIzNDU2"},
@@ -51,7 +51,10 @@ fn create_verifies_the_kubeconfig_ca_and_sends_the_bearer_token() {
         trusted.to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout, "cluster.platform.tkestack.io/prod created\n");
+    assert_eq!(
+        out.stdout,
+        "cluster.platform.tkestack.io/cls-prod created\n"
+    );
     let requests = server.requests();
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0].authorization, "Bearer tls-test-token");

@@ -7,7 +7,7 @@ use crate::harness::{Kubectl, json, seed_fixtures};
 const TKE_THREE_MASTERS: &str = r#"{
     "apiVersion": "platform.tkestack.io/v1",
     "kind": "Cluster",
-    "metadata": {"name": "prod"},
+    "metadata": {"name": "cls-prod"},
     "spec": {
         "clusterCIDR": "10.244.0.0/16",
         "type": "Baremetal",
@@ -298,4 +298,143 @@ fn wrong_type_in_the_old_object_names_the_old_file() {
     ]);
     assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
     assert!(out.stderr.contains("old.json"), "{out:?}");
+}
+
+/// A stored Cluster breaking many create rules at once (as objects stored before the webhook
+/// was installed, or before a rule got stricter, can).
+const STORED_BROKEN: &str = r#"{
+    "apiVersion": "platform.tkestack.io/v1",
+    "kind": "Cluster",
+    "metadata": {"name": "cls-old", "finalizers": ["cluster"], "labels": {"team": "a"}},
+    "spec": {
+        "type": "Baremetal",
+        "version": "1.30.0",
+        "clusterCIDR": "10.244.0.0/16",
+        "machines": [
+            {"ip": "192.168.1.2", "port": 22, "username": "root", "password": "MTIzNDU2"},
+            {"ip": "192.168.1.2", "port": 0, "username": "a;b", "password": "!"},
+            {"ip": "127.0.0.1", "port": 22, "username": "root"}
+        ],
+        "features": {"ha": {"tke": {"vip": "10.244.0.5", "vrid": 300},
+                            "thirdParty": {"vip": "192.168.1.5"}}}
+    },
+    "status": {"phase": "Running"}
+}
+"#;
+
+fn edited(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(STORED_BROKEN).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+#[test]
+fn updates_ratchet_the_create_rules_as_the_api_server_does() {
+    let k = Kubectl::new();
+    let old = k.file("old.json", STORED_BROKEN);
+    let old = old.to_str().unwrap();
+    let check = |name: &str, new: String| {
+        let file = k.file(name, new);
+        k.tkeha(&["validate", "-f", file.to_str().unwrap(), "--old", old])
+    };
+    // As a create it is refused.
+    let create = k.tkeha(&["validate", "-f", old]);
+    assert_eq!(create.code, 1, "{create:?}");
+
+    // Metadata alone: a label edit, a finalizer removal; status alone.
+    for (name, new) in [
+        (
+            "label.json",
+            edited(|v| v["metadata"]["labels"]["team"] = json!("b")),
+        ),
+        (
+            "finalizer.json",
+            edited(|v| v["metadata"]["finalizers"] = json!([])),
+        ),
+        (
+            "status.json",
+            edited(|v| v["status"]["phase"] = json!("Failed")),
+        ),
+    ] {
+        let out = check(name, new);
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        assert!(
+            out.stderr
+                .contains("Warning: already invalid before this update: spec.machines[1].port"),
+            "{name}: {out:?}"
+        );
+    }
+
+    // An unrelated spec edit: allowed, the old problems are warnings.
+    let out = check(
+        "version.json",
+        edited(|v| v["spec"]["version"] = json!("1.30.1")),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    for old_problem in [
+        "spec.machines[1].username: Invalid value: \"a;b\"",
+        "spec.features.ha: Forbidden: tke and thirdParty are mutually exclusive",
+        "spec.machines[2].ip: Invalid value: \"127.0.0.1\"",
+    ] {
+        assert!(
+            out.stderr.contains(&format!(
+                "Warning: already invalid before this update: {old_problem}"
+            )),
+            "{old_problem}: {out:?}"
+        );
+    }
+
+    // Touching a bad field and leaving it bad is refused: only that error counts.
+    let out = check(
+        "port.json",
+        edited(|v| v["spec"]["machines"][1]["port"] = json!(70000)),
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("port.json: spec.machines[1].port: Invalid value: 70000"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("invalid (1 error,"), "{out:?}");
+
+    // The update-only rules keep applying, with their reason.
+    let out = check(
+        "type.json",
+        edited(|v| v["spec"]["type"] = json!("Imported")),
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains(
+            "spec.type: Invalid value: \"Imported\": field is immutable: it was \"Baremetal\"; the provider"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn strict_makes_unknown_fields_errors() {
+    let k = Kubectl::new();
+    let typo = TKE_THREE_MASTERS.replace("\"clusterCIDR\"", "\"clusterCidr\"");
+    let file = k.file("typo.json", typo);
+    let path = file.to_str().unwrap();
+    let out = k.tkeha(&["validate", "-f", path]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "Warning: unknown field \"spec.clusterCidr\" (did you mean \"spec.clusterCIDR\"?)"
+        ),
+        "{out:?}"
+    );
+    let out = k.tkeha(&["validate", "-f", path, "--strict"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "{path}: unknown field \"spec.clusterCidr\" (did you mean \"spec.clusterCIDR\"?)"
+        )),
+        "{out:?}"
+    );
+    let out = k.tkeha(&["validate", "-f", path, "--strict", "-o", "json"]);
+    let report = json(&out);
+    assert_eq!(report["errors"][0]["type"], "FieldValueUnknown", "{report}");
+    assert_eq!(report["errors"][0]["field"], "spec.clusterCidr", "{report}");
 }

@@ -14,8 +14,10 @@ pub mod mirror;
 pub mod netns;
 pub mod probe;
 pub mod procs;
+pub mod proxy;
 pub mod ssh;
 pub mod sshd;
+pub mod tkestack;
 pub mod view;
 
 use anyhow::{Context, Result, bail};
@@ -46,6 +48,9 @@ pub struct LabConfig {
     pub state_dir: Option<PathBuf>,
     /// Outlive this process (`tkeha-lab up`): dropping the `Lab` leaves it running.
     pub persistent: bool,
+    /// Put the masters, LB and VIP on a network this host cannot reach, behind a jump host and
+    /// a SOCKS5 server ([`proxy`]).
+    pub proxies: bool,
 }
 
 impl Default for LabConfig {
@@ -58,11 +63,13 @@ impl Default for LabConfig {
             kbd_only: Vec::new(),
             state_dir: None,
             persistent: false,
+            proxies: false,
         }
     }
 }
 
 impl LabConfig {
+    /// `n` masters and every other setting at its default.
     pub fn masters(n: usize) -> Self {
         Self {
             masters: n,
@@ -78,6 +85,7 @@ pub struct Master {
     pub name: String,
     /// Network namespace, also the hostname: `tkh{N}m{i}`.
     pub ns: String,
+    /// Its address on the lab bridge (the machine IP in manifests).
     pub ip: String,
     /// Host side of its veth (link faults).
     pub veth: String,
@@ -90,20 +98,31 @@ pub struct Master {
 /// The LB namespace.
 #[derive(Debug, Clone)]
 pub struct Lb {
+    /// Its network namespace.
     pub ns: String,
+    /// Its address on the lab bridge (it also holds the VIP).
     pub ip: String,
+    /// Host side of its veth.
     pub veth: String,
+    /// Its files (haproxy.cfg, logs).
     pub dir: PathBuf,
 }
 
 /// A running lab.
 #[derive(Debug)]
 pub struct Lab {
+    /// Its slot: names, bridge and subnet derive from it, so labs run side by side.
     pub slot: u16,
+    /// Its files (keys, known_hosts, manifests, per-master directories).
     pub dir: PathBuf,
+    /// The masters, in manifest order.
     pub masters: Vec<Master>,
+    /// The third-party LB, when asked for.
     pub lb: Option<Lb>,
+    /// The LB's frontend ports on the VIP.
     pub vports: Vec<u16>,
+    /// The jump host and SOCKS5 server when the masters sit behind them.
+    pub proxy: Option<Box<proxy::ProxyHosts>>,
     children: Vec<Child>,
     keep: bool,
     _tmp: Option<tempfile::TempDir>,
@@ -180,6 +199,9 @@ impl Lab {
             std::process::id()
         };
         let slot = netns::allocate_slot(&dir, owner)?;
+        let proxy = cfg
+            .proxies
+            .then(|| Box::new(proxy::ProxyHosts::plan(slot, &dir)));
         let mut lab = Lab {
             slot,
             dir,
@@ -190,6 +212,7 @@ impl Lab {
             } else {
                 cfg.vports.clone()
             },
+            proxy,
             children: Vec::new(),
             keep: false,
             _tmp: tmp,
@@ -203,6 +226,9 @@ impl Lab {
     fn build(&mut self, cfg: &LabConfig) -> Result<()> {
         let slot = self.slot;
         netns::setup_bridge(slot)?;
+        if self.proxy.is_some() {
+            proxy::setup_hidden_network(slot)?;
+        }
         make_keys(&self.dir)?;
         let hashes = sshd::Hashes::new()?;
         for i in 0..cfg.masters {
@@ -210,12 +236,12 @@ impl Lab {
             let m = Master {
                 name: format!("m{n}"),
                 ns: format!("tkh{slot}m{n}"),
-                ip: format!("10.77.{slot}.{}", 10 + n),
+                ip: format!("{}.{}", self.net_prefix(), 10 + n),
                 veth: format!("tkh{slot}v{n}"),
                 dir: self.dir.join(format!("m{n}")),
                 sshd_pid: 0,
             };
-            netns::add_node(slot, &m.ns, &m.veth, &format!("{}/24", m.ip))?;
+            netns::add_node_on(&self.net_bridge(), &m.ns, &m.veth, &format!("{}/24", m.ip))?;
             self.masters.push(m);
         }
         // Preparing /etc copies and host keys is the slow part: do it in parallel.
@@ -249,8 +275,13 @@ impl Lab {
         }
         for m in &self.masters {
             let addr: SocketAddr = format!("{}:22", m.ip).parse()?;
+            let hidden = self.proxy.is_some();
             if probe::wait_for(Duration::from_secs(15), Duration::from_millis(20), || {
-                probe::tcp_open(addr, Duration::from_millis(300)).then_some(())
+                if hidden {
+                    proxy::tcp_open_in(&m.ns, &m.ip, 22).then_some(())
+                } else {
+                    probe::tcp_open(addr, Duration::from_millis(300)).then_some(())
+                }
             })
             .is_none()
             {
@@ -266,12 +297,17 @@ impl Lab {
         if cfg.lb {
             let lb = Lb {
                 ns: format!("tkh{slot}lb"),
-                ip: format!("10.77.{slot}.10"),
+                ip: format!("{}.10", self.net_prefix()),
                 veth: format!("tkh{slot}vlb"),
                 dir: self.dir.join("lb"),
             };
             fs::create_dir_all(&lb.dir)?;
-            netns::add_node(slot, &lb.ns, &lb.veth, &format!("{}/24", lb.ip))?;
+            netns::add_node_on(
+                &self.net_bridge(),
+                &lb.ns,
+                &lb.veth,
+                &format!("{}/24", lb.ip),
+            )?;
             cmd::run(
                 "ip",
                 &[
@@ -293,6 +329,9 @@ impl Lab {
             haproxy::write_config(&lb.dir, &self.vip(), &self.vports, &backends)?;
             haproxy::start(&lb.ns, &lb.dir)?;
             self.lb = Some(lb);
+        }
+        if self.proxy.is_some() {
+            self.build_proxies(&hashes)?;
         }
         fs::write(
             self.dir.join("state.json"),
@@ -348,6 +387,7 @@ impl Lab {
             masters,
             lb,
             vports,
+            proxy: proxy::load(&v).map(Box::new),
             children: Vec::new(),
             keep: true,
             _tmp: None,
@@ -358,7 +398,7 @@ impl Lab {
     pub fn describe(&self) -> Value {
         json!({
             "slot": self.slot,
-            "subnet": format!("10.77.{}.0/24", self.slot),
+            "subnet": format!("{}.0/24", self.net_prefix()),
             "bridge": netns::bridge_name(self.slot),
             "gateway": format!("10.77.{}.1", self.slot),
             "vip": self.vip(),
@@ -372,16 +412,35 @@ impl Lab {
                 "dir": m.dir, "etc": m.dir.join("etc"), "sshd_pid": m.sshd_pid,
             })).collect::<Vec<_>>(),
             "lb": self.lb.as_ref().map(|l| json!({ "ns": l.ns, "ip": l.ip, "veth": l.veth, "dir": l.dir })),
+            "proxy": proxy::describe(self.proxy.as_deref()),
         })
     }
 
-    /// The lab's VIP, 10.77.N.100.
-    pub fn vip(&self) -> String {
-        format!("10.77.{}.100", self.slot)
+    /// The first three octets of the masters' network: `10.77.N`, or `10.78.N` behind proxies.
+    pub fn net_prefix(&self) -> String {
+        match self.proxy {
+            Some(_) => proxy::hidden_prefix(self.slot),
+            None => format!("10.77.{}", self.slot),
+        }
     }
 
+    /// The bridge the masters and the LB are on.
+    fn net_bridge(&self) -> String {
+        match self.proxy {
+            Some(_) => proxy::hidden_bridge(self.slot),
+            None => netns::bridge_name(self.slot),
+        }
+    }
+
+    /// The lab's VIP, 10.77.N.100 (10.78.N.100 behind proxies).
+    pub fn vip(&self) -> String {
+        format!("{}.100", self.net_prefix())
+    }
+
+    /// `VIP:port`.
     pub fn vip_addr(&self, port: u16) -> SocketAddr {
-        SocketAddr::from(([10, 77, self.slot as u8, 100], port))
+        let second = if self.proxy.is_some() { 78 } else { 77 };
+        SocketAddr::from(([10, second, self.slot as u8, 100], port))
     }
 
     /// The lab's private key (ed25519, OpenSSH format), accepted for root and tkeha everywhere.
@@ -399,6 +458,7 @@ impl Lab {
         self.dir.join("known_hosts")
     }
 
+    /// The masters' addresses, in manifest order.
     pub fn ips(&self) -> Vec<String> {
         self.masters.iter().map(|m| m.ip.clone()).collect()
     }
@@ -437,10 +497,14 @@ impl Lab {
 
     /// Starts the stand-in apiserver on master `i`.
     pub fn start_apiserver(&self, i: usize) -> Result<()> {
+        if self.proxy.is_some() {
+            return self.start_apiserver_behind(i);
+        }
         let bin = apiserver::locate_binary()?;
         apiserver::start(self.masters[i].sshd_pid, &self.masters[i].ip, &bin)
     }
 
+    /// Stop master `i`'s stand-in apiserver (an apiserver death).
     pub fn stop_apiserver(&self, i: usize) -> Result<()> {
         apiserver::stop(self.masters[i].sshd_pid, &self.masters[i].ip)
     }
@@ -452,7 +516,11 @@ impl Lab {
 
     /// Link of master `i` up or down (from the bridge side).
     pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
-        netns::set_link(&self.masters[i].veth, up)
+        netns::set_link(&self.masters[i].veth, up)?;
+        if !up {
+            self.forget_master_neighbour(i);
+        }
+        Ok(())
     }
 
     /// Makes the LB drop (or stop dropping) traffic from master `i` to VIP:vport.

@@ -54,6 +54,11 @@ pub fn setup_bridge(slot: u16) -> Result<()> {
 
 /// Creates namespace `ns` with `eth0` (address `cidr`) wired to the slot's bridge through `veth`.
 pub fn add_node(slot: u16, ns: &str, veth: &str, cidr: &str) -> Result<()> {
+    add_node_on(&bridge_name(slot), ns, veth, cidr)
+}
+
+/// Creates namespace `ns` with `eth0` (address `cidr`) wired to `bridge` through `veth`.
+pub fn add_node_on(bridge: &str, ns: &str, veth: &str, cidr: &str) -> Result<()> {
     run("ip", &["netns", "add", ns])?;
     run(
         "ip",
@@ -61,10 +66,7 @@ pub fn add_node(slot: u16, ns: &str, veth: &str, cidr: &str) -> Result<()> {
             "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
         ],
     )?;
-    run(
-        "ip",
-        &["link", "set", veth, "master", &bridge_name(slot), "up"],
-    )?;
+    run("ip", &["link", "set", veth, "master", bridge, "up"])?;
     run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
     run("ip", &["-n", ns, "addr", "add", cidr, "dev", "eth0"])?;
     run("ip", &["-n", ns, "link", "set", "eth0", "up"])?;
@@ -115,7 +117,7 @@ pub fn kill_all(ns: &str) {
     }
 }
 
-/// Namespaces on this machine that belong to slot `n` (`tkh{n}m{i}`, `tkh{n}lb`).
+/// Namespaces on this machine that belong to slot `n` (`tkh{n}m{i}`, `tkh{n}lb`, `tkh{n}jump`, `tkh{n}socks`).
 pub fn slot_namespaces(slot: u16) -> Vec<String> {
     let prefix = format!("tkh{slot}");
     run("ip", &["netns", "list"])
@@ -125,6 +127,7 @@ pub fn slot_namespaces(slot: u16) -> Vec<String> {
         .filter(|name| {
             name.strip_prefix(&prefix).is_some_and(|rest| {
                 rest == "lb"
+                    || super::proxy::NODE_SUFFIXES.contains(&rest)
                     || rest
                         .strip_prefix('m')
                         .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
@@ -146,21 +149,22 @@ pub fn teardown_slot(slot: u16) {
     }
     let prefix = format!("tkh{slot}v");
     for link in links() {
-        if link
-            .name
-            .strip_prefix(&prefix)
-            .is_some_and(|r| r == "lb" || r.parse::<u32>().is_ok())
-        {
+        if link.name.strip_prefix(&prefix).is_some_and(|r| {
+            r == "lb" || super::proxy::VETH_SUFFIXES.contains(&r) || r.parse::<u32>().is_ok()
+        }) {
             run_quiet("ip", &["link", "del", &link.name]);
         }
     }
+    run_quiet("ip", &["link", "del", &super::proxy::hidden_bridge(slot)]);
     run_quiet("ip", &["link", "del", &bridge_name(slot)]);
 }
 
 /// One root-namespace link as listed by `ip -j link`.
 #[derive(Debug, Clone)]
 pub struct Link {
+    /// Interface name.
     pub name: String,
+    /// Its `ifalias`, where the lab records which slot owns it.
     pub alias: Option<String>,
 }
 

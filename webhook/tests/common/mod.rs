@@ -2,6 +2,8 @@
 //! a TLS client that verifies the server against a CA like the API server does with caBundle.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod attack;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +15,8 @@ use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tkeha_api::Policy;
+use tkeha_webhook::CertFiles;
 use tkeha_webhook::certs::{CertAuthority, ServingCert};
-use tkeha_webhook::tls::CertFiles;
 use tkeha_webhook::{AppState, Metrics, Settings, webhook_router};
 use tower::ServiceExt as _;
 

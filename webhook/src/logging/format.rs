@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(back, "a\"b\\c\nd\u{1}é");
     }
 
-    use crate::logwriter::MemorySink as Sink;
+    use crate::logging::writer::MemorySink as Sink;
 
     #[test]
     fn events_become_one_json_object_per_line() {
