@@ -22,7 +22,10 @@ pub fn redact(object: &mut serde_json::Value) {
     let Some(serde_json::Value::Array(machines)) = object.pointer_mut("/spec/machines") else {
         return;
     };
-    for machine in machines.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+    for machine in machines
+        .iter_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+    {
         redact_fields(machine);
         if let Some(proxy) = machine
             .get_mut("proxy")

@@ -267,7 +267,10 @@ mod tests {
                       "username": "jumper", "password": "anVtcHB3"}}]}});
         let shown = redacted(&object).to_string();
         assert!(!shown.contains("anVtcHB3"), "{shown}");
-        assert_eq!(redacted(&object)["spec"]["machines"][0]["proxy"]["username"], "jumper");
+        assert_eq!(
+            redacted(&object)["spec"]["machines"][0]["proxy"]["username"],
+            "jumper"
+        );
     }
 
     #[test]

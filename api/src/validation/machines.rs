@@ -414,12 +414,9 @@ fn proxy(ctx: &mut Ctx<'_>, at: &str, p: &crate::types::ClusterMachineProxy) {
                     format!("{at}.username"),
                     "an SSHJumpServer needs the user to log in to it as",
                 )),
-                Some(u) if !over(u, crate::limits::MAX_USERNAME) && !is_login_name(u) => ctx
-                    .error(FieldError::invalid(
-                        format!("{at}.username"),
-                        Some(quote(u)),
-                        USERNAME_DETAIL,
-                    )),
+                Some(u) if !over(u, crate::limits::MAX_USERNAME) && !is_login_name(u) => ctx.error(
+                    FieldError::invalid(format!("{at}.username"), Some(quote(u)), USERNAME_DETAIL),
+                ),
                 Some(_) => {}
             }
             if !has(&p.password) && !has(&p.private_key) {
@@ -455,7 +452,10 @@ fn proxy(ctx: &mut Ctx<'_>, at: &str, p: &crate::types::ClusterMachineProxy) {
                 )),
                 _ => {}
             }
-            for (name, value) in [("privateKey", &p.private_key), ("passPhrase", &p.pass_phrase)] {
+            for (name, value) in [
+                ("privateKey", &p.private_key),
+                ("passPhrase", &p.pass_phrase),
+            ] {
                 if has(value) {
                     ctx.error(FieldError::forbidden(
                         format!("{at}.{name}"),
