@@ -55,6 +55,9 @@ pub struct HostReport {
     /// The interface whose prefix holds the machine IP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
+    /// The proxy it is reached through (`jump server 10.0.0.5:22`, `SOCKS5 proxy 10.0.0.6:1080`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// Informational findings (not failures).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -120,6 +123,34 @@ pub struct LbReport {
     pub attempts: u32,
 }
 
+/// One SSH jump server the run used: its session is shared by every master behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JumpServerReport {
+    /// `IP:port`.
+    pub server: String,
+    /// The login name on it.
+    pub username: String,
+    /// SSH connections made to it (TCP, handshake and login): 1 for all the masters behind it.
+    pub logins: u32,
+    /// Tunnels opened through it (one per SSH session to a master and per probe).
+    pub tunnels: u32,
+    /// Why its session failed or broke, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&crate::transport::JumpStats> for JumpServerReport {
+    fn from(s: &crate::transport::JumpStats) -> Self {
+        JumpServerReport {
+            server: s.server.to_string(),
+            username: s.username.clone(),
+            logins: s.logins,
+            tunnels: s.tunnels_opened,
+            error: s.lost.clone(),
+        }
+    }
+}
+
 /// The whole report of one action.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -148,6 +179,9 @@ pub struct Report {
     /// The load balancer's binding (third-party HA).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb: Option<LbReport>,
+    /// The SSH jump servers used, one entry each (masters reached through `SSHJumpServer`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jump_servers: Vec<JumpServerReport>,
 }
 
 impl Report {
@@ -165,6 +199,7 @@ impl Report {
             hosts: Vec::new(),
             drill: None,
             lb: None,
+            jump_servers: Vec::new(),
         }
     }
 
@@ -211,7 +246,10 @@ impl Report {
                 parts.push(format!("if={i}"));
             }
             parts.push(format!("ssh_round_trips={}", h.round_trips));
-            out.push_str(&format!("[{}] {}\n", h.host, parts.join(" ")));
+            match &h.via {
+                Some(via) => out.push_str(&format!("[{} via {via}] {}\n", h.host, parts.join(" "))),
+                None => out.push_str(&format!("[{}] {}\n", h.host, parts.join(" "))),
+            }
             if let Some(e) = &h.error {
                 out.push_str(&format!("    error: {e}\n"));
             }
@@ -244,6 +282,19 @@ impl Report {
                     }
                 ));
             }
+        }
+        for j in &self.jump_servers {
+            out.push_str(&format!(
+                "jump server {} (as {}): {} SSH login(s), {} tunnel(s){}\n",
+                j.server,
+                j.username,
+                j.logins,
+                j.tunnels,
+                j.error
+                    .as_deref()
+                    .map(|e| format!("; failed: {e}"))
+                    .unwrap_or_default()
+            ));
         }
         if let Some(d) = &self.drill {
             out.push_str(&format!(

@@ -58,11 +58,21 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
         .iter()
         .filter_map(|h| h.probe.as_ref())
         .any(|probe| probe.apiserver_listening);
+    // The VIP probe takes the masters' route; masters reached in different ways leave it none.
+    let route = match plan.probe_route() {
+        Ok(route) => Some(route),
+        Err(e) if tcp_oracle => {
+            report.fail(e);
+            return finish(report, hosts, t);
+        }
+        Err(_) => None,
+    };
     let secs = u32::try_from(p.wait_timeout.as_secs()).unwrap_or(30);
     let api = SocketAddr::new(plan.vip, 6443);
     let view = HolderView::new(hosts.len());
     let mut measured: Option<(usize, u64)> = None;
     let mut stop_error = None;
+    let mut probe_error = None;
     std::thread::scope(|s| {
         let (old, others): (Vec<_>, Vec<_>) = hosts.iter_mut().partition(|h| h.index == from);
         vip::spawn_watchers(s, others.into_iter(), plan.vip, 50, secs, &view);
@@ -111,12 +121,23 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
                     ));
                     break;
                 }
-                if p.network.tcp_answers(api, Duration::from_millis(200)) {
-                    measured = Some((
-                        i,
-                        u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    ));
-                    break;
+                let Some(route) = route else { break };
+                match p
+                    .network
+                    .tcp_answers(route, api, Duration::from_millis(200))
+                {
+                    Ok(true) => {
+                        measured = Some((
+                            i,
+                            u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        ));
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        probe_error = Some(vip::unprobed(api, &e));
+                        break;
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(if tcp_oracle { 50 } else { 10 }));
@@ -126,6 +147,10 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
     });
     if let Some(e) = stop_error {
         report.fail(format!("stopping keepalived on the holder failed: {e}"));
+    }
+    let probe_failed = probe_error.is_some();
+    if let Some(e) = probe_error {
+        report.fail(e);
     }
     // Restore the old holder whatever happened, then watch that it does not take the VIP back.
     let restore = service::restart_script(systemd);
@@ -179,6 +204,8 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
                 report.fail("the restarted old holder took the VIP back (nopreempt not effective)");
             }
         }
+        // A failed probe is already reported: it is not "no other master took the VIP".
+        None if probe_failed => {}
         None => report.fail(format!(
             "no other master took VIP {} within {} s",
             plan.vip,
