@@ -292,7 +292,10 @@ impl Report {
                 j.tunnels,
                 j.error
                     .as_deref()
-                    .map(|e| format!("; failed: {e}"))
+                    .map(|e| {
+                        let own = format!("jump server {}: ", j.server);
+                        format!("; failed: {}", e.strip_prefix(&own).unwrap_or(e))
+                    })
                     .unwrap_or_default()
             ));
         }
@@ -371,6 +374,41 @@ mod tests {
         assert_eq!(r.hosts[0].error.as_deref(), Some("first"));
         assert_eq!(r.hosts[0].notes, vec!["second".to_string()]);
         assert!(r.to_text().contains("error: first"));
+    }
+
+    #[test]
+    fn hosts_behind_a_proxy_and_the_jump_servers_are_shown() {
+        let mut r = Report::new("check", "tke", "10.0.0.100");
+        let mut h = HostReport::new("10.1.0.11");
+        h.via = Some("jump server 10.0.0.5:22".into());
+        r.hosts.push(h);
+        r.jump_servers.push(JumpServerReport {
+            server: "10.0.0.5:22".into(),
+            username: "jumper".into(),
+            logins: 1,
+            tunnels: 3,
+            error: Some("jump server 10.0.0.5:22: the SSH connection to it was lost: EOF".into()),
+        });
+        r.finish();
+        let text = r.to_text();
+        assert!(
+            text.starts_with("[10.1.0.11 via jump server 10.0.0.5:22] ok"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "jump server 10.0.0.5:22 (as jumper): 1 SSH login(s), 3 tunnel(s); failed: the SSH connection to it was lost: EOF\n"
+            ),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["hosts"][0]["via"], "jump server 10.0.0.5:22");
+        assert_eq!(v["jump_servers"][0]["logins"], 1);
+        assert_eq!(v["jump_servers"][0]["tunnels"], 3);
+        // Without proxies neither field appears.
+        let plain: serde_json::Value =
+            serde_json::from_str(&Report::new("check", "tke", "10.0.0.100").to_json()).unwrap();
+        assert!(plain.get("jump_servers").is_none());
     }
 
     #[test]
