@@ -80,6 +80,7 @@ fn measure(secs: f64, mut f: impl FnMut()) -> Rates {
     }
 }
 
+/// Run the rounds named on the command line and print the table.
 pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let markdown = args.iter().any(|a| a == "--markdown");

@@ -9,11 +9,11 @@ mod encode_password;
 mod in_cluster;
 mod init;
 mod init_proxy;
-mod input;
 mod job;
 mod provision;
 mod render;
 mod secret;
+mod sshkey;
 mod validate;
 
 use std::process::ExitCode;
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     match cli.command.run(&cli.global) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprint!("{}", tkeha_provisioner::cli::prefixed(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }

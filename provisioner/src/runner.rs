@@ -9,6 +9,7 @@ use tkeha_kube::Target;
 use crate::action::Action;
 use crate::cluster_api::{self, ClusterApiError, Verdict};
 use crate::hostkeys::HostKeyPolicy;
+use crate::interrupt::Interrupt;
 use crate::manifest::{Plan, PlanError, load_plan};
 use crate::net::{Network, Routed};
 use crate::observer::{Observer, Silent};
@@ -27,6 +28,8 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// How long to wait for the VIP to settle (apply) or move (drill).
     pub wait_timeout: Duration,
+    /// Set to stop a drill early; it puts back what it moved (see [`Interrupt::on_signals`]).
+    pub interrupt: Interrupt,
 }
 
 impl Options {
@@ -36,6 +39,7 @@ impl Options {
             host_keys,
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(30),
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct Provisioner<'o> {
     pub(crate) wait_timeout: Duration,
     /// The dialer behind both (SSH): its jump sessions go into the report.
     pub(crate) dialer: Option<Arc<Dialer>>,
+    pub(crate) interrupt: Interrupt,
 }
 
 impl std::fmt::Debug for Provisioner<'_> {
@@ -80,7 +85,8 @@ impl Provisioner<'static> {
             connector,
             Routed::new(Arc::clone(&dialer)),
             options.wait_timeout,
-        );
+        )
+        .interrupted_by(options.interrupt.clone());
         p.dialer = Some(dialer);
         p
     }
@@ -98,6 +104,7 @@ impl Provisioner<'static> {
             observer: &Silent,
             wait_timeout,
             dialer: None,
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -111,7 +118,14 @@ impl Provisioner<'_> {
             observer,
             wait_timeout: self.wait_timeout,
             dialer: self.dialer,
+            interrupt: self.interrupt,
         }
+    }
+
+    /// The same provisioner, stopping a drill early (and putting back what it moved) once
+    /// `interrupt` is set.
+    pub fn interrupted_by(self, interrupt: Interrupt) -> Self {
+        Provisioner { interrupt, ..self }
     }
 
     /// Run `action` on every master of `plan` and report per host. Never fails as a whole: what

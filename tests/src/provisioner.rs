@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 /// One run of the provisioner.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// Exit code (-1 when killed by a signal).
     pub code: i32,
     /// The parsed `-o json` report (Null when stdout was not JSON).
     pub report: Value,
+    /// Everything it printed on stdout.
     pub stdout: String,
+    /// Everything it printed on stderr.
     pub stderr: String,
+    /// Wall time from start to exit.
     pub elapsed: Duration,
 }
 
@@ -26,6 +30,7 @@ impl Run {
             .find(|h| h["host"] == ip)
     }
 
+    /// Every per-host entry of the report.
     pub fn hosts(&self) -> Vec<Value> {
         self.report["hosts"].as_array().cloned().unwrap_or_default()
     }

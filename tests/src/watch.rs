@@ -25,6 +25,7 @@ pub struct Sample {
 pub struct Watch {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Vec<Sample>>>,
+    /// When sampling began: sample times are offsets from it.
     pub started: Instant,
 }
 

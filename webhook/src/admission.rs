@@ -157,8 +157,10 @@ pub struct ClusterObject<'a> {
     /// The names from `metadata`.
     #[serde(default)]
     pub metadata: Option<ObjectMeta>,
+    /// `spec`, decoded straight into the typed spec, its unknown fields noted.
     #[serde(default, deserialize_with = "tkeha_api::spectext::decoded_spec")]
     pub spec: Option<DecodedSpec>,
+    /// `status`, skipped: a create's status is not reviewed.
     #[serde(default)]
     pub status: Option<IgnoredAny>,
 }
@@ -169,8 +171,10 @@ pub struct ClusterObject<'a> {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct ObjectMeta {
+    /// `metadata.name`.
     #[serde(default)]
     pub name: Option<String>,
+    /// `metadata.generateName`.
     #[serde(default)]
     pub generate_name: Option<String>,
     namespace: Option<IgnoredAny>,

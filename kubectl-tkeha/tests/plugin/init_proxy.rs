@@ -26,7 +26,8 @@ fn init_json(k: &Kubectl, extra: &[&str], stdin: &[u8]) -> (i32, String, String)
 #[test]
 fn a_jump_server_on_every_master_with_its_password_from_stdin() {
     let k = Kubectl::new();
-    let key = k.file("id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n");
+    // A real key: --ssh-key parses what it is given.
+    let key = crate::init::keygen(&k, "id_ed25519", "", &[]);
     let (code, stdout, stderr) = init_json(
         &k,
         &[
@@ -122,10 +123,9 @@ fn without_a_terminal_the_jump_password_must_be_piped() {
 
 #[test]
 fn the_jump_password_is_prompted_without_echo_on_a_terminal() {
-    let key_dir = tempfile::tempdir().unwrap();
-    let key = key_dir.path().join("id");
-    std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n").unwrap();
-    let out = Kubectl::new().tkeha_tty(
+    let k = Kubectl::new();
+    let key = crate::init::keygen(&k, "id", "", &[]);
+    let out = k.tkeha_tty(
         &[
             "init",
             "--ha",

@@ -12,10 +12,14 @@ mod harness;
 mod in_cluster;
 mod init;
 mod init_proxy;
+mod krew;
 #[path = "../../../provisioner/tests/support/loopback.rs"]
 mod loopback;
+mod one_voice;
 mod prompt;
 mod provision;
+mod shell_completion;
+mod surface;
 mod tls;
 #[path = "../../../provisioner/tests/support/tls_front.rs"]
 mod tls_front;

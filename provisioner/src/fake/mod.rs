@@ -14,12 +14,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
+use crate::interrupt::Interrupt;
 use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH};
 use crate::manifest::{Machine, Plan, plan_from_text};
 use crate::net::Network;
 use crate::remote::{Connector, ExecOutput, Remote, RemoteError};
 use crate::runner::Provisioner;
 use crate::scripts::Script;
+use crate::scripts::park::RESTORE_SCRIPT;
+use crate::tkestack::fixtures::{STATIC_POD, tkestack_conf};
+use crate::tkestack::{PARKED_MANIFEST, STATIC_POD_MANIFEST};
 use crate::transport::{Route, TransportError};
 
 /// A file on a fake master.
@@ -71,6 +75,42 @@ pub(crate) struct Master {
     pub stale_vip: bool,
     /// Answers given as they are, by script name, instead of the master's behaviour.
     pub replies: BTreeMap<&'static str, ExecOutput>,
+    /// What the package manager says when asked whether it can install keepalived: `Ok`
+    /// its candidate version, `Err` its complaint (an unreachable source).
+    pub candidate: Result<String, String>,
+    /// A process holding the dpkg lock (`PID COMMAND`).
+    pub dpkg_lock: Option<String>,
+    /// Mode and owner of /etc/keepalived when it exists.
+    pub conf_dir: Option<(u32, u32)>,
+    /// Its keepalived takes the VIP right after the probe read the addresses (the race of an
+    /// earlier apply's keepalived coming up).
+    pub takes_vip_after_probe: bool,
+    /// The connection dies after this many lines of the named streamed script.
+    pub cut: Option<(&'static str, usize)>,
+    /// Scripts (by name) whose SSH channel breaks: the run fails in transit.
+    pub broken: Vec<&'static str>,
+    /// TKEStack's keepalived static pod manifest, in kubelet's directory. A master with one (or
+    /// with a parked one) runs keepalived as a pod: `running` is the pod's keepalived.
+    pub static_pod: Option<String>,
+    /// The manifest as a drill parked it.
+    pub parked_pod: Option<String>,
+    /// The drill's restore guard is armed on this master.
+    pub guard_armed: bool,
+    /// PID of the pod's keepalived (a new one at every start).
+    pub pod_pid: u32,
+    /// kubelet starts no keepalived when the manifest comes back.
+    pub kubelet_stuck: bool,
+    /// TKEStack's hairpin rule (third-party HA) is present.
+    pub tkestack_hairpin: bool,
+    /// TKEStack's controller writes this manifest while a drill has the old one parked.
+    pub rewrite_during_drill: Option<String>,
+}
+
+impl Master {
+    /// keepalived runs as TKEStack's static pod here (the manifest in place or parked).
+    pub fn pod_managed(&self) -> bool {
+        self.static_pod.is_some() || self.parked_pod.is_some()
+    }
 }
 
 impl Master {
@@ -98,6 +138,19 @@ impl Master {
             preempts: false,
             stale_vip: false,
             replies: BTreeMap::new(),
+            candidate: Ok("1:2.2.7-1+b2".into()),
+            dpkg_lock: None,
+            conf_dir: None,
+            takes_vip_after_probe: false,
+            cut: None,
+            broken: Vec::new(),
+            static_pod: None,
+            parked_pod: None,
+            guard_armed: false,
+            pod_pid: 0,
+            kubelet_stuck: false,
+            tkestack_hairpin: false,
+            rewrite_during_drill: None,
         }
     }
 }
@@ -122,6 +175,8 @@ struct World {
     /// The route and address of every probe made from the provisioner host.
     probes: Vec<(Route, SocketAddr)>,
     sent: Vec<Sent>,
+    /// Set this interrupt when a master receives the script of this name (a signal mid-run).
+    interrupt_on: Option<(&'static str, Interrupt)>,
 }
 
 impl World {
@@ -173,6 +228,7 @@ impl Fleet {
             probe_error: None,
             probes: Vec::new(),
             sent: Vec::new(),
+            interrupt_on: None,
         })))
     }
 
@@ -226,10 +282,11 @@ impl Fleet {
             let m = &mut w.masters[i];
             m.keepalived = true;
             m.running = true;
+            m.conf_dir = Some((0o755, 0));
             m.files.insert(
                 CONF_PATH.into(),
                 File {
-                    mode: 0o644,
+                    mode: 0o600,
                     content: conf,
                 },
             );
@@ -242,6 +299,48 @@ impl Fleet {
             );
         }
         w.holders = BTreeSet::from([holder]);
+        self
+    }
+
+    /// Masters as TKEStack's controller leaves them: its keepalived.conf (from its template, VIP
+    /// and VRID of `plan`) and its static pod, keepalived running in the pod, `holder` holding
+    /// the VIP. keepalived is not installed on the host (it runs in the container).
+    pub fn tkestack(&self, plan: &Plan, holder: usize) -> &Self {
+        let vrid = match plan.mode {
+            crate::manifest::Mode::Tke { vrid } => vrid,
+            crate::manifest::Mode::ThirdParty { .. } => 1,
+        };
+        let conf = tkestack_conf("eth0", vrid, &plan.vip.to_string());
+        let mut w = self.world();
+        for (i, m) in w.masters.iter_mut().enumerate() {
+            m.files.insert(
+                CONF_PATH.into(),
+                File {
+                    mode: 0o644,
+                    content: conf.clone(),
+                },
+            );
+            m.static_pod = Some(STATIC_POD.into());
+            m.running = true;
+            m.pod_pid = 1000 + 100 * u32::try_from(i).unwrap_or(0);
+        }
+        w.holders = BTreeSet::from([holder]);
+        self
+    }
+
+    /// The restore guard of master `i` fires (its timer ran out): the parked manifest goes back.
+    pub fn fire_guard(&self, i: usize) -> &Self {
+        let mut w = self.world();
+        if w.masters[i].guard_armed {
+            w.masters[i].guard_armed = false;
+            restore_manifest(&mut w, i);
+        }
+        self
+    }
+
+    /// Set `interrupt` as soon as any master receives the script named `what`.
+    pub fn interrupt_on(&self, what: &'static str, interrupt: Interrupt) -> &Self {
+        self.world().interrupt_on = Some((what, interrupt));
         self
     }
 
@@ -433,12 +532,17 @@ impl FakeRemote {
             host: self.index,
             script: script.clone(),
         });
+        if let Some((what, interrupt)) = &w.interrupt_on
+            && *what == script.what()
+        {
+            interrupt.trigger();
+        }
         w
     }
 }
 
 /// The probe's answer, from the master's state.
-fn probe(w: &World, i: usize) -> ExecOutput {
+fn probe(w: &World, i: usize, script: &Script) -> ExecOutput {
     let m = &w.masters[i];
     let mut s = format!(
         "@@hostname={}\n@@uid={}\n@@addr=1: lo    inet 127.0.0.1/8 scope host lo\n\
@@ -463,10 +567,43 @@ fn probe(w: &World, i: usize) -> ExecOutput {
     for path in [CONF_PATH, CHECK_SCRIPT_PATH] {
         if let Some(f) = m.files.get(path) {
             s.push_str(&format!("@@file={path} {}\n", b64(&f.content)));
+            s.push_str(&format!("@@mode={path} {:o} 0 0\n", f.mode));
         }
     }
-    if m.running {
+    if let Some((mode, uid)) = m.conf_dir {
+        s.push_str(&format!("@@mode=/etc/keepalived {mode:o} {uid} 0\n"));
+    }
+    // The installability check runs when the script asks and keepalived is missing.
+    if script.text().contains("@@candidate=") && !m.keepalived && m.package_manager.is_some() {
+        if let Some(holder) = &m.dpkg_lock {
+            s.push_str(&format!("@@dpkg_lock={holder}\n"));
+        }
+        match &m.candidate {
+            Ok(v) => s.push_str(&format!("@@candidate={v}\n")),
+            Err(log) => s.push_str(&format!("@@no_candidate={}\n", b64(log))),
+        }
+    }
+    if m.pod_managed() {
+        for (path, pod) in [
+            (STATIC_POD_MANIFEST, &m.static_pod),
+            (PARKED_MANIFEST, &m.parked_pod),
+        ] {
+            if let Some(pod) = pod {
+                s.push_str(&format!("@@static_pod={path} {}\n", b64(pod)));
+            }
+        }
+        if m.running {
+            s.push_str(&format!(
+                "@@keepalived_pid={}\n@@keepalived_pid={}\n",
+                m.pod_pid,
+                m.pod_pid + 1
+            ));
+        }
+    } else if m.running {
         s.push_str("@@running=1\n");
+    }
+    if m.tkestack_hairpin {
+        s.push_str("@@tkestack_hairpin=1\n");
     }
     if m.apiserver_manifest {
         s.push_str("@@manifest=1\n");
@@ -486,20 +623,32 @@ fn probe(w: &World, i: usize) -> ExecOutput {
     out(s, "", 0)
 }
 
-/// The apply script's effect: install, uploads (with their check), start or reload.
+/// The apply script's effect: install, uploads (with their check), start or reload, as its
+/// markers tell: the script installs when it can print `@@installed=`, and reloads a running
+/// keepalived only when it can print `@@action=reloaded`.
 fn apply(w: &mut World, i: usize, script: &Script) -> ExecOutput {
+    let text = script.text();
     let mut s = String::new();
     let m = &mut w.masters[i];
-    if script.text().contains("install") && !m.keepalived {
-        if m.install_fails {
+    if text.contains("@@installed=") {
+        if m.keepalived {
+            s.push_str("@@present=1\n");
+        } else if m.install_fails {
             return out(
-                "@@install_failed=1\n".into(),
+                s + "@@install_failed=1\n",
                 "E: Unable to locate package keepalived\n",
                 4,
             );
+        } else {
+            m.keepalived = true;
+            s.push_str(&format!(
+                "@@installed={}\n",
+                m.candidate.clone().unwrap_or_default()
+            ));
         }
-        m.keepalived = true;
-        s.push_str("@@installed=1\n");
+    }
+    if m.conf_dir.is_none() {
+        m.conf_dir = Some((0o755, 0));
     }
     for u in script.uploads() {
         if u.verify.is_some() && m.rejects_config {
@@ -516,15 +665,16 @@ fn apply(w: &mut World, i: usize, script: &Script) -> ExecOutput {
                 content: u.content.clone(),
             },
         );
+        s.push_str(&format!("@@wrote={}\n", u.path));
     }
     if m.start_fails && !m.running {
         return out(s, "keepalived did not start\n", 6);
     }
-    s.push_str(if m.running {
-        "@@action=reloaded\n"
-    } else {
-        "@@action=started\n"
-    });
+    if !m.running {
+        s.push_str("@@action=started\n");
+    } else if text.contains("@@action=reloaded") {
+        s.push_str("@@action=reloaded\n");
+    }
     m.running = true;
     w.settle();
     out(s + "@@end=1\n", "", 0)
@@ -553,6 +703,9 @@ fn uninstall(w: &mut World, i: usize) -> ExecOutput {
         m.files.remove(CHECK_SCRIPT_PATH);
         s.push_str(&format!("@@removed={CHECK_SCRIPT_PATH}\n"));
     }
+    if m.keepalived {
+        s.push_str("@@package=1:2.2.7-1+b2\n");
+    }
     let stale = m.stale_vip;
     w.settle();
     if w.holders.remove(&i) {
@@ -562,6 +715,72 @@ fn uninstall(w: &mut World, i: usize) -> ExecOutput {
         } else {
             s.push_str("@@vip_removed=1\n");
         }
+    }
+    out(s + "@@end=1\n", "", 0)
+}
+
+/// The park script's effect: the guard is armed, the manifest parked, kubelet stops the pod.
+fn park(w: &mut World, i: usize, script: &Script) -> ExecOutput {
+    let m = &mut w.masters[i];
+    if m.static_pod.is_none() {
+        return out("@@no_manifest=1\n@@end=1\n".into(), "", 0);
+    }
+    if m.parked_pod.is_some() {
+        return out("@@busy=1\n@@end=1\n".into(), "", 0);
+    }
+    for u in script.uploads() {
+        m.files.insert(
+            u.path.clone(),
+            File {
+                mode: u.mode,
+                content: u.content.clone(),
+            },
+        );
+    }
+    m.guard_armed = true;
+    m.parked_pod = m.static_pod.take();
+    m.running = false;
+    m.static_pod = m.rewrite_during_drill.take();
+    let guard = if m.systemd { "timer" } else { "sleep" };
+    w.settle();
+    out(format!("@@guard={guard}\n@@parked=1\n@@end=1\n"), "", 0)
+}
+
+/// What restore.sh does: the parked manifest goes back (an identical copy of one in place is
+/// dropped), and kubelet starts the pod again.
+fn restore_manifest(w: &mut World, i: usize) {
+    let m = &mut w.masters[i];
+    match (&m.static_pod, m.parked_pod.take()) {
+        (None, Some(parked)) => m.static_pod = Some(parked),
+        (Some(now), Some(parked)) if *now != parked => m.parked_pod = Some(parked),
+        _ => {}
+    }
+    if m.static_pod.is_some() && !m.running && !m.kubelet_stuck {
+        m.running = true;
+        m.pod_pid += 10;
+        if m.preempts {
+            w.holders = BTreeSet::from([i]);
+        }
+    }
+    w.settle();
+}
+
+/// The restore script's effect: the guard is disarmed, then restore.sh's work.
+fn restore(w: &mut World, i: usize) -> ExecOutput {
+    let m = &mut w.masters[i];
+    m.guard_armed = false;
+    m.files.remove(RESTORE_SCRIPT);
+    restore_manifest(w, i);
+    let m = &w.masters[i];
+    let mut s = String::new();
+    if m.static_pod.is_some() {
+        s.push_str("@@in_place=1\n");
+    }
+    if m.parked_pod.is_some() {
+        s.push_str("@@still_parked=1\n");
+    }
+    if m.static_pod.is_some() && m.running {
+        s.push_str(&format!("@@started={}\n", m.pod_pid));
     }
     out(s + "@@end=1\n", "", 0)
 }
@@ -585,8 +804,9 @@ fn samples(script: &Script) -> usize {
     ((secs / interval) as usize).clamp(1, 2000)
 }
 
-impl Remote for FakeRemote {
-    fn run(&mut self, script: &Script, _timeout: Duration) -> Result<ExecOutput, RemoteError> {
+impl FakeRemote {
+    /// The master's answer to `script` (recorded as sent).
+    fn answer(&mut self, script: &Script) -> Result<ExecOutput, RemoteError> {
         let i = self.index;
         let mut w = self.record(script);
         let m = &w.masters[i];
@@ -596,13 +816,32 @@ impl Remote for FakeRemote {
                 message: "sudo: a password is required".into(),
             });
         }
+        if m.broken.contains(&script.what()) {
+            return Err(RemoteError::Exec {
+                what: script.what().into(),
+                message: "channel closed".into(),
+            });
+        }
         if let Some(reply) = m.replies.get(script.what()) {
             return Ok(reply.clone());
         }
         Ok(match script.what() {
-            "probe" => probe(&w, i),
+            "probe" => {
+                let answer = probe(&w, i, script);
+                if w.masters[i].takes_vip_after_probe {
+                    w.holders.insert(i);
+                }
+                answer
+            }
             "apply" => apply(&mut w, i, script),
             "uninstall" => uninstall(&mut w, i),
+            "VIP holders" => out(
+                format!("@@holds={}\n@@end=1\n", u8::from(w.holders.contains(&i))),
+                "",
+                0,
+            ),
+            "park keepalived manifest" => park(&mut w, i, script),
+            "restore keepalived manifest" => restore(&mut w, i),
             "stop keepalived" => {
                 if m.stop_fails {
                     return Err(RemoteError::Exec {
@@ -630,13 +869,47 @@ impl Remote for FakeRemote {
             other => out(String::new(), &format!("fake: no answer for {other}"), 127),
         })
     }
+}
 
+impl Remote for FakeRemote {
+    fn run(&mut self, script: &Script, _timeout: Duration) -> Result<ExecOutput, RemoteError> {
+        self.answer(script)
+    }
+
+    /// The VIP watch yields its samples; any other script is answered as by `run`, its lines
+    /// handed over as a streamed script prints them (stdout, then stderr, then `@@exit=`),
+    /// and cut where the master says.
     fn stream(
         &mut self,
         script: &Script,
         _line_timeout: Duration,
         on_line: &mut dyn FnMut(&str) -> bool,
     ) -> Result<(), RemoteError> {
+        if script.what() != "VIP watch" {
+            let answer = self.answer(script)?;
+            let cut = self.fleet.world().masters[self.index]
+                .cut
+                .filter(|(what, _)| *what == script.what())
+                .map(|(_, n)| n);
+            let exit = format!("@@exit={}", answer.status);
+            let lines = answer
+                .stdout
+                .lines()
+                .chain(answer.stderr.lines())
+                .chain(std::iter::once(exit.as_str()));
+            for (n, line) in lines.enumerate() {
+                if cut == Some(n) {
+                    return Err(RemoteError::Exec {
+                        what: script.what().into(),
+                        message: "connection reset by peer".into(),
+                    });
+                }
+                if !on_line(line) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         drop(self.record(script));
         // The same number of samples as the real loop, a millisecond apart.
         for _ in 0..samples(script) {

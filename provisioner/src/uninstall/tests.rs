@@ -27,8 +27,12 @@ fn keepalived_is_stopped_our_files_removed_and_the_vip_released() {
     let report = uninstall(&fleet, TKE);
     assert!(report.ok, "{}", report.to_text());
     for i in 0..3 {
-        assert_eq!(fleet.whats(i), ["uninstall"], "one script, no probe");
-        let script = &fleet.sent(i)[0];
+        assert_eq!(
+            fleet.whats(i),
+            ["probe", "uninstall"],
+            "a probe (who manages HA here?), then one script"
+        );
+        let script = &fleet.sent(i)[1];
         assert!(script.uploads().is_empty());
         assert!(
             script
@@ -39,7 +43,7 @@ fn keepalived_is_stopped_our_files_removed_and_the_vip_released() {
         let h = &report.hosts[i];
         assert!(h.ok && h.changed, "{h:?}");
         assert_eq!(h.state, VrrpState::Stopped);
-        assert_eq!(h.round_trips, 1);
+        assert_eq!(h.round_trips, 2);
         let state = fleet.state(i);
         assert!(!state.running && state.files.is_empty());
     }
@@ -143,7 +147,62 @@ fn a_script_that_dies_midway_is_reported_with_its_status_and_stderr() {
     let report = uninstall(&fleet, TKE);
     assert_eq!(
         report.hosts[0].error.as_deref(),
-        Some("the uninstall script failed (exit 127): bash: line 9: ip: command not found")
+        Some(
+            "the uninstall script failed (exit 127) after it stopped keepalived: bash: line 9: ip: command not found"
+        )
+    );
+    assert!(
+        report.hosts[0].changed,
+        "keepalived was stopped before the script died"
+    );
+}
+
+#[test]
+fn a_connection_lost_after_the_stop_reports_the_change() {
+    let fleet = Fleet::new(1);
+    let plan = fleet.tke_plan();
+    fleet.provisioned(&plan, 0);
+    // The fake's first line is @@stopped=1; the connection dies after it.
+    fleet.master(0, |m| m.cut = Some(("uninstall", 1)));
+    let report = uninstall(&fleet, TKE);
+    let h = &report.hosts[0];
+    assert_eq!(
+        h.error.as_deref(),
+        Some(
+            "the connection was lost while the uninstall script ran (running the uninstall script failed: connection reset by peer); \
+             before that it stopped keepalived; rerun uninstall"
+        )
+    );
+    assert!(h.changed, "keepalived was stopped: {h:?}");
+}
+
+#[test]
+fn the_report_says_the_package_stays() {
+    let fleet = Fleet::new(2);
+    let plan = fleet.tke_plan();
+    fleet.provisioned(&plan, 0);
+    let report = uninstall(&fleet, TKE);
+    for h in &report.hosts {
+        assert_eq!(
+            h.notes,
+            [
+                "the keepalived package (1:2.2.7-1+b2) stays installed: uninstall removes only what tkeha wrote \
+              (remove the package with the package manager if it is no longer wanted)"
+            ]
+        );
+    }
+    assert!(
+        report
+            .to_text()
+            .contains("note: the keepalived package (1:2.2.7-1+b2) stays installed")
+    );
+    // Without the package there is nothing to say.
+    let bare = Fleet::new(1);
+    let report = uninstall(&bare, TKE);
+    assert!(
+        report.hosts[0].notes.is_empty(),
+        "{:?}",
+        report.hosts[0].notes
     );
 }
 
@@ -154,7 +213,7 @@ fn third_party_masters_lose_the_hairpin_rule() {
         &fleet,
         r#"{"thirdParty": {"vip": "10.0.0.100", "vport": 16443}}"#,
     );
-    let script = &fleet.sent(0)[0];
+    let script = &fleet.sent(0)[1];
     assert!(
         script.text().contains(
             "iptables -w 5 -t nat -D OUTPUT -d 10.0.0.100/32 -p tcp --dport 16443 -m comment --comment tkeha-hairpin -j REDIRECT --to-ports 6443"

@@ -7,13 +7,16 @@ use serde_json::{Value, json};
 /// Which HA flavour the manifest asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// `features.ha.tke`: keepalived floats the VIP.
     Tke,
+    /// `features.ha.thirdParty`: the lab's haproxy holds the VIP.
     ThirdParty,
 }
 
 /// How the provisioner logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
+    /// The user's password (base64 in `password`).
     Password,
     /// The lab's unencrypted key.
     Key,
@@ -35,9 +38,11 @@ pub enum LabProxy {
 /// Options of a lab manifest.
 #[derive(Debug, Clone)]
 pub struct ManifestOptions {
+    /// Which HA mode.
     pub mode: Mode,
     /// `root` or the lab's sudo user `tkeha`.
     pub user: String,
+    /// How the provisioner logs in.
     pub auth: Auth,
     /// Third-party vport (also used as the LB frontend port).
     pub vport: u16,

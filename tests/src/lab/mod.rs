@@ -17,6 +17,7 @@ pub mod procs;
 pub mod proxy;
 pub mod ssh;
 pub mod sshd;
+pub mod tkestack;
 pub mod view;
 
 use anyhow::{Context, Result, bail};
@@ -68,6 +69,7 @@ impl Default for LabConfig {
 }
 
 impl LabConfig {
+    /// `n` masters and every other setting at its default.
     pub fn masters(n: usize) -> Self {
         Self {
             masters: n,
@@ -83,6 +85,7 @@ pub struct Master {
     pub name: String,
     /// Network namespace, also the hostname: `tkh{N}m{i}`.
     pub ns: String,
+    /// Its address on the lab bridge (the machine IP in manifests).
     pub ip: String,
     /// Host side of its veth (link faults).
     pub veth: String,
@@ -95,19 +98,28 @@ pub struct Master {
 /// The LB namespace.
 #[derive(Debug, Clone)]
 pub struct Lb {
+    /// Its network namespace.
     pub ns: String,
+    /// Its address on the lab bridge (it also holds the VIP).
     pub ip: String,
+    /// Host side of its veth.
     pub veth: String,
+    /// Its files (haproxy.cfg, logs).
     pub dir: PathBuf,
 }
 
 /// A running lab.
 #[derive(Debug)]
 pub struct Lab {
+    /// Its slot: names, bridge and subnet derive from it, so labs run side by side.
     pub slot: u16,
+    /// Its files (keys, known_hosts, manifests, per-master directories).
     pub dir: PathBuf,
+    /// The masters, in manifest order.
     pub masters: Vec<Master>,
+    /// The third-party LB, when asked for.
     pub lb: Option<Lb>,
+    /// The LB's frontend ports on the VIP.
     pub vports: Vec<u16>,
     /// The jump host and SOCKS5 server when the masters sit behind them.
     pub proxy: Option<Box<proxy::ProxyHosts>>,
@@ -446,6 +458,7 @@ impl Lab {
         self.dir.join("known_hosts")
     }
 
+    /// The masters' addresses, in manifest order.
     pub fn ips(&self) -> Vec<String> {
         self.masters.iter().map(|m| m.ip.clone()).collect()
     }
@@ -491,6 +504,7 @@ impl Lab {
         apiserver::start(self.masters[i].sshd_pid, &self.masters[i].ip, &bin)
     }
 
+    /// Stop master `i`'s stand-in apiserver (an apiserver death).
     pub fn stop_apiserver(&self, i: usize) -> Result<()> {
         apiserver::stop(self.masters[i].sshd_pid, &self.masters[i].ip)
     }

@@ -162,7 +162,9 @@ pub fn teardown_slot(slot: u16) {
 /// One root-namespace link as listed by `ip -j link`.
 #[derive(Debug, Clone)]
 pub struct Link {
+    /// Interface name.
     pub name: String,
+    /// Its `ifalias`, where the lab records which slot owns it.
     pub alias: Option<String>,
 }
 

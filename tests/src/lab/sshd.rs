@@ -38,6 +38,7 @@ pub struct Hashes {
 }
 
 impl Hashes {
+    /// Hash the lab's root and user passwords once (crypt, through `openssl passwd`).
     pub fn new() -> Result<Self> {
         let h = |pw: &str| -> Result<String> {
             Ok(run("openssl", &["passwd", "-6", pw])?.trim().to_string())
