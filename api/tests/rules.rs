@@ -433,7 +433,7 @@ fn cases() -> Vec<Case> {
             tke3,
             vec![
                 ("/spec/machines/0/password", None),
-                ("/spec/machines/0/privateKey", s("a2V5")),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519_enc"))),
                 ("/spec/machines/0/passPhrase", s("p@ss")),
             ],
             Some(("spec.machines[0].passPhrase", Invalid)),
@@ -444,11 +444,116 @@ fn cases() -> Vec<Case> {
             tke3,
             vec![
                 ("/spec/machines/0/password", None),
-                ("/spec/machines/0/privateKey", s("a2V5")),
-                ("/spec/machines/0/passPhrase", s("cGFzcw==")),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519"))),
             ],
             None,
             "",
+        ),
+        c(
+            "machine encrypted key with its passPhrase ok",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519_enc"))),
+                ("/spec/machines/0/passPhrase", s(&b64("s3cret"))),
+            ],
+            None,
+            "",
+        ),
+        c(
+            "machine PEM key ok, beside a password",
+            tke3,
+            vec![("/spec/machines/0/privateKey", s(&key("id_rsa_pem")))],
+            None,
+            "",
+        ),
+        c(
+            "machine privateKey a public key",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519.pub"))),
+            ],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "once decoded, this is a public key; give the private key file (the same name without .pub",
+        ),
+        c(
+            "machine privateKey a public key, beside a password",
+            tke3,
+            vec![("/spec/machines/2/privateKey", s(&key("id_ed25519.pub")))],
+            Some(("spec.machines[2].privateKey", Invalid)),
+            "public key",
+        ),
+        c(
+            "machine privateKey the word key",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s("a2V5")),
+            ],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "not a private key: expected an OpenSSH private key",
+        ),
+        c(
+            "machine privateKey a host name",
+            tke3,
+            vec![
+                ("/spec/machines/1/password", None),
+                ("/spec/machines/1/privateKey", s(&b64("vm-host-1\n"))),
+            ],
+            Some(("spec.machines[1].privateKey", Invalid)),
+            "`kubectl tkeha init --ssh-key FILE`",
+        ),
+        c(
+            "machine privateKey blank",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&b64(" \n"))),
+            ],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "it is empty",
+        ),
+        c(
+            "machine privateKey a certificate",
+            tke3,
+            vec![(
+                "/spec/machines/0/privateKey",
+                s(&b64("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n")),
+            )],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "this is a certificate, not a private key",
+        ),
+        c(
+            "machine privateKey cut short",
+            tke3,
+            vec![(
+                "/spec/machines/0/privateKey",
+                s(&b64(&key_file("id_ed25519")[..300])),
+            )],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "not a readable OpenSSH private key",
+        ),
+        c(
+            "machine encrypted key without passPhrase",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519_enc"))),
+            ],
+            Some(("spec.machines[0].passPhrase", Required)),
+            "the provisioner cannot log in with it without its passphrase: set passPhrase to the \
+             passphrase in base64 (`kubectl tkeha encode-password` makes it)",
+        ),
+        c(
+            "machine encrypted key with an empty passPhrase",
+            tke3,
+            vec![
+                ("/spec/machines/1/privateKey", s(&key("id_ed25519_enc"))),
+                ("/spec/machines/1/passPhrase", s("")),
+            ],
+            Some(("spec.machines[1].passPhrase", Required)),
+            "encrypted",
         ),
         c(
             "machine no credentials",
@@ -982,6 +1087,40 @@ fn cases() -> Vec<Case> {
             Some(("spec.machines[0].proxy.type", NotSupported)),
             "SSHJumpServer",
         ),
+        c(
+            "jump server with a key ok",
+            tke3,
+            vec![(
+                "/spec/machines/0/proxy",
+                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_ed25519_enc"),
+                    "passPhrase": b64("s3cret")})),
+            )],
+            None,
+            "",
+        ),
+        c(
+            "jump server privateKey a public key",
+            tke3,
+            vec![(
+                "/spec/machines/0/proxy",
+                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_ed25519.pub")})),
+            )],
+            Some(("spec.machines[0].proxy.privateKey", Invalid)),
+            "this is a public key",
+        ),
+        c(
+            "jump server encrypted key without passPhrase",
+            tke3,
+            vec![(
+                "/spec/machines/2/proxy",
+                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_ed25519_enc")})),
+            )],
+            Some(("spec.machines[2].proxy.passPhrase", Required)),
+            "kubectl tkeha encode-password",
+        ),
     ]
 }
 
@@ -1099,6 +1238,62 @@ fn secrets_never_echoed() {
 }
 
 #[test]
+fn private_keys_are_never_echoed() {
+    // Whatever is refused, the message shows neither the base64 nor what it decodes to.
+    let public = String::from_utf8(key_file("id_ed25519.pub")).unwrap();
+    let private = String::from_utf8(key_file("id_ed25519")).unwrap();
+    let cut = &private[..300];
+    for (text, field) in [
+        (public.as_str(), "privateKey"),
+        ("vm-host-1 s3cret-hostname", "privateKey"),
+        (cut, "privateKey"),
+    ] {
+        let encoded = b64(text);
+        let v = with(
+            tke3(),
+            &[
+                ("/spec/machines/0/privateKey", s(&encoded)),
+                (
+                    "/spec/machines/1/proxy",
+                    Some(
+                        json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                        "username": "jump", "privateKey": encoded}),
+                    ),
+                ),
+            ],
+        );
+        let r = run(&v);
+        assert_eq!(
+            pairs(&r),
+            [
+                (format!("spec.machines[0].{field}"), Invalid),
+                (format!("spec.machines[1].proxy.{field}"), Invalid)
+            ],
+            "{}",
+            dump(&r)
+        );
+        let shown = format!(
+            "{} {:?} {}",
+            dump(&r),
+            r.errors,
+            serde_json::to_string(&r.errors).unwrap()
+        );
+        assert!(
+            shown.contains("the privateKey itself is not shown"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&encoded[..16]), "{shown}");
+        // Every word of it (the PEM armour lines aside, which the messages name as formats).
+        for word in text
+            .split_whitespace()
+            .filter(|w| w.len() > 8 && !w.contains("-----"))
+        {
+            assert!(!shown.contains(word), "{word:?} shown in {shown}");
+        }
+    }
+}
+
+#[test]
 fn secrets_of_the_wrong_type_are_never_echoed() {
     // serde would quote a number or a bool it could not use; at a secret's path that is the secret.
     for (field, value) in [
@@ -1211,6 +1406,47 @@ fn warnings() {
         "spec.features.ha: ",
         "no HA",
     );
+    check(
+        with(
+            tke3(),
+            &[
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519"))),
+                ("/spec/machines/0/passPhrase", s(&b64("s3cret"))),
+            ],
+        ),
+        "spec.machines[0].passPhrase: ",
+        "the privateKey is not encrypted, so this passPhrase is never used; remove it",
+    );
+    check(
+        with(
+            tke3(),
+            &[(
+                "/spec/machines/1/proxy",
+                Some(
+                    json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_rsa_pem"),
+                    "passPhrase": b64("s3cret")}),
+                ),
+            )],
+        ),
+        "spec.machines[1].proxy.passPhrase: ",
+        "never used",
+    );
+    // An encrypted key with its passPhrase, or a plain key without one: no warning.
+    for (name, pass_phrase) in [
+        ("id_ed25519_enc", Some(b64("s3cret"))),
+        ("id_ed25519", None),
+    ] {
+        let v = with(
+            tke3(),
+            &[
+                ("/spec/machines/0/privateKey", s(&key(name))),
+                ("/spec/machines/0/passPhrase", pass_phrase.map(Value::from)),
+            ],
+        );
+        let r = run(&v);
+        assert!(r.allowed() && r.warnings.is_empty(), "{name}: {}", dump(&r));
+    }
     // and none on the valid 3-master bases
     assert!(run(&tke3()).warnings.is_empty());
     assert!(run(&tp3()).warnings.is_empty());
