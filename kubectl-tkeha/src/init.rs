@@ -245,7 +245,10 @@ fn read_key_file(path: &std::path::Path, name: &str) -> anyhow::Result<Vec<u8>> 
         .map_err(io)?;
     if bytes.len() as u64 > sshkey::MAX_KEY_BYTES {
         bytes.fill(0);
-        bail!("--ssh-key {name}: larger than 64 KiB, not a private key");
+        bail!(
+            "--ssh-key {name}: larger than {} KiB, not a private key",
+            sshkey::MAX_KEY_BYTES / 1024
+        );
     }
     Ok(bytes)
 }

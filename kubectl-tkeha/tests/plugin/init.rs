@@ -178,7 +178,7 @@ fn ssh_key_refuses_what_is_not_a_private_key() {
             hostname.as_path(),
             "not a private key: expected an OpenSSH private key",
         ),
-        (empty.as_path(), "the file is empty"),
+        (empty.as_path(), "it is empty: give the private key file"),
         (std::path::Path::new("/nonexistent/id_rsa"), "no such file"),
     ] {
         let out = init_with_key(&k, file, &[], b"");
