@@ -5,19 +5,26 @@ use std::process::ExitCode;
 
 use tkeha_kube::Target;
 use tkeha_provisioner::cli::{self, HaArgs, OutputFormat};
-use tkeha_provisioner::{Action, Observer, Plan, Report, Source, StepEvent};
+use tkeha_provisioner::{Action, Interrupt, Observer, Plan, Report, Source, StepEvent};
 
 /// Run `action` as `tkeha-provisioner ACTION` does, with the same words: exit 0 when every host
 /// is fine (and, by name, the outcome was recorded), 1 when a host failed or the status could not
 /// be written, 2 for unusable input (nothing was done on any host).
 pub fn run(action: Action, args: &HaArgs, target: &Target) -> ExitCode {
-    let (source, options) = match args.source().and_then(|s| Ok((s, args.options()?))) {
+    let (source, mut options) = match args.source().and_then(|s| Ok((s, args.options()?))) {
         Ok(parts) => parts,
         Err(e) => {
             eprint!("{}", cli::prefixed(&e.to_string()));
             return ExitCode::from(2);
         }
     };
+    // A drill puts keepalived back before it ends on SIGINT/SIGTERM (a second one exits at once).
+    if action == Action::Drill {
+        match Interrupt::on_signals() {
+            Ok(interrupt) => options.interrupt = interrupt,
+            Err(e) => eprintln!("warning: SIGINT/SIGTERM will not stop the drill cleanly: {e}"),
+        }
+    }
     let console = Console {
         progress: std::io::stderr().is_terminal(),
         output: args.output,

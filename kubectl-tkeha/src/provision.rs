@@ -177,6 +177,11 @@ pub struct StatusArgs {
 /// another master, restores keepalived and checks that the old holder stays BACKUP (nopreempt).
 /// Disrupts the control plane endpoint for a few seconds; run it in a maintenance window. With
 /// CLUSTER-NAME the outcome is recorded in the Cluster's status (DrillPassed or DrillFailed).
+///
+/// Where TKEStack runs keepalived as a static pod, the drill moves its manifest out of
+/// /etc/kubernetes/manifests/ and back, and refuses unless every master is healthy. Ctrl-C
+/// (or SIGTERM) stops the drill and puts keepalived back; if this process dies instead, a
+/// timer armed on the master puts the manifest back after --timeout + 10 s.
 #[derive(Debug, Args)]
 #[command(
     override_usage = usage!("drill"),

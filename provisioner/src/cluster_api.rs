@@ -17,7 +17,7 @@ use tkeha_kube::{ClusterClient, ClusterError, KubeApiError, Target, now, runtime
 
 use crate::action::Action;
 use crate::manifest::{self, Plan, PlanError};
-use crate::report::Report;
+use crate::report::{ManagedBy, Report};
 use crate::runner::Outcome;
 
 /// [`escape`] into an owned string, for fields that are stored.
@@ -208,9 +208,15 @@ pub fn plan_from_object(object: &Value, name: &str) -> Result<Plan, PlanError> {
 }
 
 /// The `HAReady` verdict for one action's report; `None` for `check` (a preflight says nothing
-/// about whether HA is in place).
+/// about whether HA is in place), and for `apply` or `uninstall` refused because TKEStack
+/// manages HA on the masters (they say nothing about TKEStack's setup).
 pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdict> {
     use ConditionStatus::{False, True};
+    if report.managed_by == Some(ManagedBy::Tkestack)
+        && matches!(action, Action::Apply | Action::Uninstall)
+    {
+        return None;
+    }
     let vip = &plan.vip;
     let what = match &report.vip_holder {
         Some(holder) => format!("VIP {vip} held by {holder}"),
@@ -484,6 +490,22 @@ mod tests {
             (v.status, v.reason),
             (ConditionStatus::False, Reason::Uninstalled)
         );
+    }
+
+    #[test]
+    fn a_refusal_beside_tkestack_records_nothing_but_status_and_drill_do() {
+        let plan = plan();
+        for action in [Action::Apply, Action::Uninstall] {
+            let mut refused = report(action.name());
+            refused.managed_by = Some(ManagedBy::Tkestack);
+            refused.fail("TKEStack manages HA on these masters");
+            assert_eq!(verdict_for(action, &plan, &refused), None, "{action:?}");
+        }
+        let mut status = report("status");
+        status.managed_by = Some(ManagedBy::Tkestack);
+        status.vip_holder = Some("10.0.0.11".into());
+        let v = verdict_for(Action::Status, &plan, &status).unwrap();
+        assert_eq!(v.reason, Reason::Healthy);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tkeha_kube::Target;
 use tkeha_provisioner::cli::{self, HaArgs, OutputFormat, VersionInfo};
-use tkeha_provisioner::{Action, Observer, Plan, Report, Source, StepEvent};
+use tkeha_provisioner::{Action, Interrupt, Observer, Plan, Report, Source, StepEvent};
 
 /// Highly available control planes for TKEStack Clusters: keepalived over SSH, LB checks, failover drills.
 ///
@@ -82,6 +82,11 @@ enum Command {
     /// Stops keepalived gracefully on the holder, times how long until the VIP answers from
     /// another master, restores keepalived and checks that the old holder stays BACKUP.
     /// Disrupts the control-plane endpoint for a few seconds: run it in a maintenance window.
+    ///
+    /// Where TKEStack runs keepalived as a static pod, the drill moves its manifest out of
+    /// /etc/kubernetes/manifests/ and back, and refuses unless every master is healthy. Ctrl-C
+    /// (or SIGTERM) stops the drill and puts keepalived back; if this process dies instead, a
+    /// timer armed on the master puts the manifest back after --timeout + 10 s.
     #[command(
         override_usage = usage!("drill"),
         mut_arg("timeout", |a| a.help("Seconds to wait for the VIP to move to another master"))
@@ -122,13 +127,20 @@ fn main() {
 /// Run one action; the exit code: 0 every host fine (and the outcome recorded), 1 a host failed
 /// or the status could not be written, 2 unusable input (nothing was done on any host).
 fn run(action: Action, args: &HaArgs, target: &Target) -> i32 {
-    let (source, options) = match args.source().and_then(|s| Ok((s, args.options()?))) {
+    let (source, mut options) = match args.source().and_then(|s| Ok((s, args.options()?))) {
         Ok(parts) => parts,
         Err(e) => {
             eprint!("{}", cli::prefixed(&e.to_string()));
             return 2;
         }
     };
+    // A drill puts keepalived back before it ends on SIGINT/SIGTERM (a second one exits at once).
+    if action == Action::Drill {
+        match Interrupt::on_signals() {
+            Ok(interrupt) => options.interrupt = interrupt,
+            Err(e) => eprintln!("warning: SIGINT/SIGTERM will not stop the drill cleanly: {e}"),
+        }
+    }
     let console = Console {
         progress: std::io::stderr().is_terminal(),
         output: args.output,

@@ -37,6 +37,35 @@ pub enum Health {
     Bootstrap,
 }
 
+/// Who manages HA on the masters (`managedBy` in the JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBy {
+    /// tkeha: its own keepalived.conf or hairpin rule, or nothing yet (tkeha would provision).
+    Tkeha,
+    /// TKEStack's controller: its keepalived static pod and config, or its hairpin rule.
+    Tkestack,
+}
+
+impl ManagedBy {
+    /// The name shown in the text report.
+    pub fn label(self) -> &'static str {
+        match self {
+            ManagedBy::Tkeha => "tkeha",
+            ManagedBy::Tkestack => "TKEStack",
+        }
+    }
+}
+
+/// Something that works but is weak, with its effect (e.g. a weakness of TKEStack's config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable name for scripts (`tkestack-multicast`).
+    pub code: String,
+    /// What it is and what it does.
+    pub message: String,
+}
+
 /// One master's line in the report.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct HostReport {
@@ -64,6 +93,9 @@ pub struct HostReport {
     /// Informational findings (not failures).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Who manages HA on this master, when someone does.
+    #[serde(rename = "managedBy", skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<ManagedBy>,
 }
 
 impl HostReport {
@@ -154,6 +186,12 @@ pub struct Report {
     /// The load balancer's binding (third-party HA).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb: Option<LbReport>,
+    /// Who manages HA on these masters: absent when they disagree or none was reached.
+    #[serde(rename = "managedBy", skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<ManagedBy>,
+    /// Weaknesses that do not fail the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 impl Report {
@@ -171,6 +209,18 @@ impl Report {
             hosts: Vec::new(),
             drill: None,
             lb: None,
+            managed_by: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Record a warning, once per code.
+    pub fn warn(&mut self, code: &str, message: impl Into<String>) {
+        if !self.warnings.iter().any(|w| w.code == code) {
+            self.warnings.push(Warning {
+                code: code.to_string(),
+                message: message.into(),
+            });
         }
     }
 
@@ -262,6 +312,9 @@ impl Report {
             if let Some(i) = &h.interface {
                 parts.push(format!("if={i}"));
             }
+            if let Some(m) = h.managed_by {
+                parts.push(format!("managed_by={}", m.label()));
+            }
             if h.ok {
                 parts.push(format!("ssh_round_trips={}", h.round_trips));
             }
@@ -308,6 +361,9 @@ impl Report {
         for e in &self.errors {
             out.push_str(&format!("error: {e}\n"));
         }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {}\n", w.message));
+        }
         let holder = self.vip_holder.as_deref().unwrap_or("none");
         let summary = if self.mode == "tke" && self.action != "check" && self.action != "uninstall"
         {
@@ -322,6 +378,10 @@ impl Report {
             )
         } else {
             String::new()
+        };
+        let summary = match self.managed_by {
+            Some(ManagedBy::Tkestack) => format!("{summary}; HA managed by TKEStack"),
+            _ => summary,
         };
         out.push_str(&format!(
             "{} {} ({} ms){summary}\n",
