@@ -1238,6 +1238,95 @@ fn secrets_never_echoed() {
 }
 
 #[test]
+fn every_usable_key_type_and_container_is_allowed_and_the_rest_refused() {
+    // Real keys from ssh-keygen (api/tests/fixtures/keys/README.md), as machine and jump server
+    // keys; encrypted ones with their passPhrase.
+    for (name, pass_phrase) in [
+        ("id_ed25519", None),
+        ("id_ed25519_enc", Some("s3cret")),
+        ("id_rsa", None),
+        ("id_ecdsa", None),
+        ("id_rsa_pem", None),
+        ("id_rsa_pem_enc", Some("s3cret")),
+        ("id_ecdsa_pem", None),
+        ("id_rsa_pkcs8", None),
+        ("id_rsa_pkcs8_enc", Some("s3cret")),
+        ("id_ecdsa_pkcs8", None),
+    ] {
+        let pass_phrase = pass_phrase.map(|p| Value::from(b64(p)));
+        let mut proxy = json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+            "username": "jump", "privateKey": key(name)});
+        if let Some(p) = &pass_phrase {
+            proxy["passPhrase"] = p.clone();
+        }
+        let v = with(
+            tke3(),
+            &[
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key(name))),
+                ("/spec/machines/0/passPhrase", pass_phrase.clone()),
+                ("/spec/machines/1/proxy", Some(proxy)),
+            ],
+        );
+        let r = run(&v);
+        assert!(r.allowed() && r.warnings.is_empty(), "{name}: {}", dump(&r));
+        // Without its passPhrase, an encrypted key is refused at both places.
+        if pass_phrase.is_some() {
+            let mut v = v.clone();
+            v["spec"]["machines"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("passPhrase");
+            v["spec"]["machines"][1]["proxy"]
+                .as_object_mut()
+                .unwrap()
+                .remove("passPhrase");
+            assert_eq!(
+                pairs(&run(&v)),
+                [
+                    ("spec.machines[0].passPhrase".to_string(), Required),
+                    ("spec.machines[1].proxy.passPhrase".to_string(), Required)
+                ],
+                "{name}"
+            );
+        }
+    }
+    // DSA, in OpenSSH's format and in PEM: a key, but not one to log in with.
+    for name in ["id_dsa", "id_dsa_pem"] {
+        let v = with(tke3(), &[("/spec/machines/2/privateKey", s(&key(name)))]);
+        let r = run(&v);
+        assert_eq!(
+            pairs(&r),
+            [("spec.machines[2].privateKey".to_string(), Invalid)],
+            "{name}"
+        );
+        let msg = &r.errors[0].detail;
+        assert!(
+            msg.contains("once decoded, this is a DSA key (")
+                && msg.contains("use an ed25519, RSA or ECDSA"),
+            "{msg}"
+        );
+    }
+    // PEM armour around what is not a key.
+    let garbage = b64("-----BEGIN RSA PRIVATE KEY-----\nMAA=\n-----END RSA PRIVATE KEY-----\n");
+    let r = run(&with(
+        tke3(),
+        &[("/spec/machines/0/privateKey", s(&garbage))],
+    ));
+    assert_eq!(
+        pairs(&r),
+        [("spec.machines[0].privateKey".to_string(), Invalid)]
+    );
+    assert!(
+        r.errors[0]
+            .detail
+            .contains("once decoded, not a readable PKCS#1 RSA private key ("),
+        "{}",
+        dump(&r)
+    );
+}
+
+#[test]
 fn private_keys_are_never_echoed() {
     // Whatever is refused, the message shows neither the base64 nor what it decodes to.
     let public = String::from_utf8(key_file("id_ed25519.pub")).unwrap();
