@@ -4,7 +4,10 @@
 //! `privateKey` (on its base64-decoded bytes), so both refuse the same things in the same words.
 //! The bytes are parsed with `ssh-key` (OpenSSH's own format, what `ssh-keygen` writes) and `pem`
 //! (the older `-----BEGIN RSA|EC|DSA PRIVATE KEY-----` and PKCS#8 forms, which libssh2, the
-//! provisioner's SSH library, also reads). An encrypted key is recognised by its header (OpenSSH's
+//! provisioner's SSH library, also reads); a PEM key's DER with `pkcs1`, `sec1` and `pkcs8`. A key
+//! must also be of a type the provisioner logs in with: ed25519, RSA, or ECDSA on the NIST curves
+//! of RFC 5656 (not DSA, which OpenSSH servers refuse by default since 7.0, nor a FIDO security
+//! key, which needs its token at each login). An encrypted key is recognised by its header (OpenSSH's
 //! cipher name, PEM's `Proc-Type: 4,ENCRYPTED` or PKCS#8's `ENCRYPTED PRIVATE KEY`), never
 //! opened: checking a passphrase runs bcrypt-pbkdf, far too slow for every admission review.
 //! Messages never show the key.
