@@ -226,16 +226,35 @@ impl Remote for SshRemote {
         ch.send_eof().map_err(|e| err(e.message().to_string()))?;
         let mut reader = BufReader::new(&mut ch);
         let mut line = String::new();
+        let mut any = false;
+        let mut ended = false;
         loop {
             line.clear();
             let n = reader
                 .read_line(&mut line)
                 .map_err(|e| err(e.to_string()))?;
-            if n == 0 || !on_line(line.trim_end()) {
+            if n == 0 {
+                ended = true;
+                break;
+            }
+            any = true;
+            if !on_line(line.trim_end()) {
                 break;
             }
         }
         drop(reader);
+        if ended && !any {
+            // Nothing on stdout at all: sudo may have refused before the script ran.
+            let mut out = ExecOutput::default();
+            let _ = (&mut ch.stderr())
+                .take(4096)
+                .read_to_string(&mut out.stderr);
+            let _ = ch.wait_close();
+            out.status = ch.exit_status().unwrap_or(-1);
+            if let Some(e) = self.sudo_error(&out) {
+                return Err(e);
+            }
+        }
         let _ = ch.close();
         Ok(())
     }
