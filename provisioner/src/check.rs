@@ -50,6 +50,7 @@ pub(crate) fn preflight<'a>(
     if let Mode::Tke { .. } = plan.mode {
         judge_vip_in_use(p, plan, &mut hosts, report);
     }
+    judge_probe_route(plan, &hosts, report);
     managed::judge_fleet(plan, &mut hosts, report);
     (hosts, tokens)
 }
@@ -191,6 +192,22 @@ fn judge_vip_in_use(p: &Provisioner<'_>, plan: &Plan, hosts: &mut [Host<'_>], re
              another machine uses this address; choose a free one",
             plan.vip
         ));
+    }
+}
+
+/// The probes this host will make (the LB's `VIP:vport` in third-party mode; `VIP:6443` once an
+/// apiserver is expected) take the masters' one route: refused before any change when the
+/// masters are reached in different ways.
+fn judge_probe_route(plan: &Plan, hosts: &[Host<'_>], report: &mut Report) {
+    let probes_vip = match plan.mode {
+        Mode::ThirdParty { .. } => true,
+        Mode::Tke { .. } => hosts
+            .iter()
+            .filter_map(|h| h.probe.as_ref())
+            .any(|p| p.apiserver_manifest || p.apiserver_listening),
+    };
+    if probes_vip && let Err(e) = plan.probe_route() {
+        report.fail(e);
     }
 }
 

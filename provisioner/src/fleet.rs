@@ -144,7 +144,10 @@ fn new_hosts(plan: &Plan) -> Vec<Host<'_>> {
             machine,
             remote: None,
             probe: None,
-            report: HostReport::new(&machine.name()),
+            report: HostReport {
+                via: machine.route.hop().map(|hop| hop.to_string()),
+                ..HostReport::new(&machine.name())
+            },
         })
         .collect()
 }

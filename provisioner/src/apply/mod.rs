@@ -263,11 +263,19 @@ fn apply_keepalived(
                 .filter_map(|h| h.probe.as_ref())
                 .any(|probe| probe.apiserver_manifest || probe.apiserver_listening);
             let api = SocketAddr::new(plan.vip, 6443);
-            if expected && !vip::wait_tcp(p.network.as_ref(), api, wait_start + remaining) {
-                report.fail(format!(
-                    "{}:6443 does not answer although an apiserver is expected on the masters",
-                    plan.vip
-                ));
+            if expected {
+                let answered = plan.probe_route().and_then(|route| {
+                    vip::wait_tcp(p.network.as_ref(), route, api, wait_start + remaining)
+                        .map_err(|e| vip::unprobed(api, &e))
+                });
+                match answered {
+                    Ok(true) => {}
+                    Ok(false) => report.fail(format!(
+                        "{}:6443 does not answer although an apiserver is expected on the masters",
+                        plan.vip
+                    )),
+                    Err(e) => report.fail(e),
+                }
             }
         }
         Err(latest) => {

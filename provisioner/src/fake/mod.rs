@@ -24,6 +24,7 @@ use crate::scripts::Script;
 use crate::scripts::park::RESTORE_SCRIPT;
 use crate::tkestack::fixtures::{STATIC_POD, tkestack_conf};
 use crate::tkestack::{PARKED_MANIFEST, STATIC_POD_MANIFEST};
+use crate::transport::{Route, TransportError};
 
 /// A file on a fake master.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +170,10 @@ struct World {
     holders: BTreeSet<usize>,
     /// The apiserver answers on `VIP:6443` from the provisioner host while someone holds the VIP.
     api_behind_vip: bool,
+    /// Every probe from the provisioner host fails with this (a dead proxy).
+    probe_error: Option<TransportError>,
+    /// The route and address of every probe made from the provisioner host.
+    probes: Vec<(Route, SocketAddr)>,
     sent: Vec<Sent>,
     /// Set this interrupt when a master receives the script of this name (a signal mid-run).
     interrupt_on: Option<(&'static str, Interrupt)>,
@@ -220,6 +225,8 @@ impl Fleet {
             vrrp: Vrrp::Normal,
             holders: BTreeSet::new(),
             api_behind_vip: false,
+            probe_error: None,
+            probes: Vec::new(),
             sent: Vec::new(),
             interrupt_on: None,
         })))
@@ -355,17 +362,38 @@ impl Fleet {
         self
     }
 
+    /// Every probe from the provisioner host fails with `e` (the proxy is down), or none.
+    pub fn probe_error(&self, e: Option<TransportError>) -> &Self {
+        self.world().probe_error = e;
+        self
+    }
+
+    /// The route and address of every probe made so far from the provisioner host.
+    pub fn probes(&self) -> Vec<(Route, SocketAddr)> {
+        self.world().probes.clone()
+    }
+
     /// The plan of a Cluster over these masters with `ha` as its `spec.features.ha`.
     pub fn plan(&self, ha: &str) -> Plan {
+        self.plan_with_proxies(ha, |_| None)
+    }
+
+    /// The same, with `proxy(i)` as master `i`'s `proxy` (JSON), if any.
+    pub fn plan_with_proxies(&self, ha: &str, proxy: impl Fn(usize) -> Option<String>) -> Plan {
         let machines: Vec<String> = self
             .world()
             .masters
             .iter()
-            .map(|m| {
-                format!(
+            .enumerate()
+            .map(|(i, m)| match proxy(i) {
+                None => format!(
                     r#"{{"ip": "{}", "username": "root", "password": "cm9vdHB3"}}"#,
                     m.ip
-                )
+                ),
+                Some(p) => format!(
+                    r#"{{"ip": "{}", "username": "root", "password": "cm9vdHB3", "proxy": {p}}}"#,
+                    m.ip
+                ),
             })
             .collect();
         let text = format!(
@@ -444,20 +472,35 @@ impl Connector for Fleet {
 }
 
 impl Network for Fleet {
-    fn tcp_answers(&self, addr: SocketAddr, _timeout: Duration) -> bool {
-        let w = self.world();
-        addr.ip() == w.vip && addr.port() == 6443 && w.api_behind_vip && !w.holders.is_empty()
+    fn tcp_answers(
+        &self,
+        route: &Route,
+        addr: SocketAddr,
+        _timeout: Duration,
+    ) -> Result<bool, TransportError> {
+        let mut w = self.world();
+        w.probes.push((route.clone(), addr));
+        if let Some(e) = &w.probe_error {
+            return Err(e.clone());
+        }
+        Ok(addr.ip() == w.vip && addr.port() == 6443 && w.api_behind_vip && !w.holders.is_empty())
     }
 
     fn exchange(
         &self,
-        _addr: SocketAddr,
+        route: &Route,
+        addr: SocketAddr,
         _request: &[u8],
         _connect_timeout: Duration,
         _read_timeout: Duration,
         _limit: usize,
-    ) -> Option<Vec<u8>> {
-        None
+    ) -> Result<Option<Vec<u8>>, TransportError> {
+        let mut w = self.world();
+        w.probes.push((route.clone(), addr));
+        match &w.probe_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(None),
+        }
     }
 }
 
