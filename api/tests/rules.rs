@@ -1323,7 +1323,7 @@ fn cases() -> Vec<Case> {
             vec![
                 ("/spec/machines/0/proxy", Some(socks())),
                 ("/spec/machines/0/proxy/username", s("u")),
-                ("/spec/machines/0/proxy/password", Some(json!(b64(&"p".repeat(256))))),
+                ("/spec/machines/0/proxy/password", Some(json!(b64("p".repeat(256))))),
             ],
             Some(("spec.machines[0].proxy.password", Invalid)),
             "more than the 255",
