@@ -478,6 +478,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A key made once with ssh-keygen, encrypted with the passphrase `s3cret` (the rule engine
+    /// refuses anything that is not a private key, and an encrypted one without its passphrase).
+    const KEY: &str = include_str!("../../api/tests/fixtures/keys/id_ed25519_enc");
+
     fn cluster(ha: Value) -> Value {
         json!({
             "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
@@ -487,7 +491,9 @@ mod tests {
                 "features": {"ha": ha},
                 "machines": [
                     {"ip": "10.77.1.11", "port": 22, "username": "root", "password": "cm9vdHB3"},
-                    {"ip": "10.77.1.12", "port": 2222, "username": "tkeha", "privateKey": "a2V5", "passPhrase": "cHA="}
+                    {"ip": "10.77.1.12", "port": 2222, "username": "tkeha",
+                     "privateKey": tkeha_api::secret::encode(KEY.as_bytes()),
+                     "passPhrase": tkeha_api::secret::encode(b"s3cret")}
                 ]
             }
         })
@@ -520,7 +526,7 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .expose(),
-            "key"
+            KEY
         );
         assert_eq!(
             plan.machines[1]
@@ -529,7 +535,7 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .expose(),
-            "pp"
+            "s3cret"
         );
     }
 
@@ -645,6 +651,7 @@ mod tests {
         let plan = plan_from_value(&cluster(json!({"tke": {"vip": "10.77.1.100"}})), "x").unwrap();
         let dbg = format!("{plan:?}");
         assert!(!dbg.contains("rootpw"));
+        assert!(!dbg.contains("OPENSSH") && !dbg.contains("s3cret"), "{dbg}");
         assert!(dbg.contains("<redacted>"));
     }
 }

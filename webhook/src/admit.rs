@@ -341,6 +341,16 @@ mod tests {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
+    /// A key file made once with ssh-keygen (the rule engine's fixtures), base64-encoded as
+    /// `privateKey` holds it.
+    fn key(name: &str) -> String {
+        let path = format!(
+            "{}/../api/tests/fixtures/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        tkeha_api::secret::encode(&std::fs::read(path).unwrap())
+    }
+
     /// The general path only (what `admit` did before the fast path).
     fn general(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
         admit_general(endpoint, body, policy)
@@ -596,6 +606,34 @@ mod tests {
                 ),
                 (
                     |r| {
+                        // A private key: allowed.
+                        r["request"]["object"]["spec"]["machines"][0]["privateKey"] =
+                            json!(key("id_ed25519"));
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        // A public key, and a jump server's encrypted key without its
+                        // passphrase: refused.
+                        let m = &mut r["request"]["object"]["spec"]["machines"][0];
+                        m["privateKey"] = json!(key("id_ed25519.pub"));
+                        m["proxy"] = json!({"type": "SSHJumpServer", "ip": "10.0.0.1",
+                            "username": "jump", "privateKey": key("id_ed25519_enc")});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        // A passphrase for a key without one: a warning.
+                        let m = &mut r["request"]["object"]["spec"]["machines"][0];
+                        m["privateKey"] = json!(key("id_rsa_pem"));
+                        m["passPhrase"] = json!("czNjcmV0");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
                         r["request"]["name"] = json!("");
                     },
                     false,
@@ -655,6 +693,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_public_key_as_private_key_is_denied_without_being_shown() {
+        let mut review = fixture("review-create-tke-ha.json");
+        review["request"]["name"] = json!("cls-a");
+        review["request"]["object"]["metadata"] = json!({"name": "cls-a"});
+        let public = key("id_ed25519.pub");
+        review["request"]["object"]["spec"]["machines"][0]["privateKey"] = json!(public);
+        let body = serde_json::to_vec(&review).unwrap();
+        let answer = admit(Endpoint::Validate, &body, &Policy::default()).unwrap();
+        let v = serde_json::to_value(&answer.review).unwrap();
+        assert_eq!(v["response"]["allowed"], false, "{v}");
+        let cause = &v["response"]["status"]["details"]["causes"][0];
+        assert_eq!(cause["field"], "spec.machines[0].privateKey", "{v}");
+        assert!(
+            cause["message"]
+                .as_str()
+                .unwrap()
+                .contains("this is a public key; give the private key file"),
+            "{cause}"
+        );
+        let text = v.to_string();
+        assert!(
+            !text.contains(&public[..24]) && !text.contains("AAAAC3NzaC1lZDI1NTE5"),
+            "{text}"
+        );
     }
 
     fn summary() -> Summary {
