@@ -112,9 +112,15 @@ async fn stalled_http1_bodies_past_the_budget_get_503_and_a_normal_review_is_ans
     // 20 connections, each one byte short of a 3 MiB body: before, each was held (621 MiB
     // with 200 of them).
     let attack = attack::stall_h1(&target, 20, tkeha_webhook::BODY_LIMIT, "/validate").await;
-    // 4 MiB may go to large bodies: one holds it, every other is refused at once.
-    let tally = attack.until(GUARD, |t| t.with(503) == 19).await;
-    assert_eq!(tally.with(503), 19, "{tally:?}");
+    // 4 MiB may go to large bodies: one holds it, every other is refused at once. A refused
+    // connection may see its 503 or only the close: the server closes while the attacker is
+    // still sending its body, and the unread body makes the kernel reset the connection, which
+    // can discard the 503 before it is read (seen under load). The 503's text is checked below
+    // on a connection that sends no body.
+    let refused = |t: &attack::Tally| t.with(503) + t.closed;
+    let tally = attack.until(GUARD, |t| refused(t) == 19).await;
+    assert_eq!(refused(&tally), 19, "{tally:?}");
+    assert!(tally.with(503) >= 1, "{tally:?}");
     assert_eq!(tally.stalled + tally.held_back, 1, "{tally:?}");
     let metrics = server.metrics();
     assert_eq!(
