@@ -2,7 +2,8 @@
 # Installs what `make test`, `make demo` and `make bench` need on a fresh Debian 12 machine.
 # Idempotent: does nothing when everything is already present.
 set -euo pipefail
-PKGS=(keepalived openssh-server haproxy iproute2 iputils-ping iputils-arping iptables socat sshpass sudo curl wrk hyperfine procps psmisc openssl python3 python3-venv)
+PKGS=(keepalived openssh-server haproxy iproute2 iputils-ping iputils-arping iptables socat sshpass sudo curl wrk hyperfine procps psmisc openssl python3 python3-venv
+  tmux zsh)  # tmux, zsh: the plugin's shell-completion tests type TAB in a real bash and zsh
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

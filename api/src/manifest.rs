@@ -224,6 +224,34 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// A YAML budget limit, as a sentence about the file.
+fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Documents { .. } => {
+            "the file holds more than one YAML document (a `---` line starts another); one Cluster per file".to_string()
+        }
+        B::Depth { .. } => format!(
+            "nested deeper than {YAML_MAX_DEPTH} levels; a Cluster needs fewer than 10"
+        ),
+        B::Aliases { .. }
+        | B::Anchors { .. }
+        | B::AliasAnchorRatio { .. }
+        | B::RecordedAnchorEvents { .. }
+        | B::RecordedAnchorBytes { .. }
+        | B::MergeKeys { .. } => {
+            "too many YAML anchors, aliases or merge keys (over 1000); a Cluster needs none".to_string()
+        }
+        B::Events { .. } | B::Nodes { .. } => {
+            "too many YAML values (over 100000); a Cluster has a few hundred".to_string()
+        }
+        B::ScalarBytes { .. } | B::InputBytes { .. } => {
+            "more than 3 MiB of text; a Cluster is a few KiB".to_string()
+        }
+        _ => "the YAML is larger or more deeply nested than a Cluster manifest can be".to_string(),
+    }
+}
+
 fn yaml_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = YAML_MAX_DEPTH;
@@ -256,8 +284,12 @@ fn parse_yaml(text: &str) -> Result<Value, ManifestError> {
     Ok(value)
 }
 
-/// The first line of saphyr's message, without its rendered snippet.
+/// The first line of saphyr's message, without its rendered snippet; a budget limit in words
+/// (never the parser's internal names).
 fn yaml_message(e: &serde_saphyr::Error) -> String {
+    if let serde_saphyr::Error::Budget { breach, .. } = e.without_snippet() {
+        return budget_words(breach);
+    }
     let s = e.without_snippet().to_string();
     let mut first = s.lines().next().unwrap_or("").trim();
     if let Some(i) = first.rfind(" at line ") {
@@ -273,10 +305,195 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
+/// serde's words for a value of the wrong type, as a sentence a user can act on:
+/// `invalid type: string "22", expected i64` becomes `must be a number, not a string`.
+/// Messages of another shape are returned unchanged. Values are not repeated, except numbers and
+/// booleans where a string was expected (the fix is to quote them).
+///
+/// ```
+/// use tkeha_api::manifest::type_error_words;
+///
+/// assert_eq!(type_error_words(r#"invalid type: string "22", expected i64"#), "must be a number, not a string");
+/// assert_eq!(type_error_words("invalid type: sequence, expected a string"), "must be a string, not a list");
+/// assert_eq!(
+///     type_error_words("invalid type: integer `22`, expected a string"),
+///     "must be a string, not a number: put it in quotes (\"22\")"
+/// );
+/// ```
+pub fn type_error_words(message: &str) -> String {
+    let (found, expected) = if let Some(rest) = message.strip_prefix("invalid type: ") {
+        match rest.rsplit_once(", expected ") {
+            Some(parts) => parts,
+            None => return message.to_string(),
+        }
+    } else if let Some(rest) = message.strip_prefix("invalid value: ") {
+        match rest.rsplit_once(", expected ") {
+            Some(parts) => parts,
+            None => return message.to_string(),
+        }
+    } else if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|f| f.strip_suffix('`'))
+    {
+        return format!("`{field}` is required");
+    } else {
+        return message.to_string();
+    };
+    let (found_words, literal) = found_words(found);
+    let whole = found.starts_with("floating point");
+    let expected_words = expected_words(expected, whole);
+    let mut out = format!("must be {expected_words}, not {found_words}");
+    if expected_words == "a string"
+        && let Some(literal) = literal
+    {
+        out.push_str(&format!(": put it in quotes (\"{literal}\")"));
+    }
+    out
+}
+
+/// What serde found, in words, and the literal when it is a number or a boolean.
+fn found_words(found: &str) -> (String, Option<&str>) {
+    let literal = found
+        .split_once('`')
+        .and_then(|(_, rest)| rest.rsplit_once('`'))
+        .map(|(inner, _)| inner);
+    let words = if found.starts_with("string") {
+        "a string".to_string()
+    } else if found.starts_with("integer") || found == "a number" {
+        "a number".to_string()
+    } else if found.starts_with("floating point") {
+        match literal {
+            // serde_json reads an integer too large for i64 as a float: say so.
+            Some(l) if l.contains('e') => format!("{l}, which is out of range"),
+            Some(l) => l.to_string(),
+            None => "a fraction".to_string(),
+        }
+    } else if found.starts_with("boolean") || found == "a boolean" {
+        "true/false".to_string()
+    } else if found == "sequence" || found == "an array" {
+        "a list".to_string()
+    } else if found == "map" || found == "an object" {
+        "an object".to_string()
+    } else if found == "null" || found == "unit value" {
+        "null".to_string()
+    } else {
+        found.to_string()
+    };
+    let literal = literal.filter(|_| {
+        found.starts_with("integer")
+            || found.starts_with("floating")
+            || found.starts_with("boolean")
+    });
+    (words, literal)
+}
+
+/// What serde expected, in words: Rust type names never reach the user.
+fn expected_words(expected: &str, found_fraction: bool) -> String {
+    const INTEGERS: [&str; 12] = [
+        "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    ];
+    if INTEGERS.contains(&expected) {
+        return if found_fraction {
+            "a whole number"
+        } else {
+            "a number"
+        }
+        .to_string();
+    }
+    match expected {
+        "f32" | "f64" => "a number".to_string(),
+        "a string" | "a borrowed string" | "string" | "a character" => "a string".to_string(),
+        "a boolean" => "true or false".to_string(),
+        "a sequence" | "an array" => "a list".to_string(),
+        "an array of objects" => "a list of objects".to_string(),
+        "a map" | "an object" => "an object".to_string(),
+        other if other.starts_with("struct ") => "an object".to_string(),
+        other if other.starts_with("a sequence") => "a list".to_string(),
+        other if other.starts_with("a map") => "an object".to_string(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn yaml_limits_are_sentences() {
+        let e = parse_manifest("spec:\n  type: Baremetal\n---\nspec: {}\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "invalid YAML: the file holds more than one YAML document (a `---` line starts another); one Cluster per file"
+        );
+        assert_eq!(e.line, 3, "{e}");
+        let deep = format!("a: {}1{}", "[".repeat(70), "]".repeat(70));
+        let e = parse_manifest(&deep).unwrap_err();
+        assert!(e.message.contains("nested deeper than 64 levels"), "{e}");
+        assert!(
+            !e.message.contains('{') && !e.message.contains("Budget"),
+            "{e}"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any message, however shaped, gives words and never a panic.
+        #[test]
+        fn type_error_words_never_panic(
+            head in "(invalid type: |invalid value: |missing field `|)",
+            found in ".{0,40}",
+            expected in ".{0,40}",
+        ) {
+            let _ = type_error_words(&format!("{head}{found}, expected {expected}"));
+            let _ = type_error_words(&format!("{head}{found}"));
+        }
+    }
+
+    #[test]
+    fn serde_type_errors_become_sentences() {
+        for (serde, words) in [
+            (
+                r#"invalid type: string "22", expected i64"#,
+                "must be a number, not a string",
+            ),
+            (
+                "invalid type: floating point `1.5`, expected i64",
+                "must be a whole number, not 1.5",
+            ),
+            (
+                "invalid type: boolean `true`, expected i64",
+                "must be a number, not true/false",
+            ),
+            (
+                "invalid type: sequence, expected i64",
+                "must be a number, not a list",
+            ),
+            (
+                "invalid type: map, expected a string",
+                "must be a string, not an object",
+            ),
+            (
+                "invalid type: null, expected a boolean",
+                "must be true or false, not null",
+            ),
+            (
+                r#"invalid type: string "x", expected an array of objects"#,
+                "must be a list of objects, not a string",
+            ),
+            (
+                "invalid type: a number, expected an object",
+                "must be an object, not a number",
+            ),
+            (
+                "invalid type: boolean `true`, expected a string",
+                "must be a string, not true/false: put it in quotes (\"true\")",
+            ),
+            ("missing field `ip`", "`ip` is required"),
+            ("something else entirely", "something else entirely"),
+        ] {
+            assert_eq!(type_error_words(serde), words, "{serde}");
+        }
+    }
 
     #[test]
     fn strips_line_comments_and_keeps_positions() {

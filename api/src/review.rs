@@ -537,9 +537,12 @@ pub fn decode_spec(root: &Value) -> Result<Option<DecodedSpec>, DecodeError> {
                 })
                 .into_owned(),
                 message: if secret {
-                    "invalid type: expected a base64 string (the value is not shown); encode it with `kubectl tkeha encode-password`".to_string()
+                    "must be a base64 string (the value is not shown); encode it with `kubectl tkeha encode-password`".to_string()
                 } else {
-                    escape(&e.into_inner().to_string()).into_owned()
+                    escape(&crate::manifest::type_error_words(
+                        &e.into_inner().to_string(),
+                    ))
+                    .into_owned()
                 },
             })
         }
@@ -554,7 +557,7 @@ fn read_names(root: &serde_json::Map<String, Value>) -> Result<Names, DecodeErro
         Some(other) => {
             return Err(DecodeError {
                 path: "metadata".to_string(),
-                message: format!("invalid type: {}, expected an object", kind_of(other)),
+                message: format!("must be an object, not {}", kind_of(other)),
             });
         }
     };
@@ -563,7 +566,7 @@ fn read_names(root: &serde_json::Map<String, Value>) -> Result<Names, DecodeErro
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(DecodeError {
             path: format!("metadata.{key}"),
-            message: format!("invalid type: {}, expected a string", kind_of(other)),
+            message: format!("must be a string, not {}", kind_of(other)),
         }),
     };
     Ok(Names {
@@ -582,7 +585,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
             None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
             Some(other) => Err(DecodeError {
                 path: path.to_string(),
-                message: format!("invalid type: {}, expected an object", kind_of(other)),
+                message: format!("must be an object, not {}", kind_of(other)),
             }),
         }
     }
@@ -603,7 +606,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
             if !m.is_object() {
                 return Err(DecodeError {
                     path: format!("spec.machines[{i}]"),
-                    message: format!("invalid type: {}, expected an object", kind_of(m)),
+                    message: format!("must be an object, not {}", kind_of(m)),
                 });
             }
             if let Some(Value::Array(ts)) = m.get("taints") {
@@ -611,7 +614,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
                     if !t.is_object() {
                         return Err(DecodeError {
                             path: format!("spec.machines[{i}].taints[{j}]"),
-                            message: format!("invalid type: {}, expected an object", kind_of(t)),
+                            message: format!("must be an object, not {}", kind_of(t)),
                         });
                     }
                 }

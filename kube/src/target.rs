@@ -9,7 +9,7 @@ use kube::{Client, Config};
 #[derive(Debug, thiserror::Error)]
 pub enum KubeApiError {
     /// The `--kubeconfig` file could not be read or parsed.
-    #[error("reading kubeconfig {path}: {error}")]
+    #[error("kubeconfig {path}: {}", kubeconfig_words(error))]
     ReadKubeconfig {
         /// The file given.
         path: String,
@@ -17,7 +17,7 @@ pub enum KubeApiError {
         error: KubeconfigError,
     },
     /// The kubeconfig was read but the context (or its cluster or user) is unusable.
-    #[error("kubeconfig {what}: {error}")]
+    #[error("kubeconfig {what}: {}", kubeconfig_words(error))]
     Kubeconfig {
         /// The file and context, as far as they were named.
         what: String,
@@ -26,9 +26,9 @@ pub enum KubeApiError {
     },
     /// No `--kubeconfig`, no `--context`, and neither a kubeconfig nor a pod environment was found.
     #[error(
-        "no usable kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster \
-         (KUBERNETES_SERVICE_HOST/PORT and the service account under \
-         /var/run/secrets/kubernetes.io/serviceaccount): pass --kubeconfig or run in a pod: {error}"
+        "no usable kubeconfig ({}) and not running in a pod (no KUBERNETES_SERVICE_HOST): \
+         pass --kubeconfig FILE or set $KUBECONFIG",
+        infer_words(error)
     )]
     Infer {
         /// Why neither source worked.
@@ -46,6 +46,67 @@ pub enum KubeApiError {
         /// The OS error.
         error: std::io::Error,
     },
+}
+
+/// A kubeconfig problem in one sentence: the OS's words without their error number, the file
+/// named once (by the caller), no chain of causes.
+fn kubeconfig_words(error: &KubeconfigError) -> String {
+    match error {
+        KubeconfigError::ReadConfig(io, _) => io_words(io),
+        KubeconfigError::Parse(e) => {
+            let text = e.without_snippet().to_string();
+            let first = text.lines().next().unwrap_or("").trim();
+            format!("not a kubeconfig: invalid YAML: {first}")
+        }
+        KubeconfigError::CurrentContextNotSet => {
+            "no current-context set: pass --context NAME (`kubectl config get-contexts` lists them)"
+                .to_string()
+        }
+        KubeconfigError::LoadContext(name) => {
+            format!("no context named {name:?} (`kubectl config get-contexts` lists them)")
+        }
+        KubeconfigError::LoadClusterOfContext(name) => {
+            format!("the context's cluster {name:?} is not defined in the file")
+        }
+        KubeconfigError::MissingClusterUrl => {
+            "the context's cluster has no server URL (clusters[].cluster.server)".to_string()
+        }
+        other => {
+            // kube's own words, without Rust's debug quoting of paths (`'"/x"'`).
+            let text = other.to_string().replace("'\"", "'").replace("\"'", "'");
+            match text.find(" (os error ") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// Why neither `$KUBECONFIG`/`~/.kube/config` nor the pod environment worked.
+fn infer_words(error: &InferConfigError) -> String {
+    match std::error::Error::source(error).and_then(|s| s.downcast_ref::<KubeconfigError>()) {
+        Some(KubeconfigError::ReadConfig(io, path)) => {
+            format!("{}: {}", path.display(), io_words(io))
+        }
+        Some(KubeconfigError::FindPath) => "$HOME is not set, so no ~/.kube/config".to_string(),
+        Some(other) => kubeconfig_words(other),
+        None => "none found".to_string(),
+    }
+}
+
+fn io_words(io: &std::io::Error) -> String {
+    match io.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "is a directory, not a file".to_string(),
+        _ => {
+            let text = io.to_string();
+            match text.find(" (os error ") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    }
 }
 
 /// Where to find the cluster: kubectl's global flags, which a plugin must implement itself.
@@ -185,5 +246,44 @@ mod tests {
             .block_on(Target::new(Some(&missing), None).config())
             .unwrap_err();
         assert!(format!("{err:#}").contains("absent"), "{err:#}");
+    }
+
+    #[test]
+    fn kubeconfig_errors_are_one_sentence_without_doubled_quotes_or_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime().unwrap();
+        let missing = dir.path().join("absent");
+        let err = rt
+            .block_on(Target::new(Some(&missing), None).config())
+            .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!("kubeconfig {}: no such file", missing.display())
+        );
+        let garbage = dir.path().join("garbage");
+        std::fs::write(&garbage, "garbage: [\n").unwrap();
+        let err = rt
+            .block_on(Target::new(Some(&garbage), None).config())
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with(&format!(
+                "kubeconfig {}: not a kubeconfig: invalid YAML: ",
+                garbage.display()
+            )),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let path = kubeconfig(dir.path());
+        let err = rt
+            .block_on(Target::new(Some(&path), Some("three")).config())
+            .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "kubeconfig {}: context three: no context named \"three\" (`kubectl config get-contexts` lists them)",
+                path.display()
+            )
+        );
     }
 }

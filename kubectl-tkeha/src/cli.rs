@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
+use tkeha_provisioner::cli::{OutputFormat, VersionInfo};
 
 use crate::{completion, create, encode_password, init, provision, validate};
 
@@ -43,7 +44,8 @@ Exit codes: 0 success, 1 rejected/failed, 2 unusable input or usage error.";
     about = ABOUT,
     after_help = AFTER_HELP,
     subcommand_required = true,
-    arg_required_else_help = true
+    arg_required_else_help = true,
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -75,6 +77,29 @@ pub enum Command {
     Drill(provision::DrillArgs),
     Uninstall(provision::UninstallArgs),
     Completion(completion::CompletionArgs),
+    Version(VersionArgs),
+    Help(HelpArgs),
+}
+
+/// Print the plugin's version; `-o json` or `-o yaml` for scripts.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  kubectl tkeha version                 # kubectl-tkeha 0.1.0 linux/amd64
+  kubectl tkeha version -o json         # {\"name\", \"version\", \"platform\"}")]
+pub struct VersionArgs {
+    /// `text` for people, `json` or `yaml` for scripts.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Print the help of the plugin, or of a command (`kubectl tkeha help init`).
+#[derive(Debug, Args)]
+#[command(override_usage = "kubectl tkeha help [COMMAND]")]
+pub struct HelpArgs {
+    /// The command to explain.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 impl Command {
@@ -91,8 +116,32 @@ impl Command {
             Command::Drill(args) => Ok(provision::run_drill(&args, global)),
             Command::Uninstall(args) => Ok(provision::run_uninstall(&args, global)),
             Command::Completion(args) => completion::run(&args),
+            Command::Version(args) => {
+                let info = VersionInfo::of("kubectl-tkeha");
+                crate::render::to_stdout(info.render(args.output))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Help(args) => help(args.command.as_deref()),
         }
     }
+}
+
+/// `help [COMMAND]`: the long help of the plugin or of one command, exit 0.
+fn help(command: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut root = Cli::command();
+    root.build();
+    let text = match command {
+        None => root.render_long_help(),
+        Some(name) => match root.find_subcommand_mut(name) {
+            Some(sub) => sub.render_long_help(),
+            None => anyhow::bail!(
+                "unknown command {:?}: `kubectl tkeha --help` lists the commands",
+                name
+            ),
+        },
+    };
+    crate::render::to_stdout(text.to_string())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

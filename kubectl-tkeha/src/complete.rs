@@ -300,7 +300,7 @@ mod tests {
     fn enum_values_after_value_flags() {
         assert_eq!(
             values(&run_words(&["validate", "-f", "x", "-o", ""])),
-            ["text", "json"]
+            ["text", "json", "yaml"]
         );
         assert_eq!(
             values(&run_words(&["init", "--ha", "t"])),

@@ -60,7 +60,43 @@ pub fn script(shell: CompletionShell) -> Vec<u8> {
         CompletionShell::Fish => Shell::Fish,
     };
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "kubectl-tkeha", &mut out);
+    // The parser is named `kubectl tkeha` (its help reads as kubectl's); the scripts complete the
+    // binary `kubectl-tkeha`, and zsh's state names must not hold a space.
+    let mut command = Cli::command().name(BIN);
+    if shell == Shell::Bash {
+        // clap_complete's bash script spells a hyphenated binary's states two ways (the loop says
+        // `kubectl__tkeha__subcmd__init`, the case arms `kubectl__subcmd__tkeha__subcmd__init`), so
+        // nothing below the first word completes (clap-rs/clap#6421). Generate it for a name
+        // without a hyphen, then register that function for the real name.
+        clap_complete::generate(shell, &mut command, BASH_STAND_IN, &mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        return rename_bash_registration(&text).into_bytes();
+    }
+    clap_complete::generate(shell, &mut command, BIN, &mut out);
+    out
+}
+
+/// The binary the shell scripts complete.
+const BIN: &str = "kubectl-tkeha";
+
+/// The hyphen-free name the bash script is generated for (its function is `_kubectl_tkeha`).
+const BASH_STAND_IN: &str = "kubectl_tkeha";
+
+/// `complete -F _kubectl_tkeha ... kubectl_tkeha` lines become `... kubectl-tkeha`.
+fn rename_bash_registration(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    for line in script.lines() {
+        if line.trim_start().starts_with("complete -F ")
+            && let Some(head) = line.strip_suffix(BASH_STAND_IN)
+        {
+            out.push_str(head);
+            out.push_str(BIN);
+            out.push('\n');
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
     out
 }
 
@@ -74,6 +110,35 @@ mod tests {
             KUBECTL_COMPLETE_SCRIPT,
             "#!/bin/sh\nkubectl tkeha __complete \"$@\"\n"
         );
+    }
+
+    /// clap_complete writes a value's help inside zsh double quotes without escaping them: one
+    /// `"` in a help text breaks the whole command's completion (it falls back to file names).
+    #[test]
+    fn no_value_help_holds_a_double_quote() {
+        fn walk(cmd: &clap::Command, bad: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                for value in arg.get_possible_values() {
+                    if value
+                        .get_help()
+                        .is_some_and(|h| h.to_string().contains('"'))
+                    {
+                        bad.push(format!(
+                            "{} {}: {}",
+                            cmd.get_name(),
+                            arg.get_id(),
+                            value.get_name()
+                        ));
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, bad);
+            }
+        }
+        let mut bad = Vec::new();
+        walk(&Cli::command(), &mut bad);
+        assert!(bad.is_empty(), "{bad:?}");
     }
 
     #[test]

@@ -41,6 +41,9 @@ Examples:
 
 Without metadata.name the Cluster gets generateName \"cls-\" (TKEStack's own default) and the
 API server picks the name; a client dry run shows the prefix, as kubectl does.")]
+#[command(
+    override_usage = "kubectl tkeha create -f FILE [--dry-run[=client|server]] [-o yaml|json|name] [--validate=strict]"
+)]
 pub struct CreateArgs {
     /// The manifest: JSON, JSON with // comments, or YAML. `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -145,9 +148,10 @@ fn review(
         Ok(review) => review,
         Err(err) => bail!(validate::decode_message(&loaded.name, &err)),
     };
-    for warning in &review.warnings {
-        eprintln!("Warning: {warning}");
-    }
+    eprint!(
+        "{}",
+        tkeha_provisioner::cli::warning_lines(&review.warnings)
+    );
     if !review.allowed() {
         // The same lines as `validate`, on stderr: stdout carries only what was created.
         eprint!("{}", validate::text_report(&loaded.name, &review));
@@ -181,6 +185,8 @@ fn display_name(object: &Value) -> String {
 
 /// Print the answer: `-o yaml|json|name`, else kubectl's `RESOURCE/NAME created`.
 fn answer(args: &CreateArgs, object: &Value, name: &str, suffix: &str) -> anyhow::Result<ExitCode> {
+    // A client dry run shows the manifest's name before any API server has checked it.
+    let name = tkeha_api::field::escape(name);
     let text = match args.output {
         Some(CreateOutput::Yaml) => render::render(&redacted(object), ManifestFormat::Yaml)?,
         Some(CreateOutput::Json) => render::render(&redacted(object), ManifestFormat::Json)?,

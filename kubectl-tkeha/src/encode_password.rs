@@ -18,10 +18,30 @@ Examples:
   printf 123456 | kubectl tkeha encode-password        # MTIzNDU2
   echo 123456 | kubectl tkeha encode-password          # MTIzNDU2 too: the newline is dropped
   kubectl tkeha encode-password                        # prompts twice, no echo")]
-pub struct EncodePasswordArgs {}
+#[command(
+    override_usage = "printf '%s' \"$PASS\" | kubectl tkeha encode-password\n       kubectl tkeha encode-password     # asks on the terminal, no echo"
+)]
+pub struct EncodePasswordArgs {
+    /// Words given after the command: refused, since a password there would be seen by others.
+    #[arg(hide = true, value_name = "PASSWORD", num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub refused: Vec<String>,
+}
 
-pub fn run(_args: &EncodePasswordArgs) -> anyhow::Result<ExitCode> {
-    let password = secret::from_stdin_or_prompt("password")?;
+/// Why a password given as an argument is refused (it is not repeated in the message).
+pub const ARGUMENT_REFUSED: &str = "encode-password takes no argument: a password on the command line \
+is visible to every user of this machine (ps, /proc/PID/cmdline) and stays in your shell history. \
+Pipe it instead (printf '%s' \"$PASS\" | kubectl tkeha encode-password), or run \
+`kubectl tkeha encode-password` alone to be asked for it with no echo";
+
+pub fn run(args: &EncodePasswordArgs) -> anyhow::Result<ExitCode> {
+    if !args.refused.is_empty() {
+        anyhow::bail!(ARGUMENT_REFUSED);
+    }
+    let password = if secret::stdin_is_terminal() {
+        secret::from_prompt(secret::SSH_PASSWORD, true)?
+    } else {
+        secret::from_stdin("password")?
+    };
     crate::render::to_stdout(format!("{}\n", password.to_base64()))?;
     Ok(ExitCode::SUCCESS)
 }

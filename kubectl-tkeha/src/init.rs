@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use base64::Engine;
 use clap::Args;
 use serde_json::{Map, Value, json};
@@ -11,12 +11,10 @@ use tkeha_api::Policy;
 
 use crate::render::{ManifestFormat, render, to_stdout};
 use crate::secret::{self, Secret};
+use crate::sshkey;
 
 /// The Kubernetes version written when `--version` is not given.
 pub const DEFAULT_K8S_VERSION: &str = "1.30.0";
-
-/// Largest private key file accepted (OpenSSH keys are a few KiB).
-const MAX_KEY_BYTES: u64 = 64 * 1024;
 
 /// HA mode of the scaffolded cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,10 +85,11 @@ pub struct InitArgs {
     /// Read the SSH password from stdin (to EOF; one trailing newline is dropped).
     #[arg(long, conflicts_with = "ssh_key")]
     pub password_stdin: bool,
-    /// Use this private key file for SSH instead of a password (written to privateKey).
+    /// Use this private key file for SSH instead of a password (written to privateKey): an OpenSSH
+    /// or PEM private key; an encrypted one needs --passphrase-stdin, or a terminal to be asked on.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub ssh_key: Option<PathBuf>,
-    /// Read the private key's passphrase from stdin (with --ssh-key).
+    /// Read the private key's passphrase from stdin (with --ssh-key; checked against the key).
     #[arg(long, requires = "ssh_key")]
     pub passphrase_stdin: bool,
     /// Pod network CIDR (spec.clusterCIDR).
@@ -141,14 +140,16 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    for warning in &review.warnings {
-        eprintln!("Warning: {warning}");
-    }
+    eprint!(
+        "{}",
+        tkeha_provisioner::cli::warning_lines(&review.warnings)
+    );
     if !review.allowed() {
         for error in &review.errors {
+            let shown = tkeha_api::field::escape(&error.to_string()).into_owned();
             match flag_for(&error.field) {
-                Some(flag) => eprintln!("error: {error} [{flag}]"),
-                None => eprintln!("error: {error}"),
+                Some(flag) => eprintln!("error: {shown} [{flag}]"),
+                None => eprintln!("error: {shown}"),
             }
         }
         eprintln!(
@@ -162,18 +163,12 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
 
 fn read_credentials(args: &InitArgs) -> anyhow::Result<Credentials> {
     if let Some(path) = &args.ssh_key {
-        let key = read_key_file(path)?;
-        let passphrase = if args.passphrase_stdin {
-            Some(secret::from_stdin("passphrase")?.to_base64())
-        } else {
-            None
-        };
-        return Ok(Credentials::PrivateKey { key, passphrase });
+        return key_credentials(path, args.passphrase_stdin);
     }
     let password: Secret = if args.password_stdin {
         secret::from_stdin("password")?
     } else if secret::stdin_is_terminal() {
-        secret::from_prompt("SSH password", true)?
+        secret::from_prompt(secret::SSH_PASSWORD, true)?
     } else {
         bail!(
             "no SSH credentials: pass --password-stdin (and pipe the password) or --ssh-key FILE"
@@ -182,24 +177,77 @@ fn read_credentials(args: &InitArgs) -> anyhow::Result<Credentials> {
     Ok(Credentials::Password(password.to_base64()))
 }
 
-/// The key file's bytes as standard base64. The key itself is never printed in messages.
-fn read_key_file(path: &std::path::Path) -> anyhow::Result<String> {
+/// `--ssh-key FILE` (and its passphrase): only a private key is accepted. An encrypted one needs
+/// its passphrase, from `--passphrase-stdin` or, on a terminal, a no-echo prompt; it is checked
+/// against the key where the format allows (OpenSSH keys).
+fn key_credentials(path: &std::path::Path, passphrase_stdin: bool) -> anyhow::Result<Credentials> {
+    let name = tkeha_api::field::escape(&path.display().to_string()).into_owned();
+    let mut bytes = read_key_file(path, &name)?;
+    let info = match sshkey::classify(&bytes) {
+        Ok(info) => info,
+        Err(e) => {
+            bytes.fill(0);
+            bail!("--ssh-key {name}: {e}");
+        }
+    };
+    let passphrase = match (info.encrypted, passphrase_stdin) {
+        (false, true) => {
+            bytes.fill(0);
+            bail!("--ssh-key {name}: the key is not encrypted; drop --passphrase-stdin")
+        }
+        (false, false) => None,
+        (true, true) => Some(secret::from_stdin("passphrase")?),
+        (true, false) if secret::stdin_is_terminal() => Some(secret::from_prompt(
+            &format!("Passphrase for {name}"),
+            false,
+        )?),
+        (true, false) => {
+            bytes.fill(0);
+            bail!(
+                "--ssh-key {name}: the key is encrypted: pipe its passphrase with --passphrase-stdin, \
+                 or run init on a terminal to be asked for it"
+            )
+        }
+    };
+    if let Some(p) = &passphrase
+        && sshkey::passphrase_opens(&bytes, p.expose()) == Some(false)
+    {
+        bytes.fill(0);
+        bail!("--ssh-key {name}: the passphrase does not open this key");
+    }
+    let key = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    bytes.fill(0);
+    Ok(Credentials::PrivateKey {
+        key,
+        passphrase: passphrase.map(|p| p.to_base64()),
+    })
+}
+
+/// The key file's bytes, at most [`sshkey::MAX_KEY_BYTES`]. The key itself is never printed.
+fn read_key_file(path: &std::path::Path, name: &str) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
-    let name = path.display();
-    let file = std::fs::File::open(path).with_context(|| format!("--ssh-key {name}"))?;
+    let io = |e: std::io::Error| {
+        let words = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            std::io::ErrorKind::IsADirectory => "is a directory, not a key file".to_string(),
+            _ => e.to_string(),
+        };
+        anyhow::anyhow!("--ssh-key {name}: {words}")
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::ErrorKind::IsADirectory.into()));
+    }
     let mut bytes = Vec::new();
-    file.take(MAX_KEY_BYTES + 1)
+    file.take(sshkey::MAX_KEY_BYTES + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("--ssh-key {name}"))?;
-    if bytes.len() as u64 > MAX_KEY_BYTES {
+        .map_err(io)?;
+    if bytes.len() as u64 > sshkey::MAX_KEY_BYTES {
+        bytes.fill(0);
         bail!("--ssh-key {name}: larger than 64 KiB, not a private key");
     }
-    if bytes.is_empty() {
-        bail!("--ssh-key {name}: the file is empty");
-    }
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
-    bytes.fill(0);
-    Ok(encoded)
+    Ok(bytes)
 }
 
 /// The Cluster object, fields in the order of the docs' examples.

@@ -8,11 +8,11 @@ mod create;
 mod encode_password;
 mod in_cluster;
 mod init;
-mod input;
 mod job;
 mod provision;
 mod render;
 mod secret;
+mod sshkey;
 mod validate;
 
 use std::process::ExitCode;
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     match cli.command.run(&cli.global) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprint!("{}", tkeha_provisioner::cli::prefixed(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }

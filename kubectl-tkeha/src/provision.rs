@@ -19,11 +19,30 @@ use crate::in_cluster;
 use crate::job::{self, HostKeys, JobParams};
 use crate::render::{self, ManifestFormat, to_stdout};
 
+/// The usage line of the SSH commands: the Cluster source, the host-key policy, then options.
+macro_rules! usage {
+    ($command:literal) => {
+        concat!(
+            "kubectl tkeha ",
+            $command,
+            " (-f FILE | CLUSTER-NAME) (--known-hosts FILE | --accept-new-host-keys | --insecure-ignore-host-keys) [OPTIONS]"
+        )
+    };
+}
+
 /// Preflight the masters over SSH: reachability, interfaces, the VIP, the load balancer binding.
 ///
-/// Changes nothing on the hosts. Exit 0 when every host passes, 1 when one fails.
+/// Checks per master: SSH login, root or `sudo -n`, the interface that holds exactly the machine
+/// IP, the VIP inside its prefix, keepalived installed or installable, and that the VIP is not
+/// answering from elsewhere (third-party HA: which masters the load balancer reaches, at least
+/// two). Changes nothing on the masters and records nothing: with CLUSTER-NAME the Cluster is only
+/// read. Exit 0 when every host passes, 1 when one fails, 2 for unusable input.
 #[derive(Debug, Args)]
-#[command(after_help = "\
+#[command(
+    override_usage = usage!("check"),
+    mut_arg("cluster", |a| a.help("The name of a Cluster object to read through the API server instead of -f FILE (only read: check records nothing)")),
+    mut_arg("timeout", |a| a.hide(true)),
+    after_help = "\
 Examples:
   kubectl tkeha check -f cluster.yaml --known-hosts ~/.ssh/known_hosts
   kubectl tkeha check -f cluster.yaml --accept-new-host-keys -o json
@@ -41,7 +60,12 @@ pub struct CheckArgs {
 /// followed here and the exit code is the Job's. Idempotent: a rerun with nothing changed touches
 /// nothing. Exit 1 if any host failed, 2 for unusable input.
 #[derive(Debug, Args)]
-#[command(after_help = "\
+#[command(
+    override_usage = concat!(
+        usage!("provision"),
+        "\n       kubectl tkeha provision CLUSTER-NAME --in-cluster (--known-hosts-configmap CM | --insecure-ignore-host-keys) [OPTIONS]"
+    ),
+    after_help = "\
 Examples:
   kubectl tkeha provision -f cluster.yaml --known-hosts ~/.ssh/known_hosts
   kubectl tkeha provision -f cluster.yaml --accept-new-host-keys -o json
@@ -73,10 +97,11 @@ pub struct ProvisionArgs {
     /// Do not check host keys at all (lab use only).
     #[arg(long)]
     pub insecure_ignore_host_keys: bool,
-    /// Report format (`text`, `json`); with --dry-run the Job's format (`yaml`, `json`).
+    /// Report format: `text` for people, `json` or `yaml` for scripts; with --dry-run the Job's
+    /// format (`yaml`, `json`).
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
     pub output: Option<ProvisionOutput>,
-    /// Seconds to wait for the VIP to settle [default: 30].
+    /// Seconds to wait, after the change, until exactly one master holds the VIP [default: 30].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Seconds to wait for each SSH connection [default: 5].
@@ -93,7 +118,7 @@ pub enum ProvisionOutput {
     Text,
     /// The provisioner's report as JSON, or the Job as JSON with --dry-run.
     Json,
-    /// The Job as YAML (--dry-run only).
+    /// The provisioner's report as YAML, or the Job as YAML with --dry-run.
     Yaml,
 }
 
@@ -127,8 +152,16 @@ pub struct InClusterArgs {
 }
 
 /// Show which master holds the VIP, keepalived state per host, and whether the VIP answers.
+///
+/// Read-only on the masters: keepalived's VRRP state, whether each master holds the VIP, and its
+/// apiserver health check. More than one holder is reported as SPLIT BRAIN. With CLUSTER-NAME
+/// the outcome is recorded in the Cluster's status (condition HAReady: Healthy, Unhealthy or
+/// SplitBrain). Exit 0 healthy with one holder, 1 otherwise, 2 for unusable input.
 #[derive(Debug, Args)]
-#[command(after_help = "\
+#[command(
+    override_usage = usage!("status"),
+    mut_arg("timeout", |a| a.hide(true)),
+    after_help = "\
 Examples:
   kubectl tkeha status -f cluster.yaml --known-hosts ~/.ssh/known_hosts
   kubectl tkeha status -f cluster.yaml --known-hosts ~/.ssh/known_hosts -o json
@@ -140,9 +173,20 @@ pub struct StatusArgs {
 
 /// Failover drill: stop the VIP holder's keepalived, time the VIP move, then restore it.
 ///
-/// Disrupts the control plane endpoint for a few seconds; run it in a maintenance window.
+/// Stops keepalived gracefully on the VIP holder, times how long until the VIP answers from
+/// another master, restores keepalived and checks that the old holder stays BACKUP (nopreempt).
+/// Disrupts the control plane endpoint for a few seconds; run it in a maintenance window. With
+/// CLUSTER-NAME the outcome is recorded in the Cluster's status (DrillPassed or DrillFailed).
+///
+/// Where TKEStack runs keepalived as a static pod, the drill moves its manifest out of
+/// /etc/kubernetes/manifests/ and back, and refuses unless every master is healthy. Ctrl-C
+/// (or SIGTERM) stops the drill and puts keepalived back; if this process dies instead, a
+/// timer armed on the master puts the manifest back after --timeout + 10 s.
 #[derive(Debug, Args)]
-#[command(after_help = "\
+#[command(
+    override_usage = usage!("drill"),
+    mut_arg("timeout", |a| a.help("Seconds to wait for the VIP to move to another master")),
+    after_help = "\
 Examples:
   kubectl tkeha drill -f cluster.yaml --known-hosts ~/.ssh/known_hosts
   kubectl tkeha drill -f cluster.yaml --known-hosts ~/.ssh/known_hosts -o json")]
@@ -152,10 +196,20 @@ pub struct DrillArgs {
 }
 
 /// Remove what `provision` installed (keepalived configuration, hairpin rules) from every master.
+///
+/// Stops keepalived, removes tkeha's keepalived.conf, health-check script and hairpin rule, and
+/// checks that the VIP is gone. The keepalived package stays installed. The control plane loses
+/// its VIP: clients must use a master's address afterwards. With CLUSTER-NAME the outcome is
+/// recorded in the Cluster's status (HAReady=False, Uninstalled). Exit 0 when every master is
+/// clean, 1 when one is not, 2 for unusable input.
 #[derive(Debug, Args)]
-#[command(after_help = "\
+#[command(
+    override_usage = usage!("uninstall"),
+    mut_arg("timeout", |a| a.hide(true)),
+    after_help = "\
 Examples:
-  kubectl tkeha uninstall -f cluster.yaml --known-hosts ~/.ssh/known_hosts")]
+  kubectl tkeha uninstall -f cluster.yaml --known-hosts ~/.ssh/known_hosts
+  kubectl tkeha uninstall prod --context global --known-hosts ~/.ssh/known_hosts -o json")]
 pub struct UninstallArgs {
     #[command(flatten)]
     pub ha: HaArgs,
@@ -182,11 +236,6 @@ pub fn run_provision(args: &ProvisionArgs, global: &GlobalArgs) -> anyhow::Resul
     if let Some((flag, _)) = job_flags.iter().find(|(_, given)| *given) {
         bail!("{flag} is a Job setting: add --in-cluster, or drop {flag} to provision from here");
     }
-    if args.output == Some(ProvisionOutput::Yaml) {
-        bail!(
-            "-o yaml prints the Job of --in-cluster --dry-run; the report formats are text and json"
-        );
-    }
     let ha = local_args(args)?;
     Ok(delegate(Action::Apply, &ha, global))
 }
@@ -207,7 +256,8 @@ fn local_args(args: &ProvisionArgs) -> anyhow::Result<HaArgs> {
         insecure_ignore_host_keys: args.insecure_ignore_host_keys,
         output: match args.output {
             Some(ProvisionOutput::Json) => OutputFormat::Json,
-            _ => OutputFormat::Text,
+            Some(ProvisionOutput::Yaml) => OutputFormat::Yaml,
+            Some(ProvisionOutput::Text) | None => OutputFormat::Text,
         },
         timeout: args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
         connect_timeout: args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS),
@@ -307,11 +357,14 @@ fn job_params(args: &ProvisionArgs) -> anyhow::Result<JobParams> {
     };
     let mut extra_args = Vec::new();
     let dry_run = args.job.dry_run != DryRun::None;
-    if args.output == Some(ProvisionOutput::Json) && !dry_run {
-        extra_args.extend(["-o".to_string(), "json".to_string()]);
-    }
-    if args.output == Some(ProvisionOutput::Yaml) && !dry_run {
-        bail!("-o yaml prints the Job with --dry-run; the report formats are text and json");
+    match args.output {
+        Some(ProvisionOutput::Json) if !dry_run => {
+            extra_args.extend(["-o".to_string(), "json".to_string()]);
+        }
+        Some(ProvisionOutput::Yaml) if !dry_run => {
+            extra_args.extend(["-o".to_string(), "yaml".to_string()]);
+        }
+        _ => {}
     }
     if let Some(secs) = args.timeout {
         extra_args.extend(["--timeout".to_string(), secs.to_string()]);

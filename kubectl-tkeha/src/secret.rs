@@ -12,6 +12,11 @@ const MAX_SECRET_BYTES: u64 = 64 * 1024;
 pub struct Secret(Vec<u8>);
 
 impl Secret {
+    /// The bytes, for the one check that needs them (does a passphrase open a key).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Standard base64 with padding: the encoding of Go's `[]byte` fields in the Cluster type.
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(&self.0)
@@ -50,11 +55,15 @@ pub fn from_stdin(what: &str) -> anyhow::Result<Secret> {
     non_empty(strip_one_newline(buf), what)
 }
 
-/// Prompt on the terminal (`/dev/tty`) without echo; with `confirm`, ask twice and compare.
+/// Prompt on the terminal (`/dev/tty`) without echo; with `confirm`, ask twice and compare. An
+/// empty first answer is refused at once, before the confirmation is asked for.
 pub fn from_prompt(what: &str, confirm: bool) -> anyhow::Result<Secret> {
     let first = rpassword::prompt_password(format!("{}: ", capitalise(what)))
         .with_context(|| format!("prompting for the {what} (no terminal? pipe it to stdin)"))?;
     let mut first = Secret(first.into_bytes());
+    if first.0.is_empty() {
+        bail!("the {what} is empty: nothing was written");
+    }
     if confirm {
         let again = rpassword::prompt_password(format!("Repeat {what}: "))
             .with_context(|| format!("prompting for the {what}"))?;
@@ -64,15 +73,6 @@ pub fn from_prompt(what: &str, confirm: bool) -> anyhow::Result<Secret> {
         }
     }
     non_empty(std::mem::take(&mut first.0), what)
-}
-
-/// Stdin when it is piped, otherwise a confirmed prompt.
-pub fn from_stdin_or_prompt(what: &str) -> anyhow::Result<Secret> {
-    if stdin_is_terminal() {
-        from_prompt(what, true)
-    } else {
-        from_stdin(what)
-    }
 }
 
 /// Remove exactly one trailing line ending: `\n` or `\r\n`. Other whitespace is part of the secret.
@@ -89,10 +89,13 @@ pub fn strip_one_newline(mut bytes: Vec<u8>) -> Vec<u8> {
 fn non_empty(bytes: Vec<u8>, what: &str) -> anyhow::Result<Secret> {
     let secret = Secret(bytes);
     if secret.0.is_empty() {
-        bail!("the {what} is empty");
+        bail!("the {what} is empty: nothing was written");
     }
     Ok(secret)
 }
+
+/// The one prompt wording for an SSH password, in `init` and `encode-password`.
+pub const SSH_PASSWORD: &str = "SSH password";
 
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();

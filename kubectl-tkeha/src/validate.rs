@@ -10,8 +10,11 @@ use serde_json::Value;
 use tkeha_api::review::DecodeError;
 use tkeha_api::{FieldError, FieldValidation, Policy, Review};
 
-use crate::input;
-use crate::render::to_stdout;
+use tkeha_api::field::escape;
+use tkeha_provisioner::cli;
+use tkeha_provisioner::input::InputError;
+
+use crate::render::{ManifestFormat, render, to_stdout};
 
 /// Check a Cluster manifest offline with exactly the rules of the admission webhook.
 ///
@@ -36,6 +39,9 @@ Examples:
 On an update (--old), problems the stored object already had, on fields the update leaves
 alone, are warnings (\"already invalid before this update: ...\"), as the API server ratchets
 CRD validation; changes of metadata or status alone are always valid.")]
+#[command(
+    override_usage = "kubectl tkeha validate -f FILE [--old FILE] [--strict] [-o text|json|yaml]"
+)]
 pub struct ValidateArgs {
     /// The manifest: JSON, JSON with // comments, or YAML. `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
@@ -43,8 +49,8 @@ pub struct ValidateArgs {
     /// The object as currently stored, to check FILE as an update of it.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub old: Option<PathBuf>,
-    /// Report format: `text` for people, `json` for scripts (stdout only).
-    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    /// Report format: `text` for people, `json` or `yaml` for scripts (stdout only).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
     /// Unknown fields (not in TKEStack's schema) are errors, not warnings: kubectl's
     /// `--validate=strict`.
@@ -58,16 +64,13 @@ pub enum ReportFormat {
     /// One line per error, warnings on stderr, a verdict line.
     #[default]
     Text,
-    /// {"valid", "errors", "warnings", "patch"} on stdout.
+    /// The report as one JSON document on stdout.
     Json,
+    /// The same document as YAML.
+    Yaml,
 }
 
-/// A parsed manifest and the name to show for it.
-#[derive(Debug)]
-pub struct Loaded {
-    pub name: String,
-    pub value: Value,
-}
+pub use tkeha_provisioner::input::Loaded;
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let stdin = std::path::Path::new("-");
@@ -97,12 +100,11 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     };
     match args.output {
         ReportFormat::Text => {
-            for warning in &review.warnings {
-                eprintln!("Warning: {warning}");
-            }
+            eprint!("{}", cli::warning_lines(&review.warnings));
             to_stdout(text_report(&new.name, &review))?;
         }
         ReportFormat::Json => to_stdout(json_report(&review)? + "\n")?,
+        ReportFormat::Yaml => to_stdout(render(&report_value(&review)?, ManifestFormat::Yaml)?)?,
     }
     Ok(if review.allowed() {
         ExitCode::SUCCESS
@@ -111,33 +113,28 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Read and parse one manifest; errors name the file (and line:column for syntax errors).
+/// Read and parse one manifest as every command does ([`tkeha_provisioner::input::load`]):
+/// errors name the file, and line:column for a syntax error.
 pub fn load(path: &std::path::Path) -> anyhow::Result<Loaded> {
-    let input = input::read(path)?;
-    match tkeha_api::parse_manifest(&input.text) {
-        // Without a spec there is nothing to review: this is the wrong file, not an invalid Cluster.
-        Ok(value) if value.is_object() && value.get("spec").is_none_or(Value::is_null) => bail!(
-            "{}: spec: Required value: not a Cluster manifest (no spec); scaffold one with `kubectl tkeha init`",
-            input.name
-        ),
-        Ok(value) => Ok(Loaded {
-            name: input.name,
-            value,
-        }),
-        Err(e) => bail!("{}:{}:{}: {}", input.name, e.line, e.column, e.message),
-    }
+    Ok(tkeha_provisioner::input::load(path)?)
 }
 
-/// A value of the wrong type: name the file and the field path.
+/// A value of the wrong type: name the file and the field path, in the words every command uses.
 pub fn decode_message(name: &str, err: &DecodeError) -> String {
-    format!("{name}: {}: {}", err.path, err.message)
+    InputError::Decode {
+        name: name.to_string(),
+        error: err.clone(),
+    }
+    .to_string()
 }
 
 /// Error lines (each with its field path and fix), the defaults applied, then one verdict line.
 pub fn text_report(name: &str, review: &Review) -> String {
     let mut out = String::new();
+    let name = escape(name);
     for error in &review.errors {
-        out.push_str(&format!("{name}: {error}\n"));
+        // Field errors quote the values they show; the name and any other text are escaped here.
+        out.push_str(&format!("{name}: {}\n", escape(&error.to_string())));
     }
     if review.allowed() {
         for line in describe_patch(review) {
@@ -152,6 +149,11 @@ pub fn text_report(name: &str, review: &Review) -> String {
         out.push_str(&format!("{name}: invalid ({errors}, {warnings})\n"));
     }
     out
+}
+
+/// The `-o json` document as a value (for `-o yaml`).
+pub fn report_value(review: &Review) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(&json_report(review)?)?)
 }
 
 /// The `-o json` document.

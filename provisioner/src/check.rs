@@ -1,4 +1,4 @@
-//! `check`: the read-only preflight of every master (and, in third-party mode, of the LB binding).
+//! `check`: the read-only preflight of every master (and, in third-party mode, of the LB binding); where TKEStack manages HA it reports that, not a conflict.
 
 use std::time::Instant;
 
@@ -6,10 +6,12 @@ use rand::Rng as _;
 
 use crate::fleet::{self, Host};
 use crate::keepalived::{self, CONF_PATH};
+use crate::managed;
 use crate::manifest::{Mode, Plan};
 use crate::report::Report;
 use crate::runner::Provisioner;
 use crate::scripts::probe::{ProbeRequest, find_interface};
+use crate::scripts::probe_tkestack::Manager;
 use crate::thirdparty;
 
 /// Connect and probe every master, then judge each one. Third-party mode leaves token listeners running
@@ -43,6 +45,7 @@ pub(crate) fn preflight<'a>(
     if let Mode::Tke { .. } = plan.mode {
         judge_vip_in_use(plan, &hosts, report);
     }
+    managed::judge_fleet(plan, &mut hosts, report);
     (hosts, tokens)
 }
 
@@ -76,6 +79,9 @@ fn judge_host(plan: &Plan, h: &mut Host<'_>) {
         }
     }
     match plan.mode {
+        // TKEStack's keepalived runs in its container: see managed::judge_host.
+        Mode::Tke { .. }
+            if matches!(p.manager, Manager::Tkestack(_) | Manager::OtherStaticPod(_)) => {}
         Mode::Tke { .. } => {
             if p.keepalived.is_none() && p.package_manager.is_none() {
                 errors.push("keepalived is not installed and no package manager (apt-get, dnf, yum, zypper) was found: install keepalived".into());
@@ -111,6 +117,7 @@ fn judge_host(plan: &Plan, h: &mut Host<'_>) {
     for e in errors {
         h.report.fail(e);
     }
+    managed::judge_host(plan, h);
 }
 
 /// The VIP must not answer on the network unless one of our masters holds it.

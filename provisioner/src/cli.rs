@@ -6,11 +6,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::hostkeys::{self, HostKeyPolicy};
-use crate::runner::{Options, Source};
+use tkeha_api::field::escape;
 
-/// Output format of a provisioner report: `text` (one line per master, then a summary) or
-/// `json` (the report as one document).
+use crate::cluster_api::{CONDITION_TYPE, ClusterApiError, Verdict};
+use crate::hostkeys::{self, HostKeyPolicy};
+use crate::manifest::PlanError;
+use crate::report::Report;
+use crate::runner::{Options, RunError, Source};
+
+/// Output format of a provisioner report: `text` (one line per master, then a summary), `json`
+/// or `yaml` (the report as one document; its fields are listed in the README).
 // The variants have no doc comments on purpose: clap would show them as a long `--help` list.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -18,6 +23,125 @@ pub enum OutputFormat {
     #[default]
     Text,
     Json,
+    Yaml,
+}
+
+/// The report as `format` asks, ending in a newline. Text from outside (SSH errors, which can
+/// carry a username; a master's output) is escaped in every format ([`Report::shown`]).
+pub fn render_report(report: &Report, format: OutputFormat) -> String {
+    let mut text = match format {
+        OutputFormat::Text => report.to_text(),
+        OutputFormat::Json => report.to_json(),
+        OutputFormat::Yaml => report.to_yaml(),
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// How both binaries print a run that stopped before any master was contacted: a Cluster the
+/// rules refuse as the lines `validate` prints (`FILE: FIELD: ...`, then `FILE: invalid (N
+/// errors, M warnings)`); anything else as `error: MESSAGE`, one `error: ` per line.
+pub fn error_text(error: &RunError) -> String {
+    match error {
+        RunError::Plan(plan @ PlanError::Invalid { .. }) => format!("{plan}\n"),
+        RunError::Cluster(ClusterApiError::Invalid {
+            error: plan @ PlanError::Invalid { .. },
+            status_write,
+        }) => {
+            let mut out = format!("{plan}\n");
+            if let Some(e) = status_write {
+                out.push_str(&prefixed(&format!(
+                    "HAReady=False (InvalidCluster) could not be recorded: {e}"
+                )));
+            }
+            out
+        }
+        other => prefixed(&other.to_string()),
+    }
+}
+
+/// `error: MESSAGE`: further lines of a message (our own lists of options) indented under the
+/// first; control characters in each line escaped, so no line can pass for report output.
+pub fn prefixed(message: &str) -> String {
+    message
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let lead = if i == 0 { "error: " } else { "       " };
+            format!("{lead}{}\n", escape(line))
+        })
+        .collect()
+}
+
+/// The line each binary prints after a run by name: `Cluster NAME: status HAReady=True (Provisioned)`.
+pub fn status_line(name: &str, verdict: &Verdict) -> String {
+    format!(
+        "Cluster {}: status {CONDITION_TYPE}={} ({})\n",
+        escape(name),
+        verdict.status,
+        verdict.reason
+    )
+}
+
+/// The header a run prints on a terminal once its plan is built: `apply tke HA of 3 master(s), VIP 10.0.0.100`.
+pub fn planned_line(action: crate::Action, plan: &crate::Plan) -> String {
+    format!(
+        "{} {} HA of {} master(s), VIP {}\n",
+        action.name(),
+        plan.mode.name(),
+        plan.machines.len(),
+        plan.vip
+    )
+}
+
+/// What `version` prints: the binary, its version and the platform it was built for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VersionInfo {
+    /// `kubectl-tkeha` or `tkeha-provisioner`.
+    pub name: String,
+    /// The workspace version (semver), the chart's `appVersion`.
+    pub version: String,
+    /// `OS/ARCH` as Go and krew spell them (`linux/amd64`).
+    pub platform: String,
+}
+
+impl VersionInfo {
+    /// The running binary's version.
+    pub fn of(name: &str) -> Self {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        VersionInfo {
+            name: name.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            platform: format!("{}/{arch}", std::env::consts::OS),
+        }
+    }
+
+    /// `text` (`kubectl-tkeha 0.1.0 linux/amd64`), `json` or `yaml`, ending in a newline.
+    pub fn render(&self, format: OutputFormat) -> String {
+        match format {
+            OutputFormat::Text => format!("{} {} {}\n", self.name, self.version, self.platform),
+            OutputFormat::Json => {
+                let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            OutputFormat::Yaml => serde_saphyr::to_string(self).unwrap_or_default(),
+        }
+    }
+}
+
+/// The review's warnings, as `validate` prints them: `Warning: ...`, escaped.
+pub fn warning_lines(warnings: &[String]) -> String {
+    warnings
+        .iter()
+        .map(|w| format!("Warning: {}\n", escape(w)))
+        .collect()
 }
 
 /// Default of `--timeout`: seconds to wait for the VIP to settle (apply) or move (drill).
@@ -53,10 +177,10 @@ pub struct HaArgs {
     /// Do not check host keys at all (lab use only).
     #[arg(long)]
     pub insecure_ignore_host_keys: bool,
-    /// Report format.
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    /// Report format: `text` for people, `json` or `yaml` for scripts (the fields are in the README).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// Seconds to wait for the VIP to settle (apply) or move (drill).
+    /// Seconds to wait for the VIP (each command that waits says what for in its own help).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS)]
     pub timeout: u64,
     /// Seconds to wait for each SSH connection (TCP connect, handshake, authentication).
@@ -86,6 +210,33 @@ pub enum ArgsError {
     /// No host-key option at all.
     #[error("{}", hostkeys::NO_POLICY_HELP)]
     NoHostKeyPolicy,
+    /// `--known-hosts FILE` (without `--accept-new-host-keys`) names no readable file: refused
+    /// before any connection, since every host would fail its key check.
+    #[error(
+        "--known-hosts {}: {reason}; give an OpenSSH known_hosts file that lists the masters' keys, \
+         or --accept-new-host-keys to record them on first contact",
+        escape(file)
+    )]
+    KnownHostsUnreadable {
+        /// The file as given.
+        file: String,
+        /// `no such file`, `is a directory`, `permission denied`...
+        reason: String,
+    },
+}
+
+/// Why a known_hosts file cannot be used, in words; `None` when it can be read.
+fn unreadable(file: &std::path::Path) -> Option<String> {
+    use std::io::ErrorKind;
+    match std::fs::File::open(file).and_then(|f| f.metadata()) {
+        Ok(m) if m.is_dir() => Some("is a directory, not a file".to_string()),
+        Ok(_) => None,
+        Err(e) => Some(match e.kind() {
+            ErrorKind::NotFound => "no such file".to_string(),
+            ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => e.to_string(),
+        }),
+    }
 }
 
 impl HaArgs {
@@ -109,8 +260,9 @@ impl HaArgs {
     ///
     /// # Errors
     ///
-    /// [`ArgsError::NoHostKeyPolicy`] (its message teaches the three options) or
-    /// [`ArgsError::ConflictingHostKeyFlags`].
+    /// [`ArgsError::NoHostKeyPolicy`] (its message teaches the three options),
+    /// [`ArgsError::ConflictingHostKeyFlags`], or [`ArgsError::KnownHostsUnreadable`] for a
+    /// `--known-hosts` file that cannot be read (it must exist unless new keys are accepted).
     pub fn host_key_policy(&self) -> Result<HostKeyPolicy, ArgsError> {
         let chosen = [
             self.known_hosts.is_some() && !self.accept_new_host_keys,
@@ -132,6 +284,12 @@ impl HaArgs {
                     .unwrap_or_else(hostkeys::default_known_hosts),
             ))
         } else if let Some(f) = &self.known_hosts {
+            if let Some(reason) = unreadable(f) {
+                return Err(ArgsError::KnownHostsUnreadable {
+                    file: f.display().to_string(),
+                    reason,
+                });
+            }
             Ok(HostKeyPolicy::KnownHosts(f.clone()))
         } else {
             Err(ArgsError::NoHostKeyPolicy)
@@ -171,6 +329,38 @@ mod tests {
     }
 
     #[test]
+    fn errors_read_as_one_message() {
+        assert_eq!(prefixed("one"), "error: one\n");
+        assert_eq!(
+            prefixed("no policy: pass one of\n  --a\n  --b \u{1b}[8m"),
+            "error: no policy: pass one of\n         --a\n         --b \\u001b[8m\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_known_hosts_file_is_refused_at_once_by_name() {
+        let mut a = args();
+        a.known_hosts = Some("/nonexistent/known_hosts".into());
+        let e = a.options().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--known-hosts /nonexistent/known_hosts: no such file; give an OpenSSH known_hosts file \
+             that lists the masters' keys, or --accept-new-host-keys to record them on first contact"
+        );
+        a.known_hosts = Some("/".into());
+        assert!(
+            a.options()
+                .unwrap_err()
+                .to_string()
+                .contains("/: is a directory")
+        );
+        // Accepting new keys may start from no file: it is created on first contact.
+        a.known_hosts = Some("/nonexistent/known_hosts".into());
+        a.accept_new_host_keys = true;
+        assert!(a.options().is_ok());
+    }
+
+    #[test]
     fn exactly_one_source() {
         assert_eq!(args().source().unwrap(), Source::File("c.yaml".into()));
         let mut both = args();
@@ -187,17 +377,17 @@ mod tests {
     #[test]
     fn one_host_key_policy_and_timeouts_of_at_least_a_second() {
         assert_eq!(args().options().unwrap_err(), ArgsError::NoHostKeyPolicy);
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("kh");
+        std::fs::write(&kh, "").unwrap();
         let mut a = args();
-        a.known_hosts = Some("kh".into());
+        a.known_hosts = Some(kh.clone());
         let o = a.options().unwrap();
-        assert_eq!(o.host_keys, HostKeyPolicy::KnownHosts("kh".into()));
+        assert_eq!(o.host_keys, HostKeyPolicy::KnownHosts(kh.clone()));
         assert_eq!(o.wait_timeout, Duration::from_secs(1));
         assert_eq!(o.connect_timeout, Duration::from_secs(7));
         a.accept_new_host_keys = true;
-        assert_eq!(
-            a.host_key_policy().unwrap(),
-            HostKeyPolicy::AcceptNew("kh".into())
-        );
+        assert_eq!(a.host_key_policy().unwrap(), HostKeyPolicy::AcceptNew(kh));
         a.insecure_ignore_host_keys = true;
         assert_eq!(a.host_key_policy(), Err(ArgsError::ConflictingHostKeyFlags));
     }

@@ -11,13 +11,19 @@
 //! errors and the report's per-host errors, neither of which carries a secret value.
 
 use serde_json::Value;
+use tkeha_api::field::escape;
 use tkeha_api::types::{ClusterCondition, ConditionStatus, HaStatus};
 use tkeha_kube::{ClusterClient, ClusterError, KubeApiError, Target, now, runtime, status_patch};
 
 use crate::action::Action;
 use crate::manifest::{self, Plan, PlanError};
-use crate::report::Report;
+use crate::report::{ManagedBy, Report};
 use crate::runner::Outcome;
+
+/// [`escape`] into an owned string, for fields that are stored.
+fn escaped(text: &str) -> String {
+    escape(text).into_owned()
+}
 
 /// The condition type this provisioner owns in `status.conditions`.
 pub const CONDITION_TYPE: &str = "HAReady";
@@ -156,7 +162,7 @@ pub fn run(
                 let verdict = Verdict {
                     status: ConditionStatus::False,
                     reason: Reason::InvalidCluster,
-                    message: error.to_string(),
+                    message: truncate(invalid_message(&error), MAX_MESSAGE),
                 };
                 rt.block_on(write(&api, name, &verdict, HaFields::Keep))
                     .err()
@@ -202,9 +208,15 @@ pub fn plan_from_object(object: &Value, name: &str) -> Result<Plan, PlanError> {
 }
 
 /// The `HAReady` verdict for one action's report; `None` for `check` (a preflight says nothing
-/// about whether HA is in place).
+/// about whether HA is in place), and for `apply` or `uninstall` refused because TKEStack
+/// manages HA on the masters (they say nothing about TKEStack's setup).
 pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdict> {
     use ConditionStatus::{False, True};
+    if report.managed_by == Some(ManagedBy::Tkestack)
+        && matches!(action, Action::Apply | Action::Uninstall)
+    {
+        return None;
+    }
     let vip = &plan.vip;
     let what = match &report.vip_holder {
         Some(holder) => format!("VIP {vip} held by {holder}"),
@@ -277,8 +289,23 @@ pub fn verdict_for(action: Action, plan: &Plan, report: &Report) -> Option<Verdi
     Some(Verdict {
         status,
         reason,
-        message: truncate(message, MAX_MESSAGE),
+        // Host errors can carry text from outside (a username in an SSH error, a master's
+        // output): a condition message is read on terminals (`kubectl describe`) too.
+        message: truncate(escaped(&message), MAX_MESSAGE),
     })
+}
+
+/// The condition message of a Cluster the rules refuse: its field errors on one line, `; `
+/// between them, each escaped (a condition message is one line of text).
+fn invalid_message(error: &PlanError) -> String {
+    match error {
+        PlanError::Invalid { errors, .. } => errors
+            .iter()
+            .map(|e| escaped(e))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => escaped(&other.to_string()),
+    }
 }
 
 /// `host: error; host: error; general error` from a report (its errors never carry secrets).
@@ -466,6 +493,22 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_beside_tkestack_records_nothing_but_status_and_drill_do() {
+        let plan = plan();
+        for action in [Action::Apply, Action::Uninstall] {
+            let mut refused = report(action.name());
+            refused.managed_by = Some(ManagedBy::Tkestack);
+            refused.fail("TKEStack manages HA on these masters");
+            assert_eq!(verdict_for(action, &plan, &refused), None, "{action:?}");
+        }
+        let mut status = report("status");
+        status.managed_by = Some(ManagedBy::Tkestack);
+        status.vip_holder = Some("10.0.0.11".into());
+        let v = verdict_for(Action::Status, &plan, &status).unwrap();
+        assert_eq!(v.reason, Reason::Healthy);
+    }
+
+    #[test]
     fn third_party_messages_count_bound_masters() {
         let plan = plan();
         let mut r = report("status");
@@ -479,6 +522,22 @@ mod tests {
                 .starts_with("VIP 10.0.0.100: the load balancer reaches 2 of 3 masters"),
             "{}",
             v.message
+        );
+    }
+
+    #[test]
+    fn an_invalid_clusters_message_is_one_line_of_its_field_errors() {
+        let error = PlanError::Invalid {
+            path: "Cluster lab".into(),
+            errors: vec![
+                "spec.a: Required value".into(),
+                "spec.b: Invalid value: \"x\ny\"".into(),
+            ],
+            warnings: vec!["w".into()],
+        };
+        assert_eq!(
+            invalid_message(&error),
+            "spec.a: Required value; spec.b: Invalid value: \"x\\ny\""
         );
     }
 
@@ -500,9 +559,9 @@ mod tests {
         obj["spec"]["machines"][0]["password"] = json!(null);
         obj["spec"]["machines"][0]["port"] = json!("twenty-two");
         let e = plan_from_object(&obj, "lab").unwrap_err().to_string();
-        assert!(
-            e.contains("twenty-two"),
-            "other fields keep their value: {e}"
+        assert_eq!(
+            e, "Cluster lab: spec.machines[0].port: must be a number, not a string",
+            "other fields are named with what they must be"
         );
     }
 

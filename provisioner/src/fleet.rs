@@ -126,17 +126,6 @@ fn probe_one(h: &mut Host<'_>, req: &ProbeRequest) -> Result<(), String> {
     Ok(())
 }
 
-/// Connect to every master in parallel.
-pub(crate) fn connect_all<'a>(plan: &'a Plan, p: &Provisioner<'_>) -> Vec<Host<'a>> {
-    let mut hosts = new_hosts(plan);
-    std::thread::scope(|s| {
-        for h in hosts.iter_mut() {
-            s.spawn(move || connect_one(h, p));
-        }
-    });
-    hosts
-}
-
 /// Connect to every master and probe it (`req` per host index), all hosts in parallel and each
 /// host's probe right after its own connection (no barrier in between).
 pub(crate) fn connect_and_probe<'a>(

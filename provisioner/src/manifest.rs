@@ -4,7 +4,10 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde_json::Value;
+use tkeha_api::field::escape;
 use tkeha_api::types::{ClusterMachine, ClusterSpec};
+
+use crate::input::InputError;
 
 /// A secret decoded from the manifest; `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -101,40 +104,23 @@ pub struct Plan {
 /// Why a manifest cannot be provisioned (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The OS's error.
-        source: std::io::Error,
-    },
-    /// Neither JSON (with or without comments) nor YAML.
-    #[error("{path}: {source}")]
-    Parse {
-        /// Where the text came from.
-        path: String,
-        /// Where and why parsing failed.
-        source: tkeha_api::ManifestError,
-    },
-    /// Not shaped like a Cluster at all.
-    #[error("{path}: not a Cluster: {source}")]
-    Decode {
-        /// Where the object came from.
-        path: String,
-        /// Why it cannot be read as a Cluster.
-        source: tkeha_api::review::DecodeError,
-    },
-    /// The rules refuse it (the same rules as the webhook's).
-    #[error("{path}: the Cluster is invalid:\n  {}", errors.join("\n  "))]
+    /// The manifest cannot be read, parsed or decoded as a Cluster: worded as for every command
+    /// ([`InputError`]).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The rules refuse it (the same rules as the webhook's): the lines `validate` prints, its
+    /// warnings first, then one line per field error, then the verdict.
+    #[error("{}", invalid_lines(path, errors, warnings))]
     Invalid {
         /// Where the object came from.
         path: String,
         /// One field error per line.
         errors: Vec<String>,
+        /// The review's warnings.
+        warnings: Vec<String>,
     },
     /// Valid, but nothing the provisioner can work on (no HA set, no machines).
-    #[error("{path}: {message}")]
+    #[error("{}: {}", escape(path), escape(message))]
     Unsupported {
         /// Where the object came from.
         path: String,
@@ -143,18 +129,46 @@ pub enum PlanError {
     },
 }
 
-/// Read, review and convert a manifest file (JSON, JSON with `//` comments, or YAML).
+/// `Warning: W` lines, `FILE: ERROR` lines and `FILE: invalid (N errors, M warnings)`: the words
+/// of `validate`, for every command that refuses an invalid Cluster.
+fn invalid_lines(path: &str, errors: &[String], warnings: &[String]) -> String {
+    let path = escape(path);
+    let mut lines: Vec<String> = warnings
+        .iter()
+        .map(|w| format!("Warning: {}", escape(w)))
+        .collect();
+    lines.extend(errors.iter().map(|e| format!("{path}: {}", escape(e))));
+    lines.push(invalid_summary(&path, errors.len(), warnings.len()));
+    lines.join("\n")
+}
+
+/// The verdict line of an invalid Cluster: `FILE: invalid (2 errors, 1 warning)`.
+pub fn invalid_summary(name: &str, errors: usize, warnings: usize) -> String {
+    format!(
+        "{name}: invalid ({}, {})",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
+}
+
+/// `1 error`, `2 errors`, `0 warnings`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Read, review and convert a manifest file (JSON, JSON with `//` comments, or YAML; `-` is
+/// stdin), read as every command reads one ([`crate::input::load`]).
 ///
 /// # Errors
 ///
-/// [`PlanError::Read`] when the file cannot be read; otherwise as [`plan_from_text`].
+/// [`PlanError::Input`] when the file cannot be read or parsed; otherwise as [`plan_from_object`].
 pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
-    let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-        path: p.clone(),
-        source,
-    })?;
-    plan_from_text(&text, &p)
+    let loaded = crate::input::load(path)?;
+    plan_from_object(&loaded.value, &loaded.name)
 }
 
 /// Review a manifest's text with the shared rules (defaults first, as the webhook does) and
@@ -191,15 +205,15 @@ pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
 ///
 /// # Errors
 ///
-/// [`PlanError::Parse`] for text that is neither JSON nor YAML, [`PlanError::Decode`] for an
-/// object that is not a Cluster, [`PlanError::Invalid`] with every field error the rules find,
+/// [`PlanError::Input`] for text that is neither JSON nor YAML or an object that is not a
+/// Cluster, [`PlanError::Invalid`] with every field error the rules find,
 /// [`PlanError::Unsupported`] for a valid Cluster without HA or machines.
 pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
-    let value = tkeha_api::parse_manifest(text).map_err(|source| PlanError::Parse {
-        path: origin.to_string(),
-        source,
+    let loaded = crate::input::parse(crate::input::Input {
+        name: origin.to_string(),
+        text: text.to_string(),
     })?;
-    plan_from_object(&value, origin)
+    plan_from_object(&loaded.value, origin)
 }
 
 /// Review a Cluster object (defaults, every rule, as the webhook does) and convert it: the same
@@ -207,19 +221,20 @@ pub fn plan_from_text(text: &str, origin: &str) -> Result<Plan, PlanError> {
 ///
 /// # Errors
 ///
-/// As [`plan_from_text`], without [`PlanError::Parse`].
+/// As [`plan_from_text`], without a syntax error.
 pub fn plan_from_object(value: &Value, origin: &str) -> Result<Plan, PlanError> {
     let review =
-        tkeha_api::review(value, None, &tkeha_api::Policy::default()).map_err(|source| {
-            PlanError::Decode {
-                path: origin.to_string(),
-                source,
+        tkeha_api::review(value, None, &tkeha_api::Policy::default()).map_err(|error| {
+            InputError::Decode {
+                name: origin.to_string(),
+                error,
             }
         })?;
     if !review.allowed() {
         return Err(PlanError::Invalid {
             path: origin.to_string(),
             errors: review.errors.iter().map(|e| e.to_string()).collect(),
+            warnings: review.warnings,
         });
     }
     // The names are the API server's business at create time; a plan provisions masters, so

@@ -60,7 +60,12 @@ impl std::fmt::Display for StepEvent<'_> {
                 "[{host}] {label}... ok ({} ms)",
                 self.elapsed.as_millis()
             ),
-            Some(e) => write!(f, "[{host}] {label}... FAILED: {e}"),
+            // The error can carry text from outside (a username, a master's output).
+            Some(e) => write!(
+                f,
+                "[{host}] {label}... FAILED: {}",
+                tkeha_api::field::escape(e)
+            ),
         }
     }
 }
@@ -106,6 +111,20 @@ mod tests {
         assert_eq!(
             failed.to_string(),
             "[10.0.0.11] connecting... FAILED: cannot connect to 10.0.0.11:22: Connection refused"
+        );
+    }
+
+    #[test]
+    fn a_progress_line_shows_a_forged_error_as_one_escaped_line() {
+        let event = StepEvent {
+            host: "10.0.0.11",
+            step: Step::Connect,
+            elapsed: Duration::from_millis(3),
+            error: Some("auth as root\n[10.0.0.12] connecting... ok (1 ms)\u{1b}[8m"),
+        };
+        assert_eq!(
+            event.to_string(),
+            "[10.0.0.11] connecting... FAILED: auth as root\\n[10.0.0.12] connecting... ok (1 ms)\\u001b[8m"
         );
     }
 }

@@ -1,6 +1,12 @@
 //! The provisioner's report: one serde document per run (`-o json`) and its human text form.
 
 use serde::Serialize;
+use tkeha_api::field::escape;
+
+/// [`escape`] into an owned string, for fields that are stored.
+fn escaped(text: &str) -> String {
+    escape(text).into_owned()
+}
 
 /// VRRP state of keepalived on one master, as far as it can be known from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -31,6 +37,35 @@ pub enum Health {
     Bootstrap,
 }
 
+/// Who manages HA on the masters (`managedBy` in the JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBy {
+    /// tkeha: its own keepalived.conf or hairpin rule, or nothing yet (tkeha would provision).
+    Tkeha,
+    /// TKEStack's controller: its keepalived static pod and config, or its hairpin rule.
+    Tkestack,
+}
+
+impl ManagedBy {
+    /// The name shown in the text report.
+    pub fn label(self) -> &'static str {
+        match self {
+            ManagedBy::Tkeha => "tkeha",
+            ManagedBy::Tkestack => "TKEStack",
+        }
+    }
+}
+
+/// Something that works but is weak, with its effect (e.g. a weakness of TKEStack's config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable name for scripts (`tkestack-multicast`).
+    pub code: String,
+    /// What it is and what it does.
+    pub message: String,
+}
+
 /// One master's line in the report.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct HostReport {
@@ -58,6 +93,9 @@ pub struct HostReport {
     /// Informational findings (not failures).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Who manages HA on this master, when someone does.
+    #[serde(rename = "managedBy", skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<ManagedBy>,
 }
 
 impl HostReport {
@@ -148,6 +186,12 @@ pub struct Report {
     /// The load balancer's binding (third-party HA).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb: Option<LbReport>,
+    /// Who manages HA on these masters: absent when they disagree or none was reached.
+    #[serde(rename = "managedBy", skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<ManagedBy>,
+    /// Weaknesses that do not fail the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 impl Report {
@@ -165,6 +209,18 @@ impl Report {
             hosts: Vec::new(),
             drill: None,
             lb: None,
+            managed_by: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Record a warning, once per code.
+    pub fn warn(&mut self, code: &str, message: impl Into<String>) {
+        if !self.warnings.iter().any(|w| w.code == code) {
+            self.warnings.push(Warning {
+                code: code.to_string(),
+                message: message.into(),
+            });
         }
     }
 
@@ -179,14 +235,58 @@ impl Report {
         self.ok = self.errors.is_empty() && self.hosts.iter().all(|h| h.ok);
     }
 
-    /// The `-o json` form (pretty-printed).
+    /// The `-o json` form (pretty-printed), with control characters in every text escaped (see
+    /// [`Report::shown`]), so that `jq -r` cannot print them raw either.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
+        serde_json::to_string_pretty(&self.shown())
             .unwrap_or_else(|e| format!("{{\"error\": \"report: {e}\"}}"))
     }
 
-    /// The human form: one line per host, then the summary.
+    /// The `-o yaml` form, escaped as [`Report::to_json`].
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(&self.shown())
+            .unwrap_or_else(|e| format!("error: \"report: {e}\"\n"))
+    }
+
+    /// This report as it may be shown: every string that can hold text from outside (a host's
+    /// error from SSH or a master's output, which can carry a username; notes; general errors) with
+    /// its control characters escaped by [`tkeha_api::field::escape`]. A newline or
+    /// `ESC[8m` in a username then cannot fake a report line or hide the real ones.
+    pub fn shown(&self) -> Report {
+        let mut r = self.clone();
+        r.action = escaped(&r.action);
+        r.mode = escaped(&r.mode);
+        r.vip = escaped(&r.vip);
+        r.vip_holder = r.vip_holder.as_deref().map(escaped);
+        r.errors = r.errors.iter().map(|e| escaped(e)).collect();
+        for h in &mut r.hosts {
+            h.host = escaped(&h.host);
+            h.error = h.error.as_deref().map(escaped);
+            h.interface = h.interface.as_deref().map(escaped);
+            h.notes = h.notes.iter().map(|n| escaped(n)).collect();
+        }
+        if let Some(d) = &mut r.drill {
+            d.from = escaped(&d.from);
+            d.to = escaped(&d.to);
+            d.oracle = escaped(&d.oracle);
+        }
+        if let Some(lb) = &mut r.lb {
+            lb.bound = lb.bound.iter().map(|b| escaped(b)).collect();
+            lb.unverified = lb.unverified.iter().map(|b| escaped(b)).collect();
+            for s in &mut lb.self_connect {
+                s.host = escaped(&s.host);
+            }
+        }
+        r
+    }
+
+    /// The human form: one line per host, then the summary. Text from outside is escaped (see
+    /// [`Report::shown`]).
     pub fn to_text(&self) -> String {
+        self.shown().text()
+    }
+
+    fn text(&self) -> String {
         let mut out = String::new();
         for h in &self.hosts {
             let mut parts = vec![if h.ok {
@@ -194,7 +294,9 @@ impl Report {
             } else {
                 "FAILED".to_string()
             }];
-            if self.mode == "tke" && self.action != "check" && self.action != "uninstall" {
+            // A host that failed before anything was learnt about it has no state to show.
+            let known = h.ok || h.state != VrrpState::Unknown;
+            if known && self.mode == "tke" && self.action != "check" && self.action != "uninstall" {
                 parts.push(format!("state={}", format!("{:?}", h.state).to_uppercase()));
                 parts.push(format!("vip={}", if h.holds_vip { "held" } else { "-" }));
                 if let Some(health) = h.health {
@@ -210,7 +312,12 @@ impl Report {
             if let Some(i) = &h.interface {
                 parts.push(format!("if={i}"));
             }
-            parts.push(format!("ssh_round_trips={}", h.round_trips));
+            if let Some(m) = h.managed_by {
+                parts.push(format!("managed_by={}", m.label()));
+            }
+            if h.ok {
+                parts.push(format!("ssh_round_trips={}", h.round_trips));
+            }
             out.push_str(&format!("[{}] {}\n", h.host, parts.join(" ")));
             if let Some(e) = &h.error {
                 out.push_str(&format!("    error: {e}\n"));
@@ -254,6 +361,9 @@ impl Report {
         for e in &self.errors {
             out.push_str(&format!("error: {e}\n"));
         }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {}\n", w.message));
+        }
         let holder = self.vip_holder.as_deref().unwrap_or("none");
         let summary = if self.mode == "tke" && self.action != "check" && self.action != "uninstall"
         {
@@ -268,6 +378,10 @@ impl Report {
             )
         } else {
             String::new()
+        };
+        let summary = match self.managed_by {
+            Some(ManagedBy::Tkestack) => format!("{summary}; HA managed by TKEStack"),
+            _ => summary,
         };
         out.push_str(&format!(
             "{} {} ({} ms){summary}\n",
@@ -320,6 +434,96 @@ mod tests {
         assert_eq!(r.hosts[0].error.as_deref(), Some("first"));
         assert_eq!(r.hosts[0].notes, vec!["second".to_string()]);
         assert!(r.to_text().contains("error: first"));
+    }
+
+    /// What an attacker who controls a username (or a master's output) puts into an SSH error:
+    /// a fake success block, a terminal "conceal" sequence to hide the real lines, a command
+    /// substitution and a NUL.
+    const FORGED: &str = "root\n[10.0.0.12] ok ssh_round_trips=1\n[10.0.0.13] ok ssh_round_trips=1\ncheck succeeded (3 ms)\n\u{1b}[8m$(reboot)\0\u{9b}8m";
+
+    fn no_control(text: &str) -> bool {
+        !text.chars().any(|c| c.is_control() && c != '\n')
+    }
+
+    #[test]
+    fn a_forged_error_cannot_fake_a_success_block_or_hide_lines() {
+        use std::time::Duration;
+
+        use crate::Action;
+        use crate::fake::Fleet;
+
+        let fleet = Fleet::new(3);
+        fleet.master(0, |m| m.connect_error = Some(FORGED.into()));
+        let plan = fleet.tke_plan();
+        let report = fleet
+            .provisioner(Duration::from_secs(1))
+            .run(Action::Check, &plan);
+        assert!(!report.ok);
+
+        let text = report.to_text();
+        assert!(no_control(&text), "{text:?}");
+        // One line per master, the general error, the summary: nothing the error added.
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("[10.0.0.11] FAILED"), "{text}");
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("check ")).count(),
+            1,
+            "{text}"
+        );
+        assert!(lines.last().unwrap().starts_with("check FAILED"), "{text}");
+        assert!(
+            !lines.iter().any(|l| l.starts_with("check succeeded")),
+            "{text}"
+        );
+        assert!(
+            text.contains("root\\n[10.0.0.12] ok"),
+            "shown, escaped: {text}"
+        );
+        assert!(
+            text.contains("\\u001b[8m$(reboot)\\u0000\\u009b8m"),
+            "{text}"
+        );
+
+        for doc in [report.to_json(), report.to_yaml()] {
+            let value: serde_json::Value = if doc.starts_with('{') {
+                serde_json::from_str(&doc).unwrap()
+            } else {
+                serde_saphyr::from_str(&doc).unwrap()
+            };
+            let error = value["hosts"][0]["error"].as_str().unwrap();
+            // Even `jq -r .hosts[0].error` prints one inert line.
+            assert!(!error.chars().any(char::is_control), "{error:?}");
+            assert!(error.contains("\\u001b[8m"), "{error:?}");
+        }
+
+        for action in [
+            Action::Apply,
+            Action::Status,
+            Action::Drill,
+            Action::Uninstall,
+        ] {
+            let verdict = crate::cluster_api::verdict_for(action, &plan, &report).unwrap();
+            assert!(
+                !verdict.message.chars().any(char::is_control),
+                "{action:?}: {:?}",
+                verdict.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_host_line_shows_no_internals() {
+        let mut r = Report::new("check", "tke", "10.0.0.100");
+        let mut h = HostReport::new("10.0.0.1");
+        h.fail("cannot connect to 10.0.0.1:22: Connection refused");
+        r.hosts.push(h);
+        r.finish();
+        let text = r.to_text();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "[10.0.0.1] FAILED",
+            "no ssh_round_trips=0 on a failed host: {text}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tkeha_kube::Target;
 use crate::action::Action;
 use crate::cluster_api::{self, ClusterApiError, Verdict};
 use crate::hostkeys::HostKeyPolicy;
+use crate::interrupt::Interrupt;
 use crate::manifest::{Plan, PlanError, load_plan};
 use crate::net::{Direct, Network};
 use crate::observer::{Observer, Silent};
@@ -25,6 +26,8 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// How long to wait for the VIP to settle (apply) or move (drill).
     pub wait_timeout: Duration,
+    /// Set to stop a drill early; it puts back what it moved (see [`Interrupt::on_signals`]).
+    pub interrupt: Interrupt,
 }
 
 impl Options {
@@ -34,6 +37,7 @@ impl Options {
             host_keys,
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(30),
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -54,6 +58,7 @@ pub struct Provisioner<'o> {
     pub(crate) network: Box<dyn Network>,
     pub(crate) observer: &'o dyn Observer,
     pub(crate) wait_timeout: Duration,
+    pub(crate) interrupt: Interrupt,
 }
 
 impl std::fmt::Debug for Provisioner<'_> {
@@ -76,6 +81,7 @@ impl Provisioner<'static> {
             Direct,
             options.wait_timeout,
         )
+        .interrupted_by(options.interrupt.clone())
     }
 
     /// A provisioner over other ways of reaching the masters and the network (a proxy, a
@@ -90,6 +96,7 @@ impl Provisioner<'static> {
             network: Box::new(network),
             observer: &Silent,
             wait_timeout,
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -102,7 +109,14 @@ impl Provisioner<'_> {
             network: self.network,
             observer,
             wait_timeout: self.wait_timeout,
+            interrupt: self.interrupt,
         }
+    }
+
+    /// The same provisioner, stopping a drill early (and putting back what it moved) once
+    /// `interrupt` is set.
+    pub fn interrupted_by(self, interrupt: Interrupt) -> Self {
+        Provisioner { interrupt, ..self }
     }
 
     /// Run `action` on every master of `plan` and report per host. Never fails as a whole: what

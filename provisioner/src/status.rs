@@ -1,8 +1,9 @@
-//! `status`: per master keepalived state, VIP holder and health; more than one holder is split brain.
+//! `status`: per master keepalived state, VIP holder and health; more than one holder is split brain. Works the same where TKEStack manages HA, and then adds the weaknesses of its config.
 
 use std::time::Instant;
 
 use crate::fleet::{self, Host};
+use crate::managed;
 use crate::manifest::{Mode, Plan};
 use crate::report::{Health, Report, VrrpState};
 use crate::runner::Provisioner;
@@ -22,7 +23,7 @@ pub(crate) fn health(p: &Probe) -> Health {
 
 /// VRRP state inferred from outside: holds the VIP => MASTER; stopped => STOPPED; failing health => FAULT; else BACKUP.
 pub(crate) fn infer_state(p: &Probe, holds: bool) -> VrrpState {
-    match (p.running, holds, health(p)) {
+    match (p.keepalived_running(), holds, health(p)) {
         (false, _, _) => VrrpState::Stopped,
         (true, true, _) => VrrpState::Master,
         (true, false, Health::Fail) => VrrpState::Fault,
@@ -60,12 +61,18 @@ pub(crate) fn status(p: &Provisioner<'_>, plan: &Plan) -> Report {
         Mode::Tke { .. } => ProbeRequest::default(),
     });
     let holders = fill_states(plan, &mut hosts);
+    managed::judge_fleet(plan, &mut hosts, &mut report);
+    for h in hosts.iter_mut() {
+        managed::judge_host(plan, h);
+    }
     match plan.mode {
         Mode::Tke { .. } => {
             for h in hosts.iter_mut() {
-                if h.probe.as_ref().is_some_and(|p| !p.running) {
-                    h.report
-                        .fail("keepalived is not running: run `tkeha-provisioner apply`");
+                if let Some(p) = h.probe.as_ref()
+                    && !p.keepalived_running()
+                {
+                    let why = managed::not_running(p);
+                    h.report.fail(why);
                 }
             }
             report.split_brain = holders.len() > 1;
@@ -89,7 +96,10 @@ pub(crate) fn status(p: &Provisioner<'_>, plan: &Plan) -> Report {
         }
         Mode::ThirdParty { .. } => {
             for h in hosts.iter_mut() {
-                if h.probe.as_ref().is_some_and(|p| !p.hairpin) {
+                if h.probe
+                    .as_ref()
+                    .is_some_and(|p| !p.hairpin && !p.tkestack_hairpin)
+                {
                     h.report.fail("the hairpin rule (tkeha-hairpin) is missing: run `tkeha-provisioner apply`");
                 }
             }

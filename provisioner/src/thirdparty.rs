@@ -16,7 +16,9 @@ use crate::net::Network;
 use crate::observer::Step;
 use crate::report::{LbReport, Report, SelfConnect};
 use crate::runner::Provisioner;
-use crate::scripts::hairpin::{HairpinChange, SelfConnectOutcome, self_connect_script};
+use crate::scripts::hairpin::{
+    HairpinChange, LISTENER_STOP_TRIES, SelfConnectOutcome, self_connect_script,
+};
 
 /// How long to keep trying `VIP:vport`.
 const BINDING_DEADLINE: Duration = Duration::from_secs(12);
@@ -182,6 +184,12 @@ pub(crate) fn finish(
             }
             Some(HairpinChange::Added) => h.report.changed = true,
             None => {}
+        }
+        if out.listener_left {
+            h.report.notes.push(format!(
+                "the temporary token listener on :6443 was still there {} s after it was stopped",
+                f64::from(LISTENER_STOP_TRIES) * 0.05
+            ));
         }
         if !out.reaches_vip {
             h.report.notes.push(format!(

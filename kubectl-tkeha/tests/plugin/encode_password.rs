@@ -39,3 +39,24 @@ fn help_explains_the_newline_rule() {
     assert!(out.stdout.contains("trailing newline"), "{}", out.stdout);
     assert!(out.stdout.contains("MTIzNDU2"), "{}", out.stdout);
 }
+
+#[test]
+fn a_password_as_an_argument_is_refused_with_the_reason_and_not_repeated() {
+    let out = Kubectl::new().tkeha_stdin(&["encode-password", "123456"], b"");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with("error: encode-password takes no argument: a password on the command line is visible to every user of this machine (ps, /proc/PID/cmdline) and stays in your shell history."),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("printf '%s' \"$PASS\" | kubectl tkeha encode-password"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("123456"), "{out:?}");
+    // A flag-looking word is refused the same way, not parsed as a flag.
+    let out = Kubectl::new().tkeha_stdin(&["encode-password", "--", "-p4ss"], b"");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(!out.stderr.contains("-p4ss"), "{out:?}");
+}

@@ -45,6 +45,11 @@ impl Kubectl {
         }
     }
 
+    /// The PATH children get: the plugin's directory first.
+    pub fn path(&self) -> &std::ffi::OsStr {
+        &self.path
+    }
+
     /// The temp dir (for kubeconfigs and manifests).
     pub fn dir(&self) -> &Path {
         self.dir.path()

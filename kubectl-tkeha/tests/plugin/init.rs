@@ -3,7 +3,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::harness::{Kubectl, json};
+use crate::harness::{Kubectl, Output, json};
 
 fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{e}:\n{text}"))
@@ -105,38 +105,136 @@ fn third_party_seed_example_as_json_revalidates() {
     assert_eq!(json(&check)["errors"], json!([]));
 }
 
+/// A real key pair from ssh-keygen (OpenSSH format unless `extra` says otherwise).
+pub fn keygen(k: &Kubectl, name: &str, passphrase: &str, extra: &[&str]) -> std::path::PathBuf {
+    let path = k.dir().join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "tkeha-test",
+            "-f",
+        ])
+        .arg(&path)
+        .args(extra)
+        .status()
+        .expect("ssh-keygen (openssh-client) must be installed");
+    assert!(status.success());
+    path
+}
+
+const INIT: [&str; 7] = [
+    "init",
+    "--ha",
+    "tke",
+    "--vip",
+    "10.0.0.100",
+    "--master",
+    "10.0.0.2,10.0.0.3,10.0.0.4",
+];
+
+fn init_with_key(k: &Kubectl, key: &std::path::Path, extra: &[&str], stdin: &[u8]) -> Output {
+    let mut args = INIT.to_vec();
+    args.extend(["--ssh-key", key.to_str().unwrap(), "-o", "json"]);
+    args.extend_from_slice(extra);
+    k.tkeha_stdin(&args, stdin)
+}
+
 #[test]
 fn ssh_key_goes_base64_into_private_key_and_is_never_echoed() {
     let k = Kubectl::new();
-    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-test-only\n-----END OPENSSH PRIVATE KEY-----\n";
-    let key_file = k.file("id_test", key);
-    let out = k.tkeha_stdin(
-        &[
-            "init",
-            "--ha",
-            "tke",
-            "--vip",
-            "10.0.0.100",
-            "--master",
-            "10.0.0.2,10.0.0.3,10.0.0.4",
-            "--ssh-key",
-            key_file.to_str().unwrap(),
-            "--passphrase-stdin",
-            "-o",
-            "json",
-        ],
-        b"s3cret\n",
-    );
+    let key_file = keygen(&k, "id_test", "s3cret", &[]);
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let out = init_with_key(&k, &key_file, &["--passphrase-stdin"], b"s3cret\n");
     assert_eq!(out.code, 0, "{out:?}");
     let m = json(&out);
     let b64 = base64::engine::general_purpose::STANDARD;
     for machine in m["spec"]["machines"].as_array().unwrap() {
-        assert_eq!(machine["privateKey"], b64.encode(key));
+        assert_eq!(machine["privateKey"], b64.encode(&key));
         assert_eq!(machine["passPhrase"], b64.encode("s3cret"));
         assert!(machine.get("password").is_none(), "{machine}");
     }
     assert!(!out.stdout.contains("BEGIN OPENSSH") && !out.stderr.contains("BEGIN OPENSSH"));
     assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"));
+}
+
+#[test]
+fn ssh_key_refuses_what_is_not_a_private_key() {
+    let k = Kubectl::new();
+    let key = keygen(&k, "id_test", "", &[]);
+    let public = key.with_extension("pub");
+    let hostname = k.file("hostname", "vm-host-1\n");
+    let empty = k.file("empty", "");
+    for (file, words) in [
+        (
+            public.as_path(),
+            "this is a public key; give the private key file",
+        ),
+        (
+            hostname.as_path(),
+            "not a private key: expected an OpenSSH private key",
+        ),
+        (empty.as_path(), "the file is empty"),
+        (std::path::Path::new("/nonexistent/id_rsa"), "no such file"),
+    ] {
+        let out = init_with_key(&k, file, &[], b"");
+        assert_eq!(out.code, 2, "{file:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{file:?}");
+        let expected = format!("error: --ssh-key {}: {words}", file.display());
+        assert!(out.stderr.starts_with(&expected), "{out:?}");
+    }
+    // A plain key works, with no passphrase; a PEM (PKCS#8) key too.
+    let out = init_with_key(&k, &key, &[], b"");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        json(&out)["spec"]["machines"][0]
+            .get("passPhrase")
+            .is_none()
+    );
+    let pem = k.dir().join("id_pem");
+    let status = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "2048", "-m", "PKCS8", "-N", "", "-f",
+        ])
+        .arg(&pem)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(init_with_key(&k, &pem, &[], b"").code, 0);
+    // A passphrase for a key that has none would be written for nothing.
+    let out = init_with_key(&k, &key, &["--passphrase-stdin"], b"x");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("the key is not encrypted; drop --passphrase-stdin"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_encrypted_key_needs_its_right_passphrase() {
+    let k = Kubectl::new();
+    let key = keygen(&k, "id_enc", "s3cret", &[]);
+    // No terminal and no --passphrase-stdin: refused, not written without a passphrase.
+    let out = init_with_key(&k, &key, &[], b"");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .contains("the key is encrypted: pipe its passphrase with --passphrase-stdin"),
+        "{out:?}"
+    );
+    let out = init_with_key(&k, &key, &["--passphrase-stdin"], b"wrong");
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("the passphrase does not open this key"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("wrong"), "{out:?}");
 }
 
 #[test]

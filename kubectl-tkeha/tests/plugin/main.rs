@@ -11,10 +11,14 @@ mod fake_queries;
 mod harness;
 mod in_cluster;
 mod init;
+mod krew;
 #[path = "../../../provisioner/tests/support/loopback.rs"]
 mod loopback;
+mod one_voice;
 mod prompt;
 mod provision;
+mod shell_completion;
+mod surface;
 mod tls;
 #[path = "../../../provisioner/tests/support/tls_front.rs"]
 mod tls_front;

@@ -9,12 +9,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::Action;
 use crate::check;
 use crate::fleet::{self, Host};
 use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH, ConfParams};
+use crate::managed;
 use crate::manifest::{Mode, Plan};
 use crate::observer::Step;
-use crate::report::{Report, VrrpState};
+use crate::report::{ManagedBy, Report, VrrpState};
 use crate::runner::Provisioner;
 use crate::scripts::apply::{ApplyChanges, ApplyEnd, ApplyOutcome, PackageManager, apply_script};
 use crate::scripts::probe::find_interface;
@@ -70,12 +72,20 @@ pub(crate) fn apply(p: &Provisioner<'_>, plan: &Plan) -> Report {
     let t = Instant::now();
     let mut report = Report::new("apply", plan.mode.name(), &plan.vip.to_string());
     let (mut hosts, tokens) = check::preflight(p, plan, &mut report);
+    if report.managed_by == Some(ManagedBy::Tkestack)
+        && let Some(refusal) = managed::refusal(Action::Apply, plan)
+    {
+        report.fail(refusal);
+    }
     let all_ok = |hosts: &[Host<'_>], report: &Report| {
         report.errors.is_empty() && hosts.iter().all(|h| h.report.ok)
     };
     match plan.mode {
         Mode::ThirdParty { vport } => {
-            thirdparty::verify_binding(p, plan, vport, &hosts, &tokens, &mut report);
+            // A refusal beside TKEStack need not wait for the load balancer.
+            if report.managed_by != Some(ManagedBy::Tkestack) {
+                thirdparty::verify_binding(p, plan, vport, &hosts, &tokens, &mut report);
+            }
             if !all_ok(&hosts, &report) {
                 report.fail("preflight failed: nothing was changed on any master");
             }

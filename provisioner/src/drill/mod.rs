@@ -1,4 +1,14 @@
-//! `drill`: gracefully stop keepalived on the VIP holder, time the failover, restore it, and verify it stays BACKUP.
+//! `drill`: stop keepalived on the VIP holder, time the failover, restore it, and verify it stays BACKUP.
+//!
+//! How keepalived is stopped depends on who manages it:
+//! - tkeha's own: SIGTERM to the daemon (or `systemctl stop --no-block`), restarted afterwards;
+//! - TKEStack's static pod: its manifest is parked outside kubelet's directory, so kubelet stops
+//!   the pod and keepalived gets SIGTERM; it is moved back afterwards, under a guard the master
+//!   runs itself (`scripts::park`). Every master must be healthy first.
+//!
+//! The drill always restores what it stopped: after a failed stop, an SSH error, or when
+//! [`Options::interrupt`](crate::Options) is set (SIGINT or SIGTERM in the binaries), in which
+//! case it ends at once after the restore.
 //!
 //! Oracle: when an apiserver (or a stand-in) listens on the masters, "answering" means a TCP connect
 //! to `VIP:6443` from this host succeeds after another master took the VIP (polled every 50 ms);
@@ -8,17 +18,133 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::fleet::{self, SCRIPT_TIMEOUT};
+use crate::fleet::{self, Host, SCRIPT_TIMEOUT};
+use crate::managed;
 use crate::manifest::{Mode, Plan};
-use crate::report::{DrillReport, Report, VrrpState};
+use crate::report::{DrillReport, Health, ManagedBy, Report, VrrpState};
 use crate::runner::Provisioner;
+use crate::scripts::Script;
+use crate::scripts::park::{self, ParkOutcome, RestoreOutcome};
 use crate::scripts::probe::ProbeRequest;
 use crate::scripts::service;
 use crate::status;
+use crate::tkestack::{PARKED_MANIFEST, STATIC_POD_MANIFEST};
 use crate::vip::{self, HolderView};
 
 /// Seconds to watch after restarting the old holder (longer than VRRP's master-down interval of ~3.6 s).
 const NOPREEMPT_WATCH_SECS: u32 = 5;
+
+/// Seconds the master-side restore guard waits beyond the drill's own wait for the VIP.
+const GUARD_MARGIN_SECS: u32 = 10;
+
+/// How keepalived is stopped on the holder and brought back.
+#[derive(Debug, Clone)]
+enum Method {
+    /// tkeha's keepalived: the service (systemd or the daemon's pid file).
+    Service { systemd: bool },
+    /// A static pod (TKEStack's): park its manifest, then move it back.
+    StaticPod { guard_secs: u32, old_pids: Vec<u32> },
+}
+
+impl Method {
+    fn stop_script(&self) -> Script {
+        match self {
+            Method::Service { systemd } => service::stop_nowait_script(*systemd),
+            Method::StaticPod { guard_secs, .. } => park::park_script(*guard_secs),
+        }
+    }
+
+    /// Run the stop on the holder: `Err` says why nothing (or not all) was stopped.
+    fn stop(&self, h: &mut Host<'_>) -> Result<(), String> {
+        let script = self.stop_script();
+        let remote = h.remote.as_mut().ok_or("no session")?;
+        let out = remote
+            .run(&script, SCRIPT_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        match self {
+            Method::Service { .. } => Ok(()),
+            Method::StaticPod { .. } => match ParkOutcome::parse(&out) {
+                ParkOutcome::Parked(_) => Ok(()),
+                ParkOutcome::Refused(why) => Err(why),
+            },
+        }
+    }
+
+    /// Bring keepalived back on the old holder; notes for the report, or why it failed.
+    fn restore(&self, h: &mut Host<'_>, wait_secs: u32) -> Result<(), String> {
+        match self {
+            Method::Service { systemd } => {
+                h.run(&service::restart_script(*systemd))?;
+                Ok(())
+            }
+            Method::StaticPod {
+                guard_secs,
+                old_pids,
+            } => {
+                let out = h
+                    .run(&park::restore_script(old_pids, wait_secs))
+                    .map_err(|e| {
+                        format!(
+                            "{e}; the master's guard puts {STATIC_POD_MANIFEST} back within {guard_secs} s of the \
+                             drill's start"
+                        )
+                    })?;
+                let out = RestoreOutcome::parse(&out);
+                if !out.in_place {
+                    return Err(format!(
+                        "{STATIC_POD_MANIFEST} is not back: the master's guard puts it back within {guard_secs} s of the \
+                         drill's start; else do it by hand: mv {PARKED_MANIFEST} {STATIC_POD_MANIFEST}"
+                    ));
+                }
+                if out.still_parked {
+                    h.report.notes.push(format!(
+                        "TKEStack wrote the manifest again during the drill; the parked copy differs and is left at {PARKED_MANIFEST}"
+                    ));
+                }
+                if out.kept {
+                    h.report.notes.push(
+                        "kubelet had not stopped the pod yet when its manifest came back: the same keepalived runs on"
+                            .into(),
+                    );
+                } else if out.started.is_none() {
+                    return Err(format!(
+                        "the manifest is back, but kubelet started no keepalived within {wait_secs} s: see kubelet's log"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn what_stopped(&self) -> &'static str {
+        match self {
+            Method::Service { .. } => "stopping keepalived on the holder",
+            Method::StaticPod { .. } => "parking the keepalived static pod manifest on the holder",
+        }
+    }
+}
+
+/// Why a master where TKEStack manages keepalived is not fit for a drill, if it is not.
+fn unfit(h: &Host<'_>) -> Option<String> {
+    let Some(p) = h.probe.as_ref() else {
+        return Some(
+            h.report
+                .error
+                .clone()
+                .unwrap_or_else(|| "not reached".into()),
+        );
+    };
+    if let Some(e) = &h.report.error {
+        return Some(e.clone());
+    }
+    if !p.keepalived_running() {
+        return Some("keepalived is not running".into());
+    }
+    if status::health(p) == Health::Fail {
+        return Some("its apiserver does not answer on :6443".into());
+    }
+    None
+}
 
 /// Run one failover drill.
 pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
@@ -30,6 +156,27 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
     }
     let mut hosts = fleet::connect_and_probe(plan, p, |_| ProbeRequest::default());
     let holders = status::fill_states(plan, &mut hosts);
+    managed::judge_fleet(plan, &mut hosts, &mut report);
+    if !report.errors.is_empty() {
+        return finish(report, hosts, t);
+    }
+    let tkestack = report.managed_by == Some(ManagedBy::Tkestack);
+    if tkestack {
+        for h in hosts.iter_mut() {
+            managed::judge_host(plan, h);
+        }
+        let unfit: Vec<String> = hosts
+            .iter()
+            .filter_map(|h| unfit(h).map(|why| format!("{}: {why}", h.report.host)))
+            .collect();
+        if !unfit.is_empty() {
+            report.fail(format!(
+                "a drill needs every master healthy, and these are not: {}; run `status`",
+                unfit.join("; ")
+            ));
+            return finish(report, hosts, t);
+        }
+    }
     let unusable = hosts.iter().filter(|h| !h.usable()).count();
     let from = match holders.as_slice() {
         [one] if unusable == 0 => *one,
@@ -42,27 +189,37 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
             return finish(report, hosts, t);
         }
     };
-    if hosts
-        .iter()
-        .filter(|h| h.index != from)
-        .all(|h| h.probe.as_ref().is_some_and(|probe| !probe.running))
-    {
+    if hosts.iter().filter(|h| h.index != from).all(|h| {
+        h.probe
+            .as_ref()
+            .is_some_and(|probe| !probe.keepalived_running())
+    }) {
         report.fail("no other master runs keepalived: nothing could take the VIP over");
         return finish(report, hosts, t);
     }
-    let systemd = hosts
-        .get(from)
-        .and_then(|h| h.probe.as_ref())
-        .is_some_and(|probe| probe.systemd);
+    let holder_probe = hosts.get(from).and_then(|h| h.probe.as_ref());
+    let secs = u32::try_from(p.wait_timeout.as_secs()).unwrap_or(30);
+    let method = if tkestack {
+        Method::StaticPod {
+            guard_secs: secs.saturating_add(GUARD_MARGIN_SECS),
+            old_pids: holder_probe
+                .map(|probe| probe.keepalived_pids.clone())
+                .unwrap_or_default(),
+        }
+    } else {
+        Method::Service {
+            systemd: holder_probe.is_some_and(|probe| probe.systemd),
+        }
+    };
     let tcp_oracle = hosts
         .iter()
         .filter_map(|h| h.probe.as_ref())
         .any(|probe| probe.apiserver_listening);
-    let secs = u32::try_from(p.wait_timeout.as_secs()).unwrap_or(30);
     let api = SocketAddr::new(plan.vip, 6443);
     let view = HolderView::new(hosts.len());
     let mut measured: Option<(usize, u64)> = None;
     let mut stop_error = None;
+    let mut stop_sent = false;
     std::thread::scope(|s| {
         let (old, others): (Vec<_>, Vec<_>) = hosts.iter_mut().partition(|h| h.index == from);
         vip::spawn_watchers(s, others.into_iter(), plan.vip, 50, secs, &view);
@@ -77,18 +234,21 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
             .enumerate()
             .any(|(i, v)| i != from && v.is_none())
             && Instant::now() < deadline
+            && !p.interrupt.is_set()
         {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let script = service::stop_nowait_script(systemd);
+        if p.interrupt.is_set() {
+            view.stop();
+            return;
+        }
         let start = Instant::now();
-        if let Some(remote) = old.remote.as_mut()
-            && let Err(e) = remote.run(&script, SCRIPT_TIMEOUT)
-        {
-            stop_error = Some(e.to_string());
+        stop_sent = true;
+        if let Err(e) = method.stop(old) {
+            stop_error = Some(e);
         }
         let deadline = start + p.wait_timeout;
-        while stop_error.is_none() && Instant::now() < deadline {
+        while stop_error.is_none() && Instant::now() < deadline && !p.interrupt.is_set() {
             let latest = view.latest();
             let new = latest
                 .iter()
@@ -124,19 +284,29 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
         view.stop();
         old.sync_round_trips();
     });
-    if let Some(e) = stop_error {
-        report.fail(format!("stopping keepalived on the holder failed: {e}"));
+    let interrupted = p.interrupt.is_set();
+    if let Some(e) = &stop_error {
+        report.fail(format!("{} failed: {e}", method.what_stopped()));
     }
-    // Restore the old holder whatever happened, then watch that it does not take the VIP back.
-    let restore = service::restart_script(systemd);
-    if let Some(remote) = hosts.get_mut(from).and_then(|h| h.remote.as_mut())
-        && let Err(e) = remote.run(&restore, SCRIPT_TIMEOUT)
-    {
-        report.fail(format!(
-            "restarting keepalived on {} failed: {e}; run `apply`",
-            plan.machines[from].name()
-        ));
+    // Restore the old holder whatever happened (if anything was sent to it).
+    if stop_sent && let Some(h) = hosts.get_mut(from) {
+        if let Err(e) = method.restore(h, secs) {
+            report.fail(format!(
+                "restoring keepalived on {} failed: {e}",
+                plan.machines[from].name()
+            ));
+        }
+        h.sync_round_trips();
     }
+    if interrupted {
+        report.fail(if stop_sent {
+            "interrupted: the drill stopped early and put keepalived back on the old holder"
+        } else {
+            "interrupted before anything was stopped: nothing was changed"
+        });
+        return finish(report, hosts, t);
+    }
+    // Watch that the old holder does not take the VIP back.
     let after = HolderView::new(hosts.len());
     std::thread::scope(|s| {
         vip::spawn_watchers(
@@ -175,15 +345,30 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
                 oracle: if tcp_oracle { "tcp" } else { "holder" }.into(),
                 old_holder_stayed_backup: old_stayed_backup,
             });
-            if !old_stayed_backup {
-                report.fail("the restarted old holder took the VIP back (nopreempt not effective)");
+            match (old_stayed_backup, tkestack) {
+                (true, _) => {}
+                // Expected of TKEStack's config (no nopreempt): reported, not a failure.
+                (false, true) => report.warn(
+                    "drill-vip-returned",
+                    format!(
+                        "the old holder {} took the VIP back once kubelet restarted keepalived: a second VIP \
+                         move (TKEStack's config has no nopreempt)",
+                        plan.machines[from].name()
+                    ),
+                ),
+                (false, false) => report
+                    .fail("the restarted old holder took the VIP back (nopreempt not effective)"),
             }
         }
-        None => report.fail(format!(
-            "no other master took VIP {} within {} s",
-            plan.vip,
-            p.wait_timeout.as_secs()
-        )),
+        None => {
+            if stop_error.is_none() {
+                report.fail(format!(
+                    "no other master took VIP {} within {} s",
+                    plan.vip,
+                    p.wait_timeout.as_secs()
+                ));
+            }
+        }
     }
     if holders_now.len() != 1 {
         report.fail(format!(

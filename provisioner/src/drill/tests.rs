@@ -207,3 +207,268 @@ fn third_party_ha_has_nothing_to_drill() {
     );
     assert!(fleet.whats(0).is_empty() && fleet.whats(1).is_empty());
 }
+
+/// Three masters as TKEStack leaves them (healthy apiservers), `holder` holding the VIP.
+fn tkestack(holder: usize) -> Fleet {
+    let fleet = Fleet::new(3);
+    fleet.tkestack(&fleet.tke_plan(), holder);
+    fleet.every(|m| {
+        m.apiserver_manifest = true;
+        m.apiserver_listening = true;
+    });
+    fleet.api_behind_vip(true);
+    fleet
+}
+
+const PARK: &str = "park keepalived manifest";
+const RESTORE: &str = "restore keepalived manifest";
+
+#[test]
+fn tkestack_the_manifest_is_parked_the_vip_moves_and_the_manifest_comes_back() {
+    let fleet = tkestack(0);
+    let pid_before = fleet.state(0).pod_pid;
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(report.ok, "{}", report.to_text());
+    assert_eq!(fleet.whats(0), ["probe", PARK, RESTORE, "VIP watch"]);
+    for i in [1, 2] {
+        assert_eq!(
+            fleet.whats(i),
+            ["probe", "VIP watch", "VIP watch"],
+            "master {i}"
+        );
+    }
+    // The park script writes the guard's restore script (root only) before it moves anything.
+    let park = &fleet.sent(0)[1];
+    assert_eq!(park.uploads().len(), 1);
+    assert_eq!(
+        park.uploads()[0].path,
+        "/etc/kubernetes/tkeha-drill/restore.sh"
+    );
+    assert_eq!(park.uploads()[0].mode, 0o700);
+    assert!(
+        park.text().contains("--on-active=40s"),
+        "guard: the drill's wait + 10 s"
+    );
+    // The restore waits for a keepalived that is not the pod's old one.
+    let restore = &fleet.sent(0)[2];
+    assert!(
+        restore
+            .text()
+            .contains(&format!("old=' {} {} '", pid_before, pid_before + 1)),
+        "{}",
+        restore.text()
+    );
+
+    let d = report.drill.as_ref().unwrap();
+    assert_eq!((d.from.as_str(), d.to.as_str()), ("10.0.0.11", "10.0.0.12"));
+    assert_eq!(d.oracle, "tcp");
+    assert!(d.old_holder_stayed_backup);
+    assert_eq!(report.managed_by, Some(crate::report::ManagedBy::Tkestack));
+    let m = fleet.state(0);
+    assert!(
+        m.static_pod.is_some() && m.parked_pod.is_none(),
+        "the manifest is back"
+    );
+    assert!(
+        m.running && m.pod_pid != pid_before,
+        "kubelet started a new keepalived"
+    );
+    assert!(!m.guard_armed, "the guard is disarmed");
+    assert!(
+        !m.files
+            .contains_key("/etc/kubernetes/tkeha-drill/restore.sh")
+    );
+    assert_eq!(fleet.holders(), [1]);
+}
+
+#[test]
+fn tkestack_an_old_holder_taking_the_vip_back_is_reported_not_failed() {
+    let fleet = tkestack(0);
+    fleet.master(0, |m| m.preempts = true);
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(report.ok, "{}", report.to_text());
+    assert!(!report.drill.as_ref().unwrap().old_holder_stayed_backup);
+    let returned = report
+        .warnings
+        .iter()
+        .find(|w| w.code == "drill-vip-returned")
+        .unwrap();
+    assert!(
+        returned.message.contains("no nopreempt"),
+        "{}",
+        returned.message
+    );
+}
+
+/// A change to one fake master.
+type Change = fn(&mut crate::fake::Master);
+
+#[test]
+fn tkestack_any_unhealthy_master_refuses_the_drill_and_nothing_moves() {
+    let cases: [(&str, Change); 3] = [
+        ("keepalived is not running", |m| m.running = false),
+        ("its apiserver does not answer on :6443", |m| {
+            m.apiserver_listening = false
+        }),
+        (
+            "a tkeha drill parked TKEStack's static pod manifest at /etc/kubernetes/tkeha-drill/keepalived.yaml",
+            |m| {
+                m.parked_pod = m.static_pod.take();
+                m.running = false;
+            },
+        ),
+    ];
+    for (why, change) in cases {
+        let fleet = tkestack(0);
+        fleet.master(2, change);
+        let report = drill(&fleet, Duration::from_secs(30));
+        assert!(!report.ok);
+        assert!(
+            report.errors[0].starts_with(&format!(
+                "a drill needs every master healthy, and these are not: 10.0.0.13: {why}"
+            )),
+            "{:?}",
+            report.errors
+        );
+        for i in 0..3 {
+            assert_eq!(fleet.whats(i), ["probe"], "{why}: master {i}");
+        }
+    }
+}
+
+#[test]
+fn tkestack_an_interrupt_after_the_park_restores_at_once() {
+    let fleet = tkestack(0);
+    let interrupt = crate::Interrupt::new();
+    fleet.interrupt_on(PARK, interrupt.clone());
+    let report = fleet
+        .provisioner(Duration::from_secs(30))
+        .interrupted_by(interrupt)
+        .run(Action::Drill, &fleet.tke_plan());
+    assert!(!report.ok);
+    assert_eq!(
+        report.errors,
+        ["interrupted: the drill stopped early and put keepalived back on the old holder"]
+    );
+    assert_eq!(
+        fleet.whats(0),
+        ["probe", PARK, RESTORE],
+        "no watch after an interrupt"
+    );
+    let m = fleet.state(0);
+    assert!(m.static_pod.is_some() && m.parked_pod.is_none() && !m.guard_armed);
+}
+
+#[test]
+fn an_interrupt_before_the_stop_changes_nothing() {
+    let fleet = tkestack(0);
+    let interrupt = crate::Interrupt::new();
+    fleet.interrupt_on("VIP watch", interrupt.clone());
+    let report = fleet
+        .provisioner(Duration::from_secs(30))
+        .interrupted_by(interrupt)
+        .run(Action::Drill, &fleet.tke_plan());
+    assert_eq!(
+        report.errors,
+        ["interrupted before anything was stopped: nothing was changed"]
+    );
+    assert_eq!(fleet.whats(0), ["probe"]);
+    assert!(fleet.state(0).static_pod.is_some());
+}
+
+#[test]
+fn tkestack_a_restore_lost_in_transit_leaves_it_to_the_masters_guard() {
+    let fleet = tkestack(0);
+    fleet.master(0, |m| m.broken.push(RESTORE));
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(!report.ok);
+    let error = report
+        .errors
+        .iter()
+        .find(|e| e.starts_with("restoring keepalived on 10.0.0.11 failed"))
+        .unwrap();
+    assert!(
+        error.ends_with(
+            "the master's guard puts /etc/kubernetes/manifests/keepalived.yaml back within 40 s of the drill's start"
+        ),
+        "{error}"
+    );
+    assert!(fleet.state(0).guard_armed && fleet.state(0).parked_pod.is_some());
+    // The guard's timer runs out on the master: the manifest is back, kubelet starts the pod.
+    fleet.fire_guard(0);
+    let m = fleet.state(0);
+    assert!(m.static_pod.is_some() && m.parked_pod.is_none() && m.running);
+}
+
+#[test]
+fn tkestack_a_refused_park_or_a_stuck_kubelet_fail_the_drill() {
+    let fleet = tkestack(0);
+    fleet.master(0, |m| {
+        m.replies.insert(
+            PARK,
+            crate::remote::ExecOutput {
+                stdout: "@@guard_failed=1\n@@end=1\n".into(),
+                stderr: String::new(),
+                status: 0,
+            },
+        );
+    });
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert_eq!(
+        report.errors[0],
+        "parking the keepalived static pod manifest on the holder failed: the restore guard could not be armed, so nothing was moved"
+    );
+    assert!(fleet.state(0).running, "nothing was stopped");
+
+    let fleet = tkestack(0);
+    fleet.master(0, |m| m.kubelet_stuck = true);
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(
+        report.errors.contains(
+            &"restoring keepalived on 10.0.0.11 failed: the manifest is back, but kubelet started no keepalived within 30 s: see kubelet's log"
+                .to_string()
+        ),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn tkestack_a_manifest_tkestack_wrote_during_the_drill_wins_and_the_parked_copy_is_kept() {
+    let fleet = tkestack(0);
+    fleet.master(0, |m| {
+        m.rewrite_during_drill = Some(format!("{}\n# rewritten", m.static_pod.clone().unwrap()));
+    });
+    let report = drill(&fleet, Duration::from_secs(30));
+    assert!(report.ok, "{}", report.to_text());
+    assert!(
+        report.hosts[0].notes.contains(
+            &"TKEStack wrote the manifest again during the drill; the parked copy differs and is left at /etc/kubernetes/tkeha-drill/keepalived.yaml"
+                .to_string()
+        ),
+        "{:?}",
+        report.hosts[0].notes
+    );
+    let m = fleet.state(0);
+    assert!(
+        m.static_pod.as_deref().unwrap().ends_with("# rewritten"),
+        "TKEStack's copy stays"
+    );
+    assert!(
+        m.parked_pod.is_some(),
+        "the drill's copy is kept for a person"
+    );
+    // The next status says what to do about it.
+    let status = fleet
+        .provisioner(Duration::from_secs(5))
+        .run(Action::Status, &fleet.tke_plan());
+    assert!(
+        status.hosts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("remove the parked copy"),
+        "{:?}",
+        status.hosts[0]
+    );
+}

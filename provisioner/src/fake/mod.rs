@@ -14,12 +14,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
+use crate::interrupt::Interrupt;
 use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH};
 use crate::manifest::{Machine, Plan, plan_from_text};
 use crate::net::Network;
 use crate::remote::{Connector, ExecOutput, Remote, RemoteError};
 use crate::runner::Provisioner;
 use crate::scripts::Script;
+use crate::scripts::park::RESTORE_SCRIPT;
+use crate::tkestack::fixtures::{STATIC_POD, tkestack_conf};
+use crate::tkestack::{PARKED_MANIFEST, STATIC_POD_MANIFEST};
 
 /// A file on a fake master.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +74,30 @@ pub(crate) struct Master {
     pub stale_vip: bool,
     /// Answers given as they are, by script name, instead of the master's behaviour.
     pub replies: BTreeMap<&'static str, ExecOutput>,
+    /// Scripts (by name) whose SSH channel breaks: the run fails in transit.
+    pub broken: Vec<&'static str>,
+    /// TKEStack's keepalived static pod manifest, in kubelet's directory. A master with one (or
+    /// with a parked one) runs keepalived as a pod: `running` is the pod's keepalived.
+    pub static_pod: Option<String>,
+    /// The manifest as a drill parked it.
+    pub parked_pod: Option<String>,
+    /// The drill's restore guard is armed on this master.
+    pub guard_armed: bool,
+    /// PID of the pod's keepalived (a new one at every start).
+    pub pod_pid: u32,
+    /// kubelet starts no keepalived when the manifest comes back.
+    pub kubelet_stuck: bool,
+    /// TKEStack's hairpin rule (third-party HA) is present.
+    pub tkestack_hairpin: bool,
+    /// TKEStack's controller writes this manifest while a drill has the old one parked.
+    pub rewrite_during_drill: Option<String>,
+}
+
+impl Master {
+    /// keepalived runs as TKEStack's static pod here (the manifest in place or parked).
+    pub fn pod_managed(&self) -> bool {
+        self.static_pod.is_some() || self.parked_pod.is_some()
+    }
 }
 
 impl Master {
@@ -97,6 +125,14 @@ impl Master {
             preempts: false,
             stale_vip: false,
             replies: BTreeMap::new(),
+            broken: Vec::new(),
+            static_pod: None,
+            parked_pod: None,
+            guard_armed: false,
+            pod_pid: 0,
+            kubelet_stuck: false,
+            tkestack_hairpin: false,
+            rewrite_during_drill: None,
         }
     }
 }
@@ -117,6 +153,8 @@ struct World {
     /// The apiserver answers on `VIP:6443` from the provisioner host while someone holds the VIP.
     api_behind_vip: bool,
     sent: Vec<Sent>,
+    /// Set this interrupt when a master receives the script of this name (a signal mid-run).
+    interrupt_on: Option<(&'static str, Interrupt)>,
 }
 
 impl World {
@@ -166,6 +204,7 @@ impl Fleet {
             holders: BTreeSet::new(),
             api_behind_vip: false,
             sent: Vec::new(),
+            interrupt_on: None,
         })))
     }
 
@@ -235,6 +274,48 @@ impl Fleet {
             );
         }
         w.holders = BTreeSet::from([holder]);
+        self
+    }
+
+    /// Masters as TKEStack's controller leaves them: its keepalived.conf (from its template, VIP
+    /// and VRID of `plan`) and its static pod, keepalived running in the pod, `holder` holding
+    /// the VIP. keepalived is not installed on the host (it runs in the container).
+    pub fn tkestack(&self, plan: &Plan, holder: usize) -> &Self {
+        let vrid = match plan.mode {
+            crate::manifest::Mode::Tke { vrid } => vrid,
+            crate::manifest::Mode::ThirdParty { .. } => 1,
+        };
+        let conf = tkestack_conf("eth0", vrid, &plan.vip.to_string());
+        let mut w = self.world();
+        for (i, m) in w.masters.iter_mut().enumerate() {
+            m.files.insert(
+                CONF_PATH.into(),
+                File {
+                    mode: 0o644,
+                    content: conf.clone(),
+                },
+            );
+            m.static_pod = Some(STATIC_POD.into());
+            m.running = true;
+            m.pod_pid = 1000 + 100 * u32::try_from(i).unwrap_or(0);
+        }
+        w.holders = BTreeSet::from([holder]);
+        self
+    }
+
+    /// The restore guard of master `i` fires (its timer ran out): the parked manifest goes back.
+    pub fn fire_guard(&self, i: usize) -> &Self {
+        let mut w = self.world();
+        if w.masters[i].guard_armed {
+            w.masters[i].guard_armed = false;
+            restore_manifest(&mut w, i);
+        }
+        self
+    }
+
+    /// Set `interrupt` as soon as any master receives the script named `what`.
+    pub fn interrupt_on(&self, what: &'static str, interrupt: Interrupt) -> &Self {
+        self.world().interrupt_on = Some((what, interrupt));
         self
     }
 
@@ -390,6 +471,11 @@ impl FakeRemote {
             host: self.index,
             script: script.clone(),
         });
+        if let Some((what, interrupt)) = &w.interrupt_on
+            && *what == script.what()
+        {
+            interrupt.trigger();
+        }
         w
     }
 }
@@ -422,8 +508,27 @@ fn probe(w: &World, i: usize) -> ExecOutput {
             s.push_str(&format!("@@file={path} {}\n", b64(&f.content)));
         }
     }
-    if m.running {
+    if m.pod_managed() {
+        for (path, pod) in [
+            (STATIC_POD_MANIFEST, &m.static_pod),
+            (PARKED_MANIFEST, &m.parked_pod),
+        ] {
+            if let Some(pod) = pod {
+                s.push_str(&format!("@@static_pod={path} {}\n", b64(pod)));
+            }
+        }
+        if m.running {
+            s.push_str(&format!(
+                "@@keepalived_pid={}\n@@keepalived_pid={}\n",
+                m.pod_pid,
+                m.pod_pid + 1
+            ));
+        }
+    } else if m.running {
         s.push_str("@@running=1\n");
+    }
+    if m.tkestack_hairpin {
+        s.push_str("@@tkestack_hairpin=1\n");
     }
     if m.apiserver_manifest {
         s.push_str("@@manifest=1\n");
@@ -523,6 +628,72 @@ fn uninstall(w: &mut World, i: usize) -> ExecOutput {
     out(s + "@@end=1\n", "", 0)
 }
 
+/// The park script's effect: the guard is armed, the manifest parked, kubelet stops the pod.
+fn park(w: &mut World, i: usize, script: &Script) -> ExecOutput {
+    let m = &mut w.masters[i];
+    if m.static_pod.is_none() {
+        return out("@@no_manifest=1\n@@end=1\n".into(), "", 0);
+    }
+    if m.parked_pod.is_some() {
+        return out("@@busy=1\n@@end=1\n".into(), "", 0);
+    }
+    for u in script.uploads() {
+        m.files.insert(
+            u.path.clone(),
+            File {
+                mode: u.mode,
+                content: u.content.clone(),
+            },
+        );
+    }
+    m.guard_armed = true;
+    m.parked_pod = m.static_pod.take();
+    m.running = false;
+    m.static_pod = m.rewrite_during_drill.take();
+    let guard = if m.systemd { "timer" } else { "sleep" };
+    w.settle();
+    out(format!("@@guard={guard}\n@@parked=1\n@@end=1\n"), "", 0)
+}
+
+/// What restore.sh does: the parked manifest goes back (an identical copy of one in place is
+/// dropped), and kubelet starts the pod again.
+fn restore_manifest(w: &mut World, i: usize) {
+    let m = &mut w.masters[i];
+    match (&m.static_pod, m.parked_pod.take()) {
+        (None, Some(parked)) => m.static_pod = Some(parked),
+        (Some(now), Some(parked)) if *now != parked => m.parked_pod = Some(parked),
+        _ => {}
+    }
+    if m.static_pod.is_some() && !m.running && !m.kubelet_stuck {
+        m.running = true;
+        m.pod_pid += 10;
+        if m.preempts {
+            w.holders = BTreeSet::from([i]);
+        }
+    }
+    w.settle();
+}
+
+/// The restore script's effect: the guard is disarmed, then restore.sh's work.
+fn restore(w: &mut World, i: usize) -> ExecOutput {
+    let m = &mut w.masters[i];
+    m.guard_armed = false;
+    m.files.remove(RESTORE_SCRIPT);
+    restore_manifest(w, i);
+    let m = &w.masters[i];
+    let mut s = String::new();
+    if m.static_pod.is_some() {
+        s.push_str("@@in_place=1\n");
+    }
+    if m.parked_pod.is_some() {
+        s.push_str("@@still_parked=1\n");
+    }
+    if m.static_pod.is_some() && m.running {
+        s.push_str(&format!("@@started={}\n", m.pod_pid));
+    }
+    out(s + "@@end=1\n", "", 0)
+}
+
 /// `end=$((SECONDS+N))` and `sleep X` of the watch script: how many samples the real loop takes.
 fn samples(script: &Script) -> usize {
     let text = script.text();
@@ -553,6 +724,12 @@ impl Remote for FakeRemote {
                 message: "sudo: a password is required".into(),
             });
         }
+        if m.broken.contains(&script.what()) {
+            return Err(RemoteError::Exec {
+                what: script.what().into(),
+                message: "channel closed".into(),
+            });
+        }
         if let Some(reply) = m.replies.get(script.what()) {
             return Ok(reply.clone());
         }
@@ -560,6 +737,8 @@ impl Remote for FakeRemote {
             "probe" => probe(&w, i),
             "apply" => apply(&mut w, i, script),
             "uninstall" => uninstall(&mut w, i),
+            "park keepalived manifest" => park(&mut w, i, script),
+            "restore keepalived manifest" => restore(&mut w, i),
             "stop keepalived" => {
                 if m.stop_fails {
                     return Err(RemoteError::Exec {

@@ -12,7 +12,9 @@ use base64::Engine as _;
 
 pub(crate) mod apply;
 pub(crate) mod hairpin;
+pub(crate) mod park;
 pub(crate) mod probe;
+pub(crate) mod probe_tkestack;
 pub(crate) mod service;
 pub(crate) mod uninstall;
 pub(crate) mod watch;

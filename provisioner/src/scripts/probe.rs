@@ -63,6 +63,7 @@ for t in socat python3 iptables arping ping; do command -v $t >/dev/null 2>&1 &&
     if req.vip_answer_test.is_some() {
         s.push_str("wait\n");
     }
+    s.push_str(&super::probe_tkestack::snippet(req));
     if let Some((vip, vport)) = req.hairpin {
         s.push_str(&format!(
             "iptables -w 5 -t nat -C {} 2>/dev/null && echo \"@@hairpin=1\"\n",
@@ -147,6 +148,16 @@ pub struct Probe {
     pub listener_unavailable: bool,
     /// The script ran to its end.
     pub complete: bool,
+    /// TKEStack's keepalived static pod manifest, when it is in kubelet's manifests directory.
+    pub static_pod: Option<String>,
+    /// The same manifest parked by a tkeha drill (running, or interrupted).
+    pub parked_static_pod: Option<String>,
+    /// PIDs of the processes named `keepalived` (in a container too).
+    pub keepalived_pids: Vec<u32>,
+    /// TKEStack's own hairpin rule (third-party HA) is present.
+    pub tkestack_hairpin: bool,
+    /// Who set up HA on this master (decided from everything above).
+    pub manager: super::probe_tkestack::Manager,
 }
 
 impl Probe {
@@ -165,7 +176,8 @@ impl Probe {
 /// Parse the probe's output.
 pub fn parse_probe(out: &str) -> Probe {
     let mut p = Probe::default();
-    for (key, value) in Markers::parse(out).iter() {
+    let markers = Markers::parse(out);
+    for (key, value) in markers.iter() {
         match key {
             "hostname" => p.hostname = value.trim().to_string(),
             "uid" => p.uid = value.trim().parse().ok(),
@@ -195,6 +207,7 @@ pub fn parse_probe(out: &str) -> Probe {
             _ => {}
         }
     }
+    super::probe_tkestack::parse_into(&markers, &mut p);
     p
 }
 

@@ -1,20 +1,52 @@
-//! `uninstall`: stop keepalived, remove our files and the hairpin rule, and make sure the VIP is gone.
+//! `uninstall`: stop keepalived, remove our files and the hairpin rule, and make sure the VIP is gone; refused, with nothing changed anywhere, where TKEStack manages HA or a mixed cluster.
 
 use std::time::Instant;
 
+use crate::Action;
 use crate::fleet;
 use crate::keepalived::CONF_PATH;
-use crate::manifest::Plan;
+use crate::managed;
+use crate::manifest::{Mode, Plan};
 use crate::observer::Step;
-use crate::report::{Report, VrrpState};
+use crate::report::{ManagedBy, Report, VrrpState};
 use crate::runner::Provisioner;
+use crate::scripts::probe::ProbeRequest;
+use crate::scripts::probe_tkestack::Manager;
 use crate::scripts::uninstall::{UninstallOutcome, uninstall_script};
+use crate::tkestack::STATIC_POD_MANIFEST;
 
 /// Remove everything tkeha installed from every master.
 pub(crate) fn uninstall(p: &Provisioner<'_>, plan: &Plan) -> Report {
     let t = Instant::now();
     let mut report = Report::new("uninstall", plan.mode.name(), &plan.vip.to_string());
-    let mut hosts = fleet::connect_all(plan, p);
+    // Probe first: nothing is removed anywhere when TKEStack manages HA on any master.
+    let mut hosts = fleet::connect_and_probe(plan, p, |_| ProbeRequest {
+        hairpin: match plan.mode {
+            Mode::ThirdParty { vport } => Some((plan.vip, vport)),
+            Mode::Tke { .. } => None,
+        },
+        ..ProbeRequest::default()
+    });
+    managed::judge_fleet(plan, &mut hosts, &mut report);
+    if report.managed_by == Some(ManagedBy::Tkestack)
+        && let Some(refusal) = managed::refusal(Action::Uninstall, plan)
+    {
+        report.fail(refusal);
+    }
+    for h in hosts.iter_mut() {
+        if let Some(Manager::OtherStaticPod(why)) = h.probe.as_ref().map(|p| &p.manager) {
+            let why = format!(
+                "a keepalived static pod ({STATIC_POD_MANIFEST}) that tkeha did not write runs here ({why}): \
+                 uninstall leaves every master alone"
+            );
+            h.report.fail(why);
+        }
+    }
+    if !report.errors.is_empty() || hosts.iter().any(|h| h.probe.is_some() && !h.report.ok) {
+        report.fail("nothing was changed on any master");
+        fleet::into_report(&mut report, hosts, t);
+        return report;
+    }
     let script = uninstall_script(plan);
     fleet::each(&mut hosts, p, Step::Uninstall, |h| {
         let out = UninstallOutcome::parse(&h.run(&script)?);

@@ -27,8 +27,12 @@ fn keepalived_is_stopped_our_files_removed_and_the_vip_released() {
     let report = uninstall(&fleet, TKE);
     assert!(report.ok, "{}", report.to_text());
     for i in 0..3 {
-        assert_eq!(fleet.whats(i), ["uninstall"], "one script, no probe");
-        let script = &fleet.sent(i)[0];
+        assert_eq!(
+            fleet.whats(i),
+            ["probe", "uninstall"],
+            "a probe (who manages HA here?), then one script"
+        );
+        let script = &fleet.sent(i)[1];
         assert!(script.uploads().is_empty());
         assert!(
             script
@@ -39,7 +43,7 @@ fn keepalived_is_stopped_our_files_removed_and_the_vip_released() {
         let h = &report.hosts[i];
         assert!(h.ok && h.changed, "{h:?}");
         assert_eq!(h.state, VrrpState::Stopped);
-        assert_eq!(h.round_trips, 1);
+        assert_eq!(h.round_trips, 2);
         let state = fleet.state(i);
         assert!(!state.running && state.files.is_empty());
     }
@@ -154,7 +158,7 @@ fn third_party_masters_lose_the_hairpin_rule() {
         &fleet,
         r#"{"thirdParty": {"vip": "10.0.0.100", "vport": 16443}}"#,
     );
-    let script = &fleet.sent(0)[0];
+    let script = &fleet.sent(0)[1];
     assert!(
         script.text().contains(
             "iptables -w 5 -t nat -D OUTPUT -d 10.0.0.100/32 -p tcp --dport 16443 -m comment --comment tkeha-hairpin -j REDIRECT --to-ports 6443"

@@ -166,6 +166,20 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
+    /// Network-namespace tier: prepare a master (or all) as TKEStack leaves it (its keepalived.conf
+    /// and static pod manifest, a control plane) and start the stand-in kubelet that runs
+    /// keepalived while the manifest exists.
+    Tkestack {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long, required_unless_present = "all")]
+        master: Option<usize>,
+        #[arg(long)]
+        all: bool,
+        /// How often the stand-in kubelet looks at the manifest (real kubelet: inotify, and every 20 s).
+        #[arg(long, default_value_t = 100)]
+        poll_ms: u64,
+    },
     /// Take a master's link down or up.
     Link {
         action: OnOff,
@@ -415,6 +429,21 @@ fn run(cli: Cli) -> Result<()> {
                     (AnyLab::Booted(l), StartStop::Stop) => l.stop_apiserver(i)?,
                     (AnyLab::Booted(l), StartStop::Kill) => l.kill_apiserver(i)?,
                 }
+            }
+        }
+        Cmd::Tkestack {
+            state,
+            master,
+            all,
+            poll_ms,
+        } => {
+            let lab = AnyLab::load(&state)?;
+            let AnyLab::Netns(l) = &lab else {
+                bail!("tkestack needs a network-namespace lab (tkeha-lab up)");
+            };
+            for i in targets(&lab, master, all)? {
+                l.prepare_tkestack(i)?;
+                l.start_fake_kubelet(i, poll_ms)?;
             }
         }
         Cmd::MarkControlPlane { state, master, all } => {

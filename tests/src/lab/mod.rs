@@ -17,6 +17,7 @@ pub mod procs;
 pub mod proxy;
 pub mod ssh;
 pub mod sshd;
+pub mod tkestack;
 pub mod view;
 
 use anyhow::{Context, Result, bail};
