@@ -175,11 +175,13 @@ impl<'de> Deserialize<'de> for DecodedSpec {
                 }
             }
         })?;
-        // A key given twice in the text is one field (a JSON value keeps the last).
+        // A key given twice in the text is one field (a JSON value keeps the last). A set, not
+        // a scan of the list: 3 MiB of text holds 400,000 unknown keys.
         let mut unknown: Vec<UnknownField> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (parent, key) in paths {
             let field = UnknownField::new(&parent, &key, &known_at(&parent));
-            if !unknown.iter().any(|u| u.path == field.path) {
+            if seen.insert(field.path.clone()) {
                 unknown.push(field);
             }
         }

@@ -25,7 +25,9 @@ fn main() {
         for shape in shapes::all(size) {
             let n = shape.bytes.len();
             let peak = match shape.target {
-                Target::Admit => measure(|| admit(Endpoint::Validate, &shape.bytes, &policy).is_ok()).1,
+                Target::Admit => {
+                    measure(|| admit(Endpoint::Validate, &shape.bytes, &policy).is_ok()).1
+                }
                 Target::Review => {
                     let text = String::from_utf8_lossy(&shape.bytes);
                     let Ok(v) = tkeha_api::parse_manifest(&text) else {

@@ -3,10 +3,10 @@
 //!
 //! [`targets`] holds one function per boundary that takes arbitrary bytes and checks what must
 //! hold for every input: no panic, and a peak allocation within `K x input + C`
-//! ([`meter`]). Two drivers call them: `tests/robustness.rs` on stable Rust in `make test`
-//! (the committed corpus and every regression replayed, then a seeded structure-aware mutation
-//! run from [`mutate`]), and the libFuzzer targets in `fuzz/libfuzzer` (coverage-guided, which
-//! grow the corpus).
+//! ([`meter`]). `tests/robustness.rs` drives them in `make test` (nextest): the committed
+//! corpus (`fuzz/corpus/<target>/`) and every regression (`fuzz/regressions/<target>/`)
+//! replayed, the amplifying [`shapes`], then a seeded structure-aware mutation run from
+//! [`mutate`]. `examples/measure.rs` prints what each shape costs at the body limit.
 
 pub mod meter;
 pub mod mutate;

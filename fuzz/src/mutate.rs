@@ -144,7 +144,9 @@ const STRINGS: &[&str] = &[
 ];
 
 /// Lengths around the bounds of `tkeha_api::limits`.
-const LENGTHS: &[usize] = &[15, 16, 32, 33, 45, 46, 63, 64, 65, 128, 129, 253, 254, 1025, 2049, 4097];
+const LENGTHS: &[usize] = &[
+    15, 16, 32, 33, 45, 46, 63, 64, 65, 128, 129, 253, 254, 1025, 2049, 4097,
+];
 
 /// Numbers on the edges of ports, VRIDs and counts.
 const NUMBERS: &[&str] = &[
@@ -235,7 +237,11 @@ impl Mutator {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { self.rng.random_range(0..n) }
+        if n == 0 {
+            0
+        } else {
+            self.rng.random_range(0..n)
+        }
     }
 
     fn chance(&mut self, percent: usize) -> bool {
@@ -350,7 +356,13 @@ impl Mutator {
                 }
                 other => *other = Value::String(self.misspell("machines")),
             },
-            8 => *node = if self.chance(50) { Value::Array(Vec::new()) } else { Value::Object(Map::new()) },
+            8 => {
+                *node = if self.chance(50) {
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Object(Map::new())
+                }
+            }
             _ => {
                 // A long string at a length bound, sometimes with control characters.
                 let len = *self.pick(LENGTHS);
@@ -363,10 +375,12 @@ impl Mutator {
     fn scalar(&mut self) -> Value {
         match self.below(4) {
             0 => {
-                let n: &str = *self.pick(NUMBERS);
+                let n = self.pick(NUMBERS);
                 serde_json::from_str(n).unwrap_or(Value::Null)
             }
-            1 => self.pick(&[Value::Null, Value::Bool(true), Value::Bool(false)]).clone(),
+            1 => self
+                .pick(&[Value::Null, Value::Bool(true), Value::Bool(false)])
+                .clone(),
             _ => Value::String(self.pick(STRINGS).to_string()),
         }
     }
@@ -388,7 +402,13 @@ impl Mutator {
         }
         let i = self.below(chars.len());
         match self.below(4) {
-            0 => chars[i] = if chars[i].is_uppercase() { chars[i].to_ascii_lowercase() } else { chars[i].to_ascii_uppercase() },
+            0 => {
+                chars[i] = if chars[i].is_uppercase() {
+                    chars[i].to_ascii_lowercase()
+                } else {
+                    chars[i].to_ascii_uppercase()
+                }
+            }
             1 => {
                 chars.remove(i);
             }
@@ -447,7 +467,8 @@ impl Mutator {
             }
             5 => {
                 // A `\u` escape inside a string (the webhook's fast path steps aside).
-                let escape = *self.pick(&["\\u0041", "\\ud800", "\\udc00\\ud800", "\\u0000", "\\u001b"]);
+                let escape =
+                    *self.pick(&["\\u0041", "\\ud800", "\\udc00\\ud800", "\\u0000", "\\u001b"]);
                 if let Some(at) = find_quote(&out, self.below(out.len() + 1)) {
                     out.splice(at + 1..at + 1, escape.bytes());
                 }
@@ -503,7 +524,10 @@ fn nth_node_inner<'v>(v: &'v mut Value, n: usize, seen: &mut usize) -> Option<&'
 
 /// The first `"` at or after `from`.
 fn find_quote(text: &[u8], from: usize) -> Option<usize> {
-    text.get(from..)?.iter().position(|b| *b == b'"').map(|i| i + from)
+    text.get(from..)?
+        .iter()
+        .position(|b| *b == b'"')
+        .map(|i| i + from)
 }
 
 fn memfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -519,7 +543,9 @@ mod tests {
         let seed = br#"{"spec":{"machines":[{"ip":"10.0.0.1"}]}}"#;
         let run = |s| {
             let mut m = Mutator::new(s);
-            (0..50).map(|_| m.mutate(seed, Target::Review)).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| m.mutate(seed, Target::Review))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));

@@ -36,7 +36,8 @@ fn repeated(item: &str, room: usize, numbered: bool) -> String {
 
 /// A spec whose `hole` is filled with repeated `item`s up to about `size` bytes of spec.
 fn spec_with(size: usize, before: &str, item: &str, after: &str, numbered: bool) -> String {
-    let base = r#""type":"Baremetal","version":"1.30.4","features":{"ha":{"tke":{"vip":"10.0.0.9"}}}"#;
+    let base =
+        r#""type":"Baremetal","version":"1.30.4","features":{"ha":{"tke":{"vip":"10.0.0.9"}}}"#;
     let fixed = base.len() + before.len() + after.len() + 8;
     let body = repeated(item, size.saturating_sub(fixed), numbered);
     format!("{{{base},{before}{body}{after}}}")
@@ -60,7 +61,13 @@ pub fn specs(size: usize) -> Vec<(String, String)> {
     let mut out = vec![
         (
             "machines that each break four rules (issue 13)".to_string(),
-            spec_with(size, r#""machines":["#, r#"{"ip":"1","port":0,"username":"","password":"!"}"#, "]", false),
+            spec_with(
+                size,
+                r#""machines":["#,
+                r#"{"ip":"1","port":0,"username":"","password":"!"}"#,
+                "]",
+                false,
+            ),
         ),
         (
             "empty machines".to_string(),
@@ -108,7 +115,13 @@ pub fn specs(size: usize) -> Vec<(String, String)> {
         ),
         (
             "skip conditions".to_string(),
-            spec_with(size, r#""features":{"skipConditions":["#, r#""""#, "]},\"x\":0", false),
+            spec_with(
+                size,
+                r#""features":{"skipConditions":["#,
+                r#""""#,
+                "]},\"x\":0",
+                false,
+            ),
         ),
         (
             "extra args".to_string(),
@@ -144,17 +157,23 @@ fn object(spec: &str) -> String {
 
 /// An AdmissionReview of `operation` for `object` (and `old`).
 fn review(operation: &str, name: &str, object: &str, old: Option<&str>) -> String {
-    let old = old.map(|o| format!(r#","oldObject":{o}"#)).unwrap_or_default();
+    let old = old
+        .map(|o| format!(r#","oldObject":{o}"#))
+        .unwrap_or_default();
     format!(
         r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u-1","kind":{{"group":"platform.tkestack.io","version":"v1","kind":"Cluster"}},"resource":{{"group":"platform.tkestack.io","version":"v1","resource":"clusters"}},"name":"{name}","operation":"{operation}","object":{object}{old}}}}}"#
     )
 }
 
-/// Every shape at about `size` bytes, for every target it fits.
+/// Every shape at about `size` bytes (at most `size`), for every target it fits.
 pub fn all(size: usize) -> Vec<Shape> {
     let mut out = Vec::new();
-    let small_old = object(r#"{"type":"Baremetal","version":"1.30.4","machines":[{"ip":"10.0.0.1","username":"root","password":"MTIzNDU2"}],"features":{"ha":{"tke":{"vip":"10.0.0.9"}}}}"#);
-    for (name, spec) in specs(size) {
+    // Room for the object, the AdmissionReview and a small stored object around the spec.
+    let spec_size = size.saturating_sub(1024);
+    let small_old = object(
+        r#"{"type":"Baremetal","version":"1.30.4","machines":[{"ip":"10.0.0.1","username":"root","password":"MTIzNDU2"}],"features":{"ha":{"tke":{"vip":"10.0.0.9"}}}}"#,
+    );
+    for (name, spec) in specs(spec_size) {
         let obj = object(&spec);
         out.push(Shape {
             name: format!("manifest: {name}"),
@@ -207,12 +226,18 @@ pub fn all(size: usize) -> Vec<Shape> {
     out.push(Shape {
         name: "manifest: YAML keys".into(),
         target: Target::Manifest,
-        bytes: repeated("k{n}: 0\n", size, true).replace(",", "").into_bytes(),
+        bytes: repeated("k{n}: 0\n", size, true)
+            .replace(",", "")
+            .into_bytes(),
     });
     out.push(Shape {
         name: "manifest: YAML aliases".into(),
         target: Target::Manifest,
-        bytes: format!("a: &a [0]\nb: [{}]", repeated("*a", size, false)).into_bytes(),
+        bytes: format!(
+            "a: &a [0]\nb: [{}]",
+            repeated("*a", size.saturating_sub(16), false)
+        )
+        .into_bytes(),
     });
     let line = "10.0.0.9 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB\n";
     out.push(Shape {
@@ -223,7 +248,11 @@ pub fn all(size: usize) -> Vec<Shape> {
     out.push(Shape {
         name: "known_hosts: one long line".into(),
         target: Target::KnownHosts,
-        bytes: format!("10.0.0.1 ssh-ed25519 {}\n", "A".repeat(size)).into_bytes(),
+        bytes: format!(
+            "10.0.0.1 ssh-ed25519 {}\n",
+            "A".repeat(size.saturating_sub(64))
+        )
+        .into_bytes(),
     });
     out
 }
