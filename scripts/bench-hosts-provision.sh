@@ -16,6 +16,6 @@ export ANSIBLE_PLAYBOOK=$PWD/$VENV/bin/ansible-playbook TKEHA_ANSIBLE_DIR=$PWD/s
 export RUNS=${RUNS:-3} SIZES=${SIZES:-1 3 12}
 OUT=$(mktemp); trap 'rm -f "$OUT"' EXIT
 "$BIN/tkeha-hosts-provision-bench" > "$OUT"
-{ cat "$OUT"; echo; echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, profile $PROFILE, $("$ANSIBLE_PLAYBOOK" --version | head -1)."; } \
+{ cat "$OUT"; echo; echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, profile $PROFILE, $("$ANSIBLE_PLAYBOOK" --version 2>/dev/null | head -1)."; } \
   | python3 scripts/bench-section.py hosts-provision BENCHMARKS.md
 cat "$OUT"

@@ -63,6 +63,7 @@ say "Provision: apt installs keepalived from the mirror on every master, systemd
 run kubectl tkeha provision -f "$STATE/cluster.yaml" "${KH[@]}"
 for m in 1 2 3; do note "m$m keepalived: $(unit $m)"; done
 note "VIP holder, read inside the machines: $(holders)"
+note "m1 files: $(on 1 "stat -c '%n %a %U:%G' /etc/keepalived/keepalived.conf /etc/keepalived/check_apiserver.sh" | paste -sd ';' -) (the config holds auth_pass: root only)"
 
 say "Provision again with nothing changed: same MainPID, nothing reloaded"
 run kubectl tkeha provision -f "$STATE/cluster.yaml" "${KH[@]}"

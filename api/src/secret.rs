@@ -9,9 +9,40 @@ use base64::Engine as _;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
-/// The machine fields (`spec.machines[i].*`) that hold secrets: their values never appear in a
-/// message, a log or printed output.
+/// The machine fields (`spec.machines[i].*`, and the same names in `spec.machines[i].proxy`)
+/// that hold secrets: their values never appear in a message, a log or printed output.
 pub const FIELDS: [&str; 3] = ["password", "privateKey", "passPhrase"];
+
+/// What a secret is shown as.
+pub const REDACTED: &str = "<redacted>";
+
+/// Replace every secret of a Cluster object with [`REDACTED`]: each machine's password, key and
+/// passphrase, and its proxy's. For printing an object (`create -o yaml|json`).
+pub fn redact(object: &mut serde_json::Value) {
+    let Some(serde_json::Value::Array(machines)) = object.pointer_mut("/spec/machines") else {
+        return;
+    };
+    for machine in machines
+        .iter_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+    {
+        redact_fields(machine);
+        if let Some(proxy) = machine
+            .get_mut("proxy")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            redact_fields(proxy);
+        }
+    }
+}
+
+fn redact_fields(map: &mut serde_json::Map<String, serde_json::Value>) {
+    for field in FIELDS {
+        if let Some(value) = map.get_mut(field) {
+            *value = serde_json::Value::String(REDACTED.to_string());
+        }
+    }
+}
 
 const GO_STD: GeneralPurpose = GeneralPurpose::new(
     &STANDARD,
@@ -128,6 +159,37 @@ mod tests {
         assert_eq!(decode("MTIzNDU2").as_deref(), Some(&b"123456"[..]));
         assert_eq!(decode("YR==").as_deref(), Some(&b"a"[..]));
         assert_eq!(encode(b"123456"), "MTIzNDU2");
+    }
+
+    #[test]
+    fn redact_hides_the_machines_and_their_proxies_secrets() {
+        let mut object = serde_json::json!({"spec": {"machines": [
+            {"ip": "10.0.0.2", "password": "MTIzNDU2",
+             "proxy": {"type": "SSHJumpServer", "ip": "10.0.0.5", "port": 22,
+                       "username": "jumper", "password": "anVtcHB3",
+                       "privateKey": "a2V5", "passPhrase": "cHA="}},
+            {"ip": "10.0.0.3", "privateKey": "LS0tLS1CRUdJTg==", "passPhrase": "cGFzcw==",
+             "proxy": {"type": "SOCKS5", "ip": "10.0.0.6", "port": 1080}},
+            "not an object"
+        ]}});
+        redact(&mut object);
+        let shown = object.to_string();
+        for secret in [
+            "MTIzNDU2",
+            "anVtcHB3",
+            "a2V5",
+            "cHA=",
+            "LS0tLS1CRUdJTg==",
+            "cGFzcw==",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(shown.matches(REDACTED).count(), 6, "{shown}");
+        assert_eq!(object["spec"]["machines"][0]["proxy"]["username"], "jumper");
+        assert_eq!(object["spec"]["machines"][1]["proxy"]["port"], 1080);
+        // Nothing to do: no panic.
+        redact(&mut serde_json::json!({"spec": {"machines": 3}}));
+        redact(&mut serde_json::json!(null));
     }
 
     #[test]

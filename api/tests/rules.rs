@@ -38,6 +38,21 @@ fn s(x: &str) -> Option<Value> {
     Some(json!(x))
 }
 
+/// A valid jump server proxy (password `jumperpw`).
+fn jump() -> Value {
+    json!({"type": "SSHJumpServer", "ip": "10.0.0.5", "port": 22,
+           "username": "jumper", "password": "anVtcGVycHc="})
+}
+
+/// A valid SOCKS5 proxy without credentials (TKEStack's way).
+fn socks() -> Value {
+    json!({"type": "SOCKS5", "ip": "10.0.0.6", "port": 1080})
+}
+
+fn b64(x: &str) -> String {
+    tkeha_api::secret::encode(x.as_bytes())
+}
+
 fn cases() -> Vec<Case> {
     vec![
         // --- the valid bases
@@ -981,6 +996,234 @@ fn cases() -> Vec<Case> {
             )],
             Some(("spec.machines[0].proxy.type", NotSupported)),
             "SSHJumpServer",
+        ),
+        c(
+            "jump server with a password",
+            tke3,
+            vec![("/spec/machines/0/proxy", Some(jump()))],
+            None,
+            "",
+        ),
+        c(
+            "jump server with a key",
+            tke3,
+            vec![(
+                "/spec/machines/0/proxy",
+                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.5", "port": 22,
+                            "username": "jumper", "privateKey": "a2V5", "passPhrase": "cHA="})),
+            )],
+            None,
+            "",
+        ),
+        c(
+            "jump server without a username",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/username", None),
+            ],
+            Some(("spec.machines[0].proxy.username", Required)),
+            "user to log in to it as",
+        ),
+        c(
+            "jump server username not a login name",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/username", s("a;b")),
+            ],
+            Some(("spec.machines[0].proxy.username", Invalid)),
+            "POSIX login name",
+        ),
+        c(
+            "jump server without a password or key",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/password", None),
+            ],
+            Some(("spec.machines[0].proxy", Required)),
+            "a password or a privateKey",
+        ),
+        c(
+            "jump server password not base64",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/password", s("jumper-pw!")),
+            ],
+            Some(("spec.machines[0].proxy.password", Invalid)),
+            "standard base64",
+        ),
+        c(
+            "jump server password not UTF-8",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/password", s("//4=")),
+            ],
+            Some(("spec.machines[0].proxy.password", Invalid)),
+            "not UTF-8",
+        ),
+        c(
+            "proxy ip invalid",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/ip", s("10.0.0.300")),
+            ],
+            Some(("spec.machines[0].proxy.ip", Invalid)),
+            "valid IP address",
+        ),
+        c(
+            "proxy ip missing",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/ip", None),
+            ],
+            Some(("spec.machines[0].proxy.ip", Required)),
+            "proxy's address",
+        ),
+        c(
+            "proxy ip unspecified",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/ip", s("0.0.0.0")),
+            ],
+            Some(("spec.machines[0].proxy.ip", Invalid)),
+            "the unspecified address",
+        ),
+        c(
+            "proxy ip broadcast",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/ip", s("255.255.255.255")),
+            ],
+            Some(("spec.machines[0].proxy.ip", Invalid)),
+            "the broadcast address",
+        ),
+        c(
+            "a local SOCKS5 proxy (ssh -D) is allowed",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/ip", s("127.0.0.1")),
+            ],
+            None,
+            "",
+        ),
+        c(
+            "proxy port missing",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/port", None),
+            ],
+            Some(("spec.machines[0].proxy.port", Required)),
+            "1080 for SOCKS5",
+        ),
+        c(
+            "proxy port out of range",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/port", Some(json!(65536))),
+            ],
+            Some(("spec.machines[0].proxy.port", Invalid)),
+            "between 1 and 65535",
+        ),
+        c(
+            "proxy port zero (TKEStack's unset int32)",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/port", Some(json!(0))),
+            ],
+            Some(("spec.machines[0].proxy.port", Invalid)),
+            "between 1 and 65535",
+        ),
+        c(
+            "SOCKS5 without credentials, as TKEStack",
+            tp3,
+            vec![("/spec/machines/1/proxy", Some(socks()))],
+            None,
+            "",
+        ),
+        c(
+            "SOCKS5 with a username and password (RFC 1929)",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/username", s("proxy@corp")),
+                ("/spec/machines/0/proxy/password", s("c29ja3Nwdw==")),
+            ],
+            None,
+            "",
+        ),
+        c(
+            "SOCKS5 username without password",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/username", s("socksuser")),
+            ],
+            Some(("spec.machines[0].proxy.password", Required)),
+            "RFC 1929",
+        ),
+        c(
+            "SOCKS5 password without username",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/password", s("c29ja3Nwdw==")),
+            ],
+            Some(("spec.machines[0].proxy.username", Required)),
+            "RFC 1929",
+        ),
+        c(
+            "SOCKS5 with a key",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/privateKey", s("a2V5")),
+            ],
+            Some(("spec.machines[0].proxy.privateKey", Forbidden)),
+            "takes no key",
+        ),
+        c(
+            "SOCKS5 password longer than RFC 1929 allows",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/username", s("u")),
+                ("/spec/machines/0/proxy/password", Some(json!(b64(&"p".repeat(256))))),
+            ],
+            Some(("spec.machines[0].proxy.password", Invalid)),
+            "more than the 255",
+        ),
+        c(
+            "SOCKS5 username with a control character",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(socks())),
+                ("/spec/machines/0/proxy/username", s("a\u{1b}[8mb")),
+                ("/spec/machines/0/proxy/password", s("c29ja3Nwdw==")),
+            ],
+            Some(("spec.machines[0].proxy.username", Invalid)),
+            "control characters",
+        ),
+        c(
+            "proxy type missing",
+            tke3,
+            vec![
+                ("/spec/machines/0/proxy", Some(jump())),
+                ("/spec/machines/0/proxy/type", None),
+            ],
+            Some(("spec.machines[0].proxy.type", Required)),
+            "SSHJumpServer or SOCKS5",
         ),
     ]
 }

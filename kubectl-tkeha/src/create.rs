@@ -197,19 +197,11 @@ fn answer(args: &CreateArgs, object: &Value, name: &str, suffix: &str) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-/// `object` with each machine's password, key and passphrase replaced by `<redacted>`: the SSH
-/// credentials `-o yaml|json` never shows.
+/// `object` with each machine's password, key and passphrase, and its proxy's, replaced by
+/// `<redacted>`: the SSH credentials `-o yaml|json` never shows.
 fn redacted(object: &Value) -> Value {
     let mut copy = object.clone();
-    if let Some(Value::Array(machines)) = copy.pointer_mut("/spec/machines") {
-        for machine in machines.iter_mut().filter_map(Value::as_object_mut) {
-            for field in tkeha_api::secret::FIELDS {
-                if let Some(value) = machine.get_mut(field) {
-                    *value = Value::String("<redacted>".to_string());
-                }
-            }
-        }
-    }
+    tkeha_api::secret::redact(&mut copy);
     copy
 }
 
@@ -275,6 +267,16 @@ mod tests {
         }
         assert_eq!(shown.matches("<redacted>").count(), 3, "{shown}");
         assert_eq!(redacted(&object)["spec"]["machines"][1]["ip"], "10.0.0.3");
+        // The jump server's credentials are secrets too.
+        let object = json!({"spec": {"machines": [{"ip": "10.0.0.2", "password": "MTIzNDU2",
+            "proxy": {"type": "SSHJumpServer", "ip": "10.0.0.5", "port": 22,
+                      "username": "jumper", "password": "anVtcHB3"}}]}});
+        let shown = redacted(&object).to_string();
+        assert!(!shown.contains("anVtcHB3"), "{shown}");
+        assert_eq!(
+            redacted(&object)["spec"]["machines"][0]["proxy"]["username"],
+            "jumper"
+        );
     }
 
     #[test]

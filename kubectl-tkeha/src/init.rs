@@ -44,6 +44,10 @@ Examples:
   kubectl tkeha init --ha third-party --vip 192.168.1.5 --vport 6443 \\
       --master 192.168.1.2 --master 192.168.1.3 --ssh-key ~/.ssh/id_ed25519 -o json
 
+  # Masters behind a jump server: its password is asked for on the terminal (no echo)
+  kubectl tkeha init --ha tke --vip 10.1.0.100 --master 10.1.0.2,10.1.0.3,10.1.0.4 \\
+      --ssh-key ~/.ssh/id_ed25519 --proxy-type SSHJumpServer --proxy-ip 10.0.0.5 --proxy-user ops
+
   # Prompt for the password (no echo) and create the cluster
   kubectl tkeha init --ha tke --vip 10.0.0.100 --master 10.0.0.2,10.0.0.3,10.0.0.4 > c.yaml
   kubectl create -f c.yaml")]
@@ -112,6 +116,9 @@ pub struct InitArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
+    /// A jump server or SOCKS5 proxy in front of every master (`--proxy-*`).
+    #[command(flatten)]
+    pub proxy: crate::init_proxy::ProxyArgs,
 }
 
 /// SSH credentials for every machine, already base64-encoded.
@@ -132,7 +139,8 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
         bail!("--vport applies to --ha third-party only (TKE HA serves the apiserver port, 6443)");
     }
     let credentials = read_credentials(args)?;
-    let manifest = build_manifest(args, &credentials);
+    let mut manifest = build_manifest(args, &credentials);
+    crate::init_proxy::add_to_machines(&args.proxy, &mut manifest)?;
     let review = match tkeha_api::review(&manifest, None, &Policy::default()) {
         Ok(review) => review,
         Err(err) => {
@@ -322,6 +330,9 @@ fn flag_for(field: &str) -> Option<&'static str> {
 fn machine_flag(field: &str) -> Option<&'static str> {
     let rest = field.strip_prefix("spec.machines")?;
     let leaf = rest.rsplit('.').next()?;
+    if rest.contains(".proxy") {
+        return crate::init_proxy::flag_for(leaf);
+    }
     match leaf {
         "port" => Some("--ssh-port"),
         "username" => Some("--ssh-user"),

@@ -8,6 +8,7 @@ mod create;
 mod encode_password;
 mod in_cluster;
 mod init;
+mod init_proxy;
 mod job;
 mod provision;
 mod render;

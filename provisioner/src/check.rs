@@ -1,5 +1,6 @@
 //! `check`: the read-only preflight of every master (and, in third-party mode, of the LB binding); where TKEStack manages HA it reports that, not a conflict.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rand::Rng as _;
@@ -8,10 +9,13 @@ use crate::fleet::{self, Host};
 use crate::keepalived::{self, CONF_PATH};
 use crate::managed;
 use crate::manifest::{Mode, Plan};
+use crate::observer::Step;
 use crate::report::Report;
 use crate::runner::Provisioner;
-use crate::scripts::probe::{ProbeRequest, find_interface};
+use crate::scripts::apply::{CONF_DIR, LOCK_WAIT_SECS};
+use crate::scripts::probe::{Candidate, ProbeRequest, find_interface};
 use crate::scripts::probe_tkestack::Manager;
+use crate::scripts::watch::{holds_script, parse_holds};
 use crate::thirdparty;
 
 /// Connect and probe every master, then judge each one. Third-party mode leaves token listeners running
@@ -31,6 +35,7 @@ pub(crate) fn preflight<'a>(
     let mut hosts = fleet::connect_and_probe(plan, p, |i| match plan.mode {
         Mode::Tke { .. } => ProbeRequest {
             vip_answer_test: Some(vip),
+            installable: true,
             ..Default::default()
         },
         Mode::ThirdParty { vport } => ProbeRequest {
@@ -43,8 +48,9 @@ pub(crate) fn preflight<'a>(
         judge_host(plan, h);
     }
     if let Mode::Tke { .. } = plan.mode {
-        judge_vip_in_use(plan, &hosts, report);
+        judge_vip_in_use(p, plan, &mut hosts, report);
     }
+    judge_probe_route(plan, &hosts, report);
     managed::judge_fleet(plan, &mut hosts, report);
     (hosts, tokens)
 }
@@ -83,12 +89,13 @@ fn judge_host(plan: &Plan, h: &mut Host<'_>) {
         Mode::Tke { .. }
             if matches!(p.manager, Manager::Tkestack(_) | Manager::OtherStaticPod(_)) => {}
         Mode::Tke { .. } => {
-            if p.keepalived.is_none() && p.package_manager.is_none() {
-                errors.push("keepalived is not installed and no package manager (apt-get, dnf, yum, zypper) was found: install keepalived".into());
-            } else if p.keepalived.is_none() {
-                h.report.notes.push(format!(
-                    "keepalived will be installed with {}",
-                    p.package_manager.map_or("?", |pm| pm.name())
+            judge_installable(p, &mut errors, &mut h.report.notes);
+            if let Some(dir) = p.modes.get(CONF_DIR)
+                && dir.writable_by_others()
+            {
+                errors.push(format!(
+                    "{CONF_DIR} is owned by uid {} with mode {:04o}: someone other than root could replace keepalived.conf or the health check in it; make it root's and not writable by others (chown root:root {CONF_DIR}; chmod 0755 {CONF_DIR}) and rerun",
+                    dir.uid, dir.mode
                 ));
             }
             if let Some(conf) = p.file(CONF_PATH)
@@ -120,18 +127,109 @@ fn judge_host(plan: &Plan, h: &mut Host<'_>) {
     managed::judge_host(plan, h);
 }
 
+/// keepalived must be installed, or installable now: the package manager sees a candidate
+/// (checked by the probe against freshly read package sources, see
+/// [`crate::scripts::probe::installable_check`]). Anything else fails the host before any
+/// master changes.
+fn judge_installable(
+    p: &crate::scripts::probe::Probe,
+    errors: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    if p.keepalived.is_some() {
+        return;
+    }
+    let Some(pm) = p.package_manager else {
+        errors.push("keepalived is not installed and no package manager (apt-get, dnf, yum, zypper) was found: install keepalived".into());
+        return;
+    };
+    let pm = pm.name();
+    match &p.candidate {
+        Some(Candidate::Available(version)) => {
+            notes.push(format!(
+                "keepalived will be installed with {pm} (candidate {version})"
+            ));
+            for holder in &p.dpkg_lock_holders {
+                notes.push(format!(
+                    "the dpkg lock is held by process {holder}: the install will wait up to {LOCK_WAIT_SECS} s for it"
+                ));
+            }
+        }
+        Some(Candidate::Missing(log)) => errors.push(format!(
+            "keepalived is not installed and {pm} cannot install it (no candidate from the package sources of this host); {pm} said: {log}. \
+             Make a source with keepalived reachable from this host (the site mirror), or install keepalived by hand, and rerun"
+        )),
+        None => errors.push(format!(
+            "keepalived is not installed and whether {pm} can install it could not be established (the check did not answer): \
+             install keepalived by hand, or fix {pm} on this host, and rerun"
+        )),
+    }
+}
+
 /// The VIP must not answer on the network unless one of our masters holds it.
-fn judge_vip_in_use(plan: &Plan, hosts: &[Host<'_>], report: &mut Report) {
+///
+/// The probes read each master's addresses and test the VIP at about the same time, not at
+/// once: a keepalived already running on one of them (left by an earlier apply) can take the
+/// VIP in between. So after a positive test with no holder, the holders are read again, and
+/// the address is called taken only if still none of our masters holds it.
+fn judge_vip_in_use(p: &Provisioner<'_>, plan: &Plan, hosts: &mut [Host<'_>], report: &mut Report) {
     let probes: Vec<_> = hosts.iter().filter_map(|h| h.probe.as_ref()).collect();
     let held = probes.iter().any(|p| p.holds(plan.vip));
     let answers = probes.iter().any(|p| p.vip_answers);
-    if answers && !held {
+    if !answers || held {
+        return;
+    }
+    let holders = reread_holders(p, plan, hosts);
+    for h in hosts.iter_mut().filter(|h| holders.contains(&h.index)) {
+        h.report.notes.push(format!(
+            "took VIP {} while the masters were probed (its keepalived was already running)",
+            plan.vip
+        ));
+    }
+    if holders.is_empty() {
         report.fail(format!(
             "VIP {} already answers on the network (ping/ARP from the masters) and none of these masters holds it: \
              another machine uses this address; choose a free one",
             plan.vip
         ));
     }
+}
+
+/// The probes this host will make (the LB's `VIP:vport` in third-party mode; `VIP:6443` once an
+/// apiserver is expected) take the masters' one route: refused before any change when the
+/// masters are reached in different ways.
+fn judge_probe_route(plan: &Plan, hosts: &[Host<'_>], report: &mut Report) {
+    let probes_vip = match plan.mode {
+        Mode::ThirdParty { .. } => true,
+        Mode::Tke { .. } => hosts
+            .iter()
+            .filter_map(|h| h.probe.as_ref())
+            .any(|p| p.apiserver_manifest || p.apiserver_listening),
+    };
+    if probes_vip && let Err(e) = plan.probe_route() {
+        report.fail(e);
+    }
+}
+
+/// Which usable masters hold the VIP now (one reading each, in parallel). A master that does
+/// not answer counts as not holding it.
+fn reread_holders(p: &Provisioner<'_>, plan: &Plan, hosts: &mut [Host<'_>]) -> Vec<usize> {
+    let script = holds_script(plan.vip);
+    let holders = Mutex::new(Vec::new());
+    fleet::each(hosts, p, Step::VipRecheck, |h| {
+        if let Ok(out) = h.run(&script)
+            && parse_holds(&out.stdout) == Some(true)
+        {
+            holders
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(h.index);
+        }
+        Ok(())
+    });
+    let mut holders = holders.into_inner().unwrap_or_else(|e| e.into_inner());
+    holders.sort_unstable();
+    holders
 }
 
 /// Run the read-only preflight and report.

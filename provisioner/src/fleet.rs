@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use crate::manifest::{Machine, Plan};
 use crate::observer::{Step, StepEvent};
-use crate::remote::{ExecOutput, Remote};
+use crate::remote::{ExecOutput, Remote, RemoteError};
 use crate::report::{HostReport, Report};
 use crate::runner::Provisioner;
 use crate::scripts::Script;
@@ -44,6 +44,62 @@ impl Host<'_> {
             .map_err(|e| e.to_string())
     }
 }
+
+/// What a script read as it ran said, and whether its connection died first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Streamed {
+    /// Its output so far: every line in `stdout`, the lines that are not `@@` markers also in
+    /// `stderr` (a streamed script sends stderr to stdout), `status` from its `@@exit=` line
+    /// (-1 when it never came).
+    pub out: ExecOutput,
+    /// The transport failed before the script ended: why.
+    pub cut: Option<String>,
+}
+
+impl Host<'_> {
+    /// Run a script that begins with [`crate::scripts::STREAMED_PRELUDE`], keeping every line
+    /// as it arrives, so that what it did before a lost connection is still known.
+    ///
+    /// # Errors
+    ///
+    /// The script did not run at all (no session, sudo refused), as text for the report.
+    pub fn run_streamed(&mut self, script: &Script) -> Result<Streamed, String> {
+        let remote = self.remote.as_mut().ok_or("no session")?;
+        let mut out = ExecOutput {
+            status: -1,
+            ..ExecOutput::default()
+        };
+        let mut lines = 0usize;
+        let r = remote.stream(script, SCRIPT_TIMEOUT, &mut |line| {
+            lines += 1;
+            if lines > MAX_STREAMED_LINES {
+                return false;
+            }
+            if let Some(code) = line.strip_prefix("@@exit=") {
+                out.status = code.trim().parse().unwrap_or(-1);
+            } else if !line.starts_with("@@") {
+                out.stderr.push_str(line);
+                out.stderr.push('\n');
+            }
+            out.stdout.push_str(line);
+            out.stdout.push('\n');
+            true
+        });
+        let cut = match r {
+            Err(e @ RemoteError::Sudo { .. }) => return Err(e.to_string()),
+            Err(e) => Some(e.to_string()),
+            Ok(()) if lines > MAX_STREAMED_LINES => Some(format!(
+                "the {} script printed more than {MAX_STREAMED_LINES} lines; stopped reading",
+                script.what()
+            )),
+            Ok(()) => None,
+        };
+        Ok(Streamed { out, cut })
+    }
+}
+
+/// Lines read from one streamed script at most.
+const MAX_STREAMED_LINES: usize = 10_000;
 
 /// Tell the observer how a step on `host` ended.
 fn tell(p: &Provisioner<'_>, host: &str, step: Step, started: Instant, error: Option<&str>) {
@@ -88,7 +144,10 @@ fn new_hosts(plan: &Plan) -> Vec<Host<'_>> {
             machine,
             remote: None,
             probe: None,
-            report: HostReport::new(&machine.name()),
+            report: HostReport {
+                via: machine.route.hop().map(|hop| hop.to_string()),
+                ..HostReport::new(&machine.name())
+            },
         })
         .collect()
 }

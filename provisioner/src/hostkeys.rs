@@ -1,12 +1,23 @@
 //! Host-key policy: verify a server's key against an OpenSSH known_hosts file, record first-seen keys, or (explicitly) ignore.
+//!
+//! The same policy covers every hop: the masters, and the jump servers in front of them (see
+//! `transport`). The file is read by [`known_hosts`], which honours `@revoked` and reports
+//! `@cert-authority` (host certificates are not supported: see [`HostKeyError::CertAuthority`]).
 
-use std::io::Write as _;
+pub mod known_hosts;
+
+use std::io::{Read as _, Write as _};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use ssh2::{CheckResult, HostKeyType, KnownHostFileKind, Session};
+use ssh2::{HostKeyType, Session};
+
+pub use known_hosts::Found;
+
+/// Largest known_hosts file read (OpenSSH's own files are a few hundred bytes per host).
+pub const MAX_KNOWN_HOSTS_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How to treat SSH host keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +67,34 @@ pub enum HostKeyError {
         file: String,
         /// The host's name in known_hosts (`[IP]:port` for a port other than 22).
         name: String,
+    },
+    /// The key is listed `@revoked` for this host: OpenSSH's "REVOKED HOST KEY DETECTED".
+    #[error(
+        "REVOKED HOST KEY DETECTED: the host key ({kind}) is marked @revoked in {file} (line {line}); a stolen key may be impersonating this host: refusing to connect (give the host a new key, and list that one)"
+    )]
+    Revoked {
+        /// The key's type (`ssh-ed25519`).
+        kind: String,
+        /// The known_hosts file.
+        file: String,
+        /// The `@revoked` line.
+        line: usize,
+    },
+    /// The host is trusted only through a certificate authority, which cannot be used here.
+    #[error(
+        "host key ({kind}) not in {file}, which trusts a certificate authority for this host instead (@cert-authority, line {line}): host certificates are not supported (libssh2, the SSH library tkeha uses, negotiates no host certificates, so the host shows its plain key and nothing in the file vouches for it); add the plain key with `ssh-keyscan -p {port} {host} >> {file}` after checking its fingerprint"
+    )]
+    CertAuthority {
+        /// The key's type (`ssh-ed25519`).
+        kind: String,
+        /// The known_hosts file.
+        file: String,
+        /// The `@cert-authority` line.
+        line: usize,
+        /// The host's address.
+        host: String,
+        /// Its SSH port.
+        port: u16,
     },
     /// The known_hosts file could not be read or parsed.
     #[error("cannot read known_hosts {file}: {message}")]
@@ -110,44 +149,47 @@ pub fn known_hosts_line(host: IpAddr, port: u16, key: &[u8], kind: HostKeyType) 
     )
 }
 
-/// What a known_hosts file says about a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Listed with this key.
-    Known,
-    /// Not listed for this host and port.
-    Unknown,
-    /// Listed with another key.
-    Changed,
-}
-
 /// Check a raw key against a known_hosts file (a missing file knows nothing).
-pub fn check_key(
-    file: &Path,
-    host: IpAddr,
-    port: u16,
-    key: &[u8],
-) -> Result<Verdict, HostKeyError> {
+///
+/// # Errors
+///
+/// [`HostKeyError::Read`] when the file cannot be read, is larger than
+/// [`MAX_KNOWN_HOSTS_BYTES`], or holds a `@revoked` line that cannot be read.
+pub fn check_key(file: &Path, host: IpAddr, port: u16, key: &[u8]) -> Result<Found, HostKeyError> {
     let read_err = |message: String| HostKeyError::Read {
         file: file.display().to_string(),
         message,
     };
-    if !file.exists() {
-        return Ok(Verdict::Unknown);
+    let f = match std::fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Unknown),
+        Err(e) => return Err(read_err(e.to_string())),
+    };
+    let mut bytes = Vec::new();
+    f.take(MAX_KNOWN_HOSTS_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_KNOWN_HOSTS_BYTES {
+        return Err(read_err(format!(
+            "larger than {} MiB: not a known_hosts file",
+            MAX_KNOWN_HOSTS_BYTES >> 20
+        )));
     }
-    let sess = Session::new().map_err(|e| read_err(e.to_string()))?;
-    let mut kh = sess.known_hosts().map_err(|e| read_err(e.to_string()))?;
-    kh.read_file(file, KnownHostFileKind::OpenSSH)
-        .map_err(|e| read_err(e.message().to_string()))?;
-    Ok(match kh.check_port(&host.to_string(), port, key) {
-        CheckResult::Match => Verdict::Known,
-        CheckResult::NotFound => Verdict::Unknown,
-        CheckResult::Mismatch => Verdict::Changed,
-        CheckResult::Failure => return Err(read_err("libssh2 could not check the key".into())),
-    })
+    let entries = known_hosts::parse(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| read_err(e.to_string()))?;
+    Ok(known_hosts::lookup(
+        &entries,
+        &known_hosts_name(host, port),
+        key,
+    ))
 }
 
-/// Apply the policy to a handshaken session.
+/// Apply the policy to a handshaken session: `host:port` is the name the key is looked up under
+/// (the address the user wrote, whatever route the connection took).
+///
+/// # Errors
+///
+/// A [`HostKeyError`] saying which check failed and how to fix it.
 pub fn verify(
     policy: &HostKeyPolicy,
     sess: &Session,
@@ -162,17 +204,31 @@ pub fn verify(
     let (key, kind) = sess.host_key().ok_or(HostKeyError::NoKey)?;
     let key = key.to_vec();
     let _guard = KNOWN_HOSTS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let file_name = || file.display().to_string();
     match check_key(file, host, port, &key)? {
-        Verdict::Known => Ok(()),
-        Verdict::Changed => Err(HostKeyError::Changed {
+        Found::Known => Ok(()),
+        Found::Revoked { line } => Err(HostKeyError::Revoked {
             kind: key_type_name(kind).into(),
-            file: file.display().to_string(),
+            file: file_name(),
+            line,
+        }),
+        Found::Changed { .. } => Err(HostKeyError::Changed {
+            kind: key_type_name(kind).into(),
+            file: file_name(),
             name: known_hosts_name(host, port),
         }),
-        Verdict::Unknown if accept_new => append(file, &known_hosts_line(host, port, &key, kind)),
-        Verdict::Unknown => Err(HostKeyError::Unknown {
+        // Not even --accept-new-host-keys records a key where the file asks for a certificate.
+        Found::CertAuthority { line } => Err(HostKeyError::CertAuthority {
             kind: key_type_name(kind).into(),
-            file: file.display().to_string(),
+            file: file_name(),
+            line,
+            host: host.to_string(),
+            port,
+        }),
+        Found::Unknown if accept_new => append(file, &known_hosts_line(host, port, &key, kind)),
+        Found::Unknown => Err(HostKeyError::Unknown {
+            kind: key_type_name(kind).into(),
+            file: file_name(),
             host: host.to_string(),
             port,
         }),
@@ -237,7 +293,7 @@ mod tests {
         let file = dir.path().join("known_hosts");
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.10".parse().unwrap();
-        assert_eq!(check_key(&file, a, 22, &blob(1)).unwrap(), Verdict::Unknown);
+        assert_eq!(check_key(&file, a, 22, &blob(1)).unwrap(), Found::Unknown);
         append(
             &file,
             &known_hosts_line(a, 22, &blob(1), HostKeyType::Ed25519),
@@ -248,17 +304,83 @@ mod tests {
             &known_hosts_line(b, 2222, &blob(3), HostKeyType::Ed25519),
         )
         .unwrap();
-        assert_eq!(check_key(&file, a, 22, &blob(1)).unwrap(), Verdict::Known);
-        assert_eq!(check_key(&file, a, 22, &blob(2)).unwrap(), Verdict::Changed);
+        assert_eq!(check_key(&file, a, 22, &blob(1)).unwrap(), Found::Known);
+        assert_eq!(
+            check_key(&file, a, 22, &blob(2)).unwrap(),
+            Found::Changed { line: 1 }
+        );
         // 10.0.0.10 is not 10.0.0.1, and its entry is for port 2222 only.
-        assert_eq!(check_key(&file, b, 22, &blob(3)).unwrap(), Verdict::Unknown);
-        assert_eq!(check_key(&file, b, 2222, &blob(3)).unwrap(), Verdict::Known);
+        assert_eq!(check_key(&file, b, 22, &blob(3)).unwrap(), Found::Unknown);
+        assert_eq!(check_key(&file, b, 2222, &blob(3)).unwrap(), Found::Known);
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(
             text.starts_with("10.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"),
             "{text}"
         );
         assert!(text.contains("[10.0.0.10]:2222 ssh-ed25519 "));
+    }
+
+    #[test]
+    fn a_file_with_markers_revokes_and_names_the_certificate_authority() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let line = known_hosts_line(a, 22, &blob(1), HostKeyType::Ed25519);
+        let key = line.split(' ').nth(2).unwrap().to_string();
+        std::fs::write(
+            &file,
+            format!(
+                "{line}\n@revoked * ssh-ed25519 {key}\n@cert-authority 10.0.0.* ssh-ed25519 {key}\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            check_key(&file, a, 22, &blob(1)).unwrap(),
+            Found::Revoked { line: 2 }
+        );
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            check_key(&file, b, 22, &blob(2)).unwrap(),
+            Found::CertAuthority { line: 3 }
+        );
+        let e = HostKeyError::Revoked {
+            kind: "ssh-ed25519".into(),
+            file: file.display().to_string(),
+            line: 2,
+        };
+        assert!(
+            e.to_string().starts_with("REVOKED HOST KEY DETECTED: "),
+            "{e}"
+        );
+        let e = HostKeyError::CertAuthority {
+            kind: "ssh-ed25519".into(),
+            file: "kh".into(),
+            line: 3,
+            host: "10.0.0.2".into(),
+            port: 22,
+        };
+        assert!(
+            e.to_string()
+                .contains("host certificates are not supported"),
+            "{e}"
+        );
+        // A revocation that cannot be read refuses the whole file.
+        std::fs::write(&file, format!("{line}\n@revoked * ssh-ed25519\n")).unwrap();
+        let e = check_key(&file, a, 22, &blob(1)).unwrap_err();
+        assert!(e.to_string().contains("line 2: a @revoked line"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_or_unreadable_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let e = check_key(dir.path(), a, 22, &blob(1)).unwrap_err();
+        assert!(e.to_string().starts_with("cannot read known_hosts"), "{e}");
+        let big = dir.path().join("big");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_KNOWN_HOSTS_BYTES + 1).unwrap();
+        let e = check_key(&big, a, 22, &blob(1)).unwrap_err();
+        assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
     }
 
     #[test]

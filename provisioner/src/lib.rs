@@ -12,7 +12,8 @@
 //! - the actions (check, apply, status, drill, uninstall): decisions on typed values;
 //! - `scripts`: the bash scripts for the masters and the typed parsers of what they print;
 //! - [`remote`] (run a script on a master: the [`Remote`](remote::Remote) trait, SSH behind
-//!   it) and [`net`] (the provisioner host's own probes of the VIP and the load balancer).
+//!   it) and [`net`] (the provisioner host's own probes of the VIP and the load balancer), both
+//!   along each machine's route ([`transport`]: directly, a SOCKS5 proxy or an SSH jump server).
 //!
 //! The command-line flags both binaries share are in [`cli`].
 
@@ -35,6 +36,8 @@ mod managed;
 pub mod manifest;
 pub mod net;
 pub mod observer;
+#[cfg(test)]
+mod proxied_tests;
 pub mod remote;
 pub mod report;
 mod runner;
@@ -50,7 +53,7 @@ pub use action::Action;
 pub use hostkeys::HostKeyPolicy;
 pub use interrupt::Interrupt;
 pub use manifest::{Machine, Mode, Plan, PlanError, load_plan, plan_from_text};
-pub use net::{Direct, Network};
+pub use net::{Network, Routed};
 pub use observer::{Observer, Silent, Step, StepEvent};
 pub use report::Report;
 pub use runner::{Options, Outcome, Provisioner, RunError, Source, run};

@@ -1,11 +1,13 @@
 //! Loading a Cluster manifest into a provisioning [`Plan`]: parse, review (defaults + rules), extract masters and credentials.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde_json::Value;
 use tkeha_api::field::escape;
-use tkeha_api::types::{ClusterMachine, ClusterSpec};
+use tkeha_api::types::{ClusterMachine, ClusterMachineProxy, ClusterSpec};
+
+use crate::transport::{JumpServer, Route, Socks5Auth, Socks5Proxy};
 
 use crate::input::InputError;
 
@@ -52,6 +54,9 @@ pub struct Machine {
     pub username: String,
     /// How to log in.
     pub credentials: Credentials,
+    /// How this host reaches it: directly, or through its `proxy` (a SOCKS5 proxy or an SSH
+    /// jump server). Its SSH connection and the probes made for it take this route.
+    pub route: Route,
 }
 
 impl Machine {
@@ -99,6 +104,38 @@ pub struct Plan {
     pub machines: Vec<Machine>,
     /// Review warnings (e.g. an even number of masters).
     pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The one route of every master: the way this host probes addresses that belong to no
+    /// single master (the VIP, the load balancer's `VIP:vport`).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the masters' routes when they differ: a probe then cannot pick one, and
+    /// is never made directly instead.
+    pub fn probe_route(&self) -> Result<&Route, String> {
+        if let Some(route) = Route::shared(self.machines.iter().map(|m| &m.route)) {
+            return Ok(route);
+        }
+        // The masters of each route, routes in the order they first appear.
+        let mut ways: Vec<(&Route, Vec<String>)> = Vec::new();
+        for m in &self.machines {
+            match ways.iter_mut().find(|(r, _)| *r == &m.route) {
+                Some((_, ips)) => ips.push(m.ip.to_string()),
+                None => ways.push((&m.route, vec![m.ip.to_string()])),
+            }
+        }
+        let ways: Vec<String> = ways
+            .iter()
+            .map(|(route, ips)| format!("{} {route}", ips.join(", ")))
+            .collect();
+        Err(format!(
+            "the masters are reached in different ways ({}): the probes of the VIP from this host \
+             go through the masters' proxy and cannot pick one; give every machine the same proxy",
+            ways.join("; ")
+        ))
+    }
 }
 
 /// Why a manifest cannot be provisioned (exit code 2).
@@ -364,12 +401,75 @@ fn machine(i: usize, m: &ClusterMachine) -> Result<Machine, String> {
             field("password")
         ));
     }
+    let route = match &m.proxy {
+        None => Route::Direct,
+        Some(p) => route(&field("proxy"), p)?,
+    };
     Ok(Machine {
         ip,
         port,
         username,
         credentials,
+        route,
     })
+}
+
+/// The route of a machine's `proxy` (already reviewed by the rules; this only converts, and
+/// names the field if something does not fit).
+fn route(at: &str, p: &ClusterMachineProxy) -> Result<Route, String> {
+    let ip_text = p.ip.as_deref().unwrap_or_default();
+    let ip: IpAddr = ip_text
+        .parse()
+        .map_err(|_| format!("{at}.ip: {ip_text:?} is not an IP address"))?;
+    let port = p
+        .port
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| format!("{at}.port must be 1..65535"))?;
+    let addr = SocketAddr::new(ip, port);
+    let text = |s: &Option<String>, name: &str| -> Result<Option<Secret>, String> {
+        match tkeha_api::types::decode_secret(s.as_deref()) {
+            None if s.as_deref().is_some_and(|s| !s.is_empty()) => {
+                Err(format!("{at}.{name} is not base64"))
+            }
+            None => Ok(None),
+            Some(b) if b.is_empty() => Ok(None),
+            Some(b) => String::from_utf8(b)
+                .map(|s| Some(Secret::new(s)))
+                .map_err(|_| format!("{at}.{name} is not UTF-8 text after base64 decoding")),
+        }
+    };
+    let username = p.username.clone().unwrap_or_default();
+    match p.type_.as_deref() {
+        Some("SOCKS5") => {
+            let auth = match (username.is_empty(), text(&p.password, "password")?) {
+                (true, None) => None,
+                (false, Some(pw)) => {
+                    Some(Socks5Auth::new(username, pw).map_err(|e| format!("{at}: {e}"))?)
+                }
+                _ => {
+                    return Err(format!(
+                        "{at}: SOCKS5 authentication needs both username and password"
+                    ));
+                }
+            };
+            Ok(Route::Socks5(Socks5Proxy { addr, auth }))
+        }
+        Some("SSHJumpServer") => {
+            let credentials = Credentials {
+                password: text(&p.password, "password")?,
+                private_key: text(&p.private_key, "privateKey")?,
+                pass_phrase: text(&p.pass_phrase, "passPhrase")?,
+            };
+            JumpServer::new(addr, username, credentials)
+                .map(Route::Jump)
+                .map_err(|e| format!("{at}: {e}"))
+        }
+        other => Err(format!(
+            "{at}.type {:?} is not SSHJumpServer or SOCKS5",
+            other.unwrap_or_default()
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -476,6 +576,68 @@ mod tests {
         c["spec"]["features"] = json!({});
         let e = plan_from_value(&c, "x").unwrap_err();
         assert!(e.to_string().contains("spec.features.ha is not set"), "{e}");
+    }
+
+    #[test]
+    fn each_machine_gets_the_route_of_its_proxy() {
+        let mut c = cluster(json!({"tke": {"vip": "10.77.1.100"}}));
+        c["spec"]["machines"][0]["proxy"] =
+            json!({"type": "SOCKS5", "ip": "10.0.0.6", "port": 1080});
+        c["spec"]["machines"][1]["proxy"] = json!({"type": "SSHJumpServer", "ip": "10.0.0.5",
+            "port": 2200, "username": "jumper", "password": "anVtcGVycHc="});
+        let plan = plan_from_object(&c, "x").unwrap();
+        match &plan.machines[0].route {
+            Route::Socks5(p) => {
+                assert_eq!(p.addr.to_string(), "10.0.0.6:1080");
+                assert!(
+                    p.auth.is_none(),
+                    "no credentials: no authentication, as TKEStack"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match &plan.machines[1].route {
+            Route::Jump(j) => {
+                assert_eq!(j.addr.to_string(), "10.0.0.5:2200");
+                assert_eq!(j.username, "jumper");
+                assert_eq!(
+                    j.credentials.password.as_ref().map(Secret::expose),
+                    Some("jumperpw")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let dbg = format!("{plan:?}");
+        assert!(!dbg.contains("jumperpw"), "{dbg}");
+        assert!(plan.probe_route().is_err(), "two routes: no probe route");
+
+        // RFC 1929 credentials, and the same proxy on both: one probe route.
+        let socks = json!({"type": "SOCKS5", "ip": "10.0.0.6", "port": 1081,
+            "username": "socksuser", "password": "c29ja3Nwdw=="});
+        c["spec"]["machines"][0]["proxy"] = socks.clone();
+        c["spec"]["machines"][1]["proxy"] = socks;
+        let plan = plan_from_object(&c, "x").unwrap();
+        let route = plan.probe_route().unwrap();
+        assert_eq!(route.to_string(), "through SOCKS5 proxy 10.0.0.6:1081");
+        assert!(matches!(route, Route::Socks5(p) if p.auth.is_some()));
+        assert!(!format!("{plan:?}").contains("sockspw"));
+
+        // Without proxies: direct, and direct is the probe route.
+        let plan = plan_from_value(&cluster(json!({"tke": {"vip": "10.77.1.100"}})), "x").unwrap();
+        assert_eq!(plan.probe_route().unwrap(), &Route::Direct);
+    }
+
+    #[test]
+    fn a_proxy_the_rules_refuse_never_becomes_a_route() {
+        let mut c = cluster(json!({"tke": {"vip": "10.77.1.100"}}));
+        c["spec"]["machines"][0]["proxy"] =
+            json!({"type": "SSHJumpServer", "ip": "10.0.0.5", "port": 22});
+        let e = plan_from_object(&c, "x").unwrap_err().to_string();
+        assert!(e.contains("spec.machines[0].proxy.username"), "{e}");
+        assert!(e.contains("spec.machines[0].proxy: Required value"), "{e}");
+        // Converting without the review still refuses with the field named.
+        let e = plan_from_value(&c, "x").unwrap_err().to_string();
+        assert!(e.contains("spec.machines[0].proxy"), "{e}");
     }
 
     #[test]

@@ -1,72 +1,85 @@
-//! The provisioner host's own connections: the SSH dial, and the probes of the VIP and the load balancer behind the [`Network`] seam.
+//! The provisioner host's probes of the VIP and the load balancer, behind the [`Network`] seam: made along the masters' route (directly, through their SOCKS5 proxy or their jump server), and failing loudly when the proxy does.
 //!
-//! Every TCP connection the provisioner opens starts in [`dial`]. The probes that decide
-//! whether the VIP answers (`apply`, `drill`) and which masters a load balancer reaches
-//! (third-party `check`/`apply`) go through a [`Network`], so that a run can route them like the
-//! SSH connections (a proxy) and the unit tests can answer them without I/O.
+//! The probes that decide whether the VIP answers (`apply`, `drill`) and which masters a load
+//! balancer reaches (third-party `check`/`apply`) go through a [`Network`], so that a run takes
+//! the same route as its SSH connections and the unit tests can answer them without I/O. A probe
+//! that cannot be made through the proxy is an error (the proxy's), never a "does not answer",
+//! and it is never made directly instead.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::transport::{Dialer, Route, TransportError};
 
 /// How the provisioner host probes addresses on the masters' network.
 pub trait Network: Send + Sync + std::fmt::Debug {
-    /// Whether `addr` accepts a TCP connection within `timeout`.
-    fn tcp_answers(&self, addr: SocketAddr, timeout: Duration) -> bool;
+    /// Whether `addr` accepts a TCP connection along `route` within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Only when the proxy of `route` fails: then nothing is known about `addr`.
+    fn tcp_answers(
+        &self,
+        route: &Route,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<bool, TransportError>;
 
-    /// Connect to `addr` within `connect_timeout`, send `request`, and return what comes back
-    /// until the peer closes, stays silent for `read_timeout`, or `limit` bytes have arrived.
-    /// `None` when the connection could not be made.
+    /// Connect to `addr` along `route` within `connect_timeout`, send `request`, and return what
+    /// comes back until the peer closes, stays silent for `read_timeout`, or `limit` bytes have
+    /// arrived. `Ok(None)` when `addr` could not be reached.
+    ///
+    /// # Errors
+    ///
+    /// Only when the proxy of `route` fails (see [`Network::tcp_answers`]).
     fn exchange(
         &self,
+        route: &Route,
         addr: SocketAddr,
         request: &[u8],
         connect_timeout: Duration,
         read_timeout: Duration,
         limit: usize,
-    ) -> Option<Vec<u8>>;
+    ) -> Result<Option<Vec<u8>>, TransportError>;
 }
 
-/// Open a TCP connection from this host (no Nagle delay: scripts and probes are small).
-///
-/// # Errors
-///
-/// The OS's error: refused, unreachable, or no answer within `timeout`.
-pub fn dial(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
-    let tcp = TcpStream::connect_timeout(&addr, timeout)?;
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
+/// Probes from this host along a route, with the run's [`Dialer`] (so a probe through a jump
+/// server shares the masters' jump session).
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// The run's dialer.
+    pub dialer: Arc<Dialer>,
 }
 
-/// Probes straight from this host.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Direct;
+impl Routed {
+    /// Probes with `dialer`.
+    pub fn new(dialer: Arc<Dialer>) -> Self {
+        Routed { dialer }
+    }
+}
 
-impl Network for Direct {
-    fn tcp_answers(&self, addr: SocketAddr, timeout: Duration) -> bool {
-        dial(addr, timeout).is_ok()
+impl Network for Routed {
+    fn tcp_answers(
+        &self,
+        route: &Route,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<bool, TransportError> {
+        self.dialer.tcp_answers(route, addr, timeout)
     }
 
     fn exchange(
         &self,
+        route: &Route,
         addr: SocketAddr,
         request: &[u8],
         connect_timeout: Duration,
         read_timeout: Duration,
         limit: usize,
-    ) -> Option<Vec<u8>> {
-        let mut s = dial(addr, connect_timeout).ok()?;
-        let _ = s.set_read_timeout(Some(read_timeout));
-        let _ = s.write_all(request);
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 1024];
-        while buf.len() < limit {
-            match s.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        Some(buf)
+    ) -> Result<Option<Vec<u8>>, TransportError> {
+        self.dialer
+            .exchange(route, addr, request, connect_timeout, read_timeout, limit)
     }
 }
 
@@ -74,9 +87,12 @@ impl Network for Direct {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::io::{Read as _, Write as _};
     use std::net::TcpListener;
 
     use super::*;
+    use crate::HostKeyPolicy;
+    use crate::transport::Socks5Proxy;
 
     #[test]
     fn direct_exchanges_and_reports_refusals() {
@@ -89,12 +105,50 @@ mod tests {
             c.write_all(b"answer to ").unwrap();
             c.write_all(&req).unwrap();
         });
+        let net = Routed::new(Arc::new(Dialer::new(HostKeyPolicy::Insecure)));
         let t = Duration::from_secs(2);
-        let got = Direct.exchange(addr, b"PING", t, t, 4096).unwrap();
-        assert_eq!(got, b"answer to PING");
+        let got = net
+            .exchange(&Route::Direct, addr, b"PING", t, t, 4096)
+            .unwrap();
+        assert_eq!(got.as_deref(), Some(&b"answer to PING"[..]));
         server.join().unwrap();
-        // Nothing listens there any more.
-        assert!(!Direct.tcp_answers(addr, Duration::from_millis(500)));
-        assert_eq!(Direct.exchange(addr, b"x", t, t, 16), None);
+        // Nothing listens there any more: a plain "no".
+        assert!(
+            !net.tcp_answers(&Route::Direct, addr, Duration::from_millis(500))
+                .unwrap()
+        );
+        assert_eq!(
+            net.exchange(&Route::Direct, addr, b"x", t, t, 16).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_dead_proxy_is_an_error_not_an_answer_and_no_direct_probe_is_made() {
+        // The address answers directly; the route says SOCKS5 through a proxy that is down.
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        target.set_nonblocking(true).unwrap();
+        let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = dead.local_addr().unwrap();
+        drop(dead);
+        let route = Route::Socks5(Socks5Proxy {
+            addr: proxy,
+            auth: None,
+        });
+        let net = Routed::new(Arc::new(Dialer::new(HostKeyPolicy::Insecure)));
+        let t = Duration::from_secs(1);
+        let addr = target.local_addr().unwrap();
+        let e = net.tcp_answers(&route, addr, t).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("SOCKS5 proxy {proxy}: connection refused")
+        );
+        assert!(
+            net.exchange(&route, addr, b"GET /", t, t, 64)
+                .unwrap_err()
+                .is_proxy_failure()
+        );
+        // Nobody connected to the target itself.
+        assert!(target.accept().is_err());
     }
 }

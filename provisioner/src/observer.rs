@@ -13,6 +13,9 @@ pub enum Step {
     Connect,
     /// The read-only probe script.
     Probe,
+    /// Reading again whether the master holds the VIP (after the VIP answered and no probe
+    /// saw a holder).
+    VipRecheck,
     /// Install, write, test, start or reload keepalived.
     Configure,
     /// Remove what tkeha installed.
@@ -29,6 +32,7 @@ impl Step {
         match self {
             Step::Connect => "connecting",
             Step::Probe => "probing",
+            Step::VipRecheck => "re-reading the VIP holders",
             Step::Configure => "configuring keepalived",
             Step::Uninstall => "uninstalling",
             Step::SelfConnect => "self-connect",

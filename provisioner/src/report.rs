@@ -90,6 +90,9 @@ pub struct HostReport {
     /// The interface whose prefix holds the machine IP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
+    /// The proxy it is reached through (`jump server 10.0.0.5:22`, `SOCKS5 proxy 10.0.0.6:1080`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// Informational findings (not failures).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -158,6 +161,34 @@ pub struct LbReport {
     pub attempts: u32,
 }
 
+/// One SSH jump server the run used: its session is shared by every master behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JumpServerReport {
+    /// `IP:port`.
+    pub server: String,
+    /// The login name on it.
+    pub username: String,
+    /// SSH connections made to it (TCP, handshake and login): 1 for all the masters behind it.
+    pub logins: u32,
+    /// Tunnels opened through it (one per SSH session to a master and per probe).
+    pub tunnels: u32,
+    /// Why its session failed or broke, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&crate::transport::JumpStats> for JumpServerReport {
+    fn from(s: &crate::transport::JumpStats) -> Self {
+        JumpServerReport {
+            server: s.server.to_string(),
+            username: s.username.clone(),
+            logins: s.logins,
+            tunnels: s.tunnels_opened,
+            error: s.lost.clone(),
+        }
+    }
+}
+
 /// The whole report of one action.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -186,6 +217,9 @@ pub struct Report {
     /// The load balancer's binding (third-party HA).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lb: Option<LbReport>,
+    /// The SSH jump servers used, one entry each (masters reached through `SSHJumpServer`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jump_servers: Vec<JumpServerReport>,
     /// Who manages HA on these masters: absent when they disagree or none was reached.
     #[serde(rename = "managedBy", skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<ManagedBy>,
@@ -209,6 +243,7 @@ impl Report {
             hosts: Vec::new(),
             drill: None,
             lb: None,
+            jump_servers: Vec::new(),
             managed_by: None,
             warnings: Vec::new(),
         }
@@ -318,7 +353,10 @@ impl Report {
             if h.ok {
                 parts.push(format!("ssh_round_trips={}", h.round_trips));
             }
-            out.push_str(&format!("[{}] {}\n", h.host, parts.join(" ")));
+            match &h.via {
+                Some(via) => out.push_str(&format!("[{} via {via}] {}\n", h.host, parts.join(" "))),
+                None => out.push_str(&format!("[{}] {}\n", h.host, parts.join(" "))),
+            }
             if let Some(e) = &h.error {
                 out.push_str(&format!("    error: {e}\n"));
             }
@@ -351,6 +389,22 @@ impl Report {
                     }
                 ));
             }
+        }
+        for j in &self.jump_servers {
+            out.push_str(&format!(
+                "jump server {} (as {}): {} SSH login(s), {} tunnel(s){}\n",
+                j.server,
+                j.username,
+                j.logins,
+                j.tunnels,
+                j.error
+                    .as_deref()
+                    .map(|e| {
+                        let own = format!("jump server {}: ", j.server);
+                        format!("; failed: {}", e.strip_prefix(&own).unwrap_or(e))
+                    })
+                    .unwrap_or_default()
+            ));
         }
         if let Some(d) = &self.drill {
             out.push_str(&format!(
@@ -524,6 +578,41 @@ mod tests {
             "[10.0.0.1] FAILED",
             "no ssh_round_trips=0 on a failed host: {text}"
         );
+    }
+
+    #[test]
+    fn hosts_behind_a_proxy_and_the_jump_servers_are_shown() {
+        let mut r = Report::new("check", "tke", "10.0.0.100");
+        let mut h = HostReport::new("10.1.0.11");
+        h.via = Some("jump server 10.0.0.5:22".into());
+        r.hosts.push(h);
+        r.jump_servers.push(JumpServerReport {
+            server: "10.0.0.5:22".into(),
+            username: "jumper".into(),
+            logins: 1,
+            tunnels: 3,
+            error: Some("jump server 10.0.0.5:22: the SSH connection to it was lost: EOF".into()),
+        });
+        r.finish();
+        let text = r.to_text();
+        assert!(
+            text.starts_with("[10.1.0.11 via jump server 10.0.0.5:22] ok"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "jump server 10.0.0.5:22 (as jumper): 1 SSH login(s), 3 tunnel(s); failed: the SSH connection to it was lost: EOF\n"
+            ),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["hosts"][0]["via"], "jump server 10.0.0.5:22");
+        assert_eq!(v["jump_servers"][0]["logins"], 1);
+        assert_eq!(v["jump_servers"][0]["tunnels"], 3);
+        // Without proxies neither field appears.
+        let plain: serde_json::Value =
+            serde_json::from_str(&Report::new("check", "tke", "10.0.0.100").to_json()).unwrap();
+        assert!(plain.get("jump_servers").is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A run: its [`Options`], the [`Provisioner`] that performs an [`Action`] on a [`Plan`], and [`run`], which takes a Cluster from a file or the API server to a report (and, by name, to its status).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tkeha_kube::Target;
@@ -10,11 +11,12 @@ use crate::cluster_api::{self, ClusterApiError, Verdict};
 use crate::hostkeys::HostKeyPolicy;
 use crate::interrupt::Interrupt;
 use crate::manifest::{Plan, PlanError, load_plan};
-use crate::net::{Direct, Network};
+use crate::net::{Network, Routed};
 use crate::observer::{Observer, Silent};
 use crate::remote::Connector;
 use crate::remote::ssh::SshConnector;
-use crate::report::Report;
+use crate::report::{JumpServerReport, Report};
+use crate::transport::Dialer;
 use crate::{apply, check, drill, status, uninstall};
 
 /// Knobs of a run that are not in the manifest.
@@ -58,6 +60,8 @@ pub struct Provisioner<'o> {
     pub(crate) network: Box<dyn Network>,
     pub(crate) observer: &'o dyn Observer,
     pub(crate) wait_timeout: Duration,
+    /// The dialer behind both (SSH): its jump sessions go into the report.
+    pub(crate) dialer: Option<Arc<Dialer>>,
     pub(crate) interrupt: Interrupt,
 }
 
@@ -71,17 +75,20 @@ impl std::fmt::Debug for Provisioner<'_> {
 }
 
 impl Provisioner<'static> {
-    /// Reach the masters over SSH with `options`, probe the VIP directly, tell nobody.
+    /// Reach the masters over SSH with `options`, each along its route (directly, or through its
+    /// SOCKS5 proxy or jump server: one jump session per distinct jump server, shared by the
+    /// masters behind it and by the probes), probe the VIP along the masters' route, tell nobody.
     pub fn new(options: &Options) -> Self {
-        Self::with_parts(
-            SshConnector {
-                host_keys: options.host_keys.clone(),
-                timeout: options.connect_timeout,
-            },
-            Direct,
+        let connector = SshConnector::new(options.host_keys.clone(), options.connect_timeout);
+        let dialer = Arc::clone(&connector.dialer);
+        let mut p = Self::with_parts(
+            connector,
+            Routed::new(Arc::clone(&dialer)),
             options.wait_timeout,
         )
-        .interrupted_by(options.interrupt.clone())
+        .interrupted_by(options.interrupt.clone());
+        p.dialer = Some(dialer);
+        p
     }
 
     /// A provisioner over other ways of reaching the masters and the network (a proxy, a
@@ -96,6 +103,7 @@ impl Provisioner<'static> {
             network: Box::new(network),
             observer: &Silent,
             wait_timeout,
+            dialer: None,
             interrupt: Interrupt::new(),
         }
     }
@@ -109,6 +117,7 @@ impl Provisioner<'_> {
             network: self.network,
             observer,
             wait_timeout: self.wait_timeout,
+            dialer: self.dialer,
             interrupt: self.interrupt,
         }
     }
@@ -128,7 +137,10 @@ impl Provisioner<'_> {
     /// ```
     /// use std::time::Duration;
     /// use tkeha_provisioner::remote::{Connector, Remote, RemoteError};
-    /// use tkeha_provisioner::{Action, Direct, Machine, Provisioner, plan_from_text};
+    /// use std::sync::Arc;
+    /// use tkeha_provisioner::net::Routed;
+    /// use tkeha_provisioner::transport::Dialer;
+    /// use tkeha_provisioner::{Action, HostKeyPolicy, Machine, Provisioner, plan_from_text};
     ///
     /// /// Masters that cannot be reached (a real run uses `Provisioner::new(&options)`: SSH).
     /// struct Unreachable;
@@ -148,7 +160,8 @@ impl Provisioner<'_> {
     ///                                "password": "MTIzNDU2"}]}}"#,
     ///     "doc.json",
     /// )?;
-    /// let provisioner = Provisioner::with_parts(Unreachable, Direct, Duration::from_secs(30));
+    /// let probes = Routed::new(Arc::new(Dialer::new(HostKeyPolicy::Insecure)));
+    /// let provisioner = Provisioner::with_parts(Unreachable, probes, Duration::from_secs(30));
     /// let report = provisioner.run(Action::Apply, &plan);
     /// assert!(!report.ok);
     /// assert_eq!(
@@ -160,13 +173,20 @@ impl Provisioner<'_> {
     /// ```
     pub fn run(&self, action: Action, plan: &Plan) -> Report {
         self.observer.planned(action, plan);
-        let report = match action {
+        let mut report = match action {
             Action::Check => check::check(self, plan),
             Action::Apply => apply::apply(self, plan),
             Action::Status => status::status(self, plan),
             Action::Drill => drill::drill(self, plan),
             Action::Uninstall => uninstall::uninstall(self, plan),
         };
+        if let Some(dialer) = &self.dialer {
+            report.jump_servers = dialer
+                .jump_stats()
+                .iter()
+                .map(JumpServerReport::from)
+                .collect();
+        }
         self.observer.finished(&report);
         report
     }

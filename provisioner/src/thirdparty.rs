@@ -19,20 +19,28 @@ use crate::runner::Provisioner;
 use crate::scripts::hairpin::{
     HairpinChange, LISTENER_STOP_TRIES, SelfConnectOutcome, self_connect_script,
 };
+use crate::transport::{Route, TransportError};
+use crate::vip;
 
 /// How long to keep trying `VIP:vport`.
 const BINDING_DEADLINE: Duration = Duration::from_secs(12);
 
-/// One connection to `VIP:vport`: what it answered (empty if nothing), or None if the connect failed.
-fn attempt(network: &dyn Network, addr: SocketAddr) -> Option<String> {
+/// One connection to `VIP:vport` along `route`: what it answered (empty if nothing), or None if
+/// the connect failed; an error when the proxy itself failed.
+fn attempt(
+    network: &dyn Network,
+    route: &Route,
+    addr: SocketAddr,
+) -> Result<Option<String>, TransportError> {
     let answer = network.exchange(
+        route,
         addr,
         b"GET / HTTP/1.0\r\nHost: tkeha-binding-check\r\n\r\n",
         Duration::from_secs(1),
         Duration::from_millis(700),
         4096,
     )?;
-    Some(String::from_utf8_lossy(&answer).into_owned())
+    Ok(answer.map(|a| String::from_utf8_lossy(&a).into_owned()))
 }
 
 /// Which host an answer came from: a token, or a hostname as a whole word (busy :6443 only).
@@ -63,6 +71,16 @@ pub(crate) fn verify_binding(
     report: &mut Report,
 ) {
     let addr = SocketAddr::new(plan.vip, vport);
+    let route = match plan.probe_route() {
+        Ok(route) => route,
+        Err(e) => {
+            // The preflight said so already.
+            if !report.errors.contains(&e) {
+                report.fail(e);
+            }
+            return;
+        }
+    };
     let with_listener: Vec<(usize, String)> = hosts
         .iter()
         .filter(|h| {
@@ -94,10 +112,18 @@ pub(crate) fn verify_binding(
     let mut seen = vec![false; plan.machines.len()];
     let mut attempts = 0u32;
     let mut tcp_ok = false;
+    let mut probe_error = None;
     loop {
         attempts += 1;
         let mut matched = false;
-        if let Some(answer) = attempt(p.network.as_ref(), addr) {
+        let answer = match attempt(p.network.as_ref(), route, addr) {
+            Ok(answer) => answer,
+            Err(e) => {
+                probe_error = Some(vip::unprobed(addr, &e));
+                break;
+            }
+        };
+        if let Some(answer) = answer {
             tcp_ok = true;
             if let Some(i) = attribute(&answer, &with_listener, &busy) {
                 if let Some(s) = seen.get_mut(i) {
@@ -131,7 +157,9 @@ pub(crate) fn verify_binding(
         .map(|(i, _)| name(*i))
         .collect();
     let counted = bound.len() + if tcp_ok { unverified.len() } else { 0 };
-    if !tcp_ok {
+    if let Some(e) = probe_error {
+        report.fail(e);
+    } else if !tcp_ok {
         report.fail(format!(
             "cannot connect to {addr} from this host: the load balancer is not listening on the VIP/vport (spec.features.ha.thirdParty)"
         ));

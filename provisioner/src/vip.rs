@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::fleet::Host;
 use crate::net::Network;
 use crate::scripts::watch::{self, watch_script};
+use crate::transport::{Route, TransportError};
 
 /// What the watchers saw so far (indexed like the hosts).
 #[derive(Debug)]
@@ -181,17 +182,34 @@ pub(crate) fn wait_single_holder(
     result
 }
 
-/// Poll `addr` from this host until it answers or the deadline passes.
-pub(crate) fn wait_tcp(network: &dyn Network, addr: SocketAddr, deadline: Instant) -> bool {
+/// Poll `addr` from this host along `route` until it answers (`Ok(true)`) or the deadline
+/// passes (`Ok(false)`).
+///
+/// # Errors
+///
+/// The proxy of `route` failed: the probe could not be made (and is not made directly).
+pub(crate) fn wait_tcp(
+    network: &dyn Network,
+    route: &Route,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> Result<bool, TransportError> {
     loop {
-        if network.tcp_answers(addr, Duration::from_millis(300)) {
-            return true;
+        if network.tcp_answers(route, addr, Duration::from_millis(300))? {
+            return Ok(true);
         }
         if Instant::now() >= deadline {
-            return false;
+            return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The report's words for a probe the proxy could not make.
+pub(crate) fn unprobed(addr: SocketAddr, e: &TransportError) -> String {
+    format!(
+        "cannot probe {addr} from this host: {e} (probes take the masters' route and are never made directly)"
+    )
 }
 
 #[cfg(test)]

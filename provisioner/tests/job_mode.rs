@@ -435,3 +435,134 @@ fn exactly_one_of_file_and_cluster_name() {
     let err = String::from_utf8_lossy(&neither.stderr);
     assert!(err.contains("<--filename <FILE>|CLUSTER-NAME>"), "{err}");
 }
+
+/// A SOCKS5 proxy on loopback that accepts "no authentication", records each CONNECT target
+/// and answers it "host unreachable" (RFC 1928 reply 4): enough to see which masters a run asks
+/// the proxy for.
+fn unreachable_socks5() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read as _, Write as _};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&asked);
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            let mut head = [0u8; 2];
+            if c.read_exact(&mut head).is_err() {
+                continue;
+            }
+            let mut methods = vec![0u8; usize::from(head[1])];
+            let _ = c.read_exact(&mut methods);
+            let _ = c.write_all(&[5, 0]);
+            // CONNECT to an IPv4 address: VER CMD RSV ATYP(1) ADDR(4) PORT(2).
+            let mut req = [0u8; 10];
+            if c.read_exact(&mut req).is_ok() && req[3] == 1 {
+                let ip = std::net::Ipv4Addr::new(req[4], req[5], req[6], req[7]);
+                let port = u16::from_be_bytes([req[8], req[9]]);
+                seen.lock().unwrap().push(format!("{ip}:{port}"));
+            }
+            let _ = c.write_all(&[5, 4, 0, 1, 0, 0, 0, 0, 0, 0]);
+        }
+    });
+    (port, asked)
+}
+
+#[test]
+fn a_cluster_read_by_name_reaches_its_masters_through_their_proxy() {
+    let (socks_port, asked) = unreachable_socks5();
+    let mut object = cluster([22, 22, 22], json!({}));
+    for m in object["spec"]["machines"].as_array_mut().unwrap() {
+        m["proxy"] = json!({"type": "SOCKS5", "ip": "127.0.0.1", "port": socks_port});
+    }
+    let server = serve(object);
+    let dir = tempfile::tempdir().unwrap();
+    let out = provisioner(
+        &server.kubeconfig(dir.path(), "fake"),
+        &["check", "lab", "-o", "json"],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    // The plan built from the stored object carries each machine's route: the proxy was asked
+    // for every master, and nothing was tried directly (TEST-NET-3 would time out, not this).
+    let mut targets = asked.lock().unwrap().clone();
+    targets.sort();
+    assert_eq!(
+        targets,
+        ["203.0.113.1:22", "203.0.113.2:22", "203.0.113.3:22"],
+        "{all}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
+    for (i, h) in report["hosts"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            h["error"],
+            format!(
+                "master 203.0.113.{}:22 via SOCKS5 proxy 127.0.0.1:{socks_port}: host unreachable",
+                i + 1
+            ),
+            "{h}"
+        );
+        assert_eq!(h["via"], format!("SOCKS5 proxy 127.0.0.1:{socks_port}"));
+    }
+}
+
+#[test]
+fn a_jump_server_is_logged_in_to_once_for_all_masters_in_job_mode() {
+    // Not an SSH server: it accepts, counts and says nothing, so the handshake times out.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let jump_port = l.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    let mut object = cluster([22, 22, 22], json!({}));
+    for m in object["spec"]["machines"].as_array_mut().unwrap() {
+        m["proxy"] = json!({"type": "SSHJumpServer", "ip": "127.0.0.1", "port": jump_port,
+                            "username": "jumper", "password": "anVtcGVycHc="});
+    }
+    let server = serve(object);
+    let dir = tempfile::tempdir().unwrap();
+    let out = provisioner(
+        &server.kubeconfig(dir.path(), "fake"),
+        &["apply", "lab", "-o", "json"],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        !all.contains("jumperpw") && !all.contains("anVtcGVycHc="),
+        "{all}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
+    for h in report["hosts"].as_array().unwrap() {
+        let e = h["error"].as_str().unwrap();
+        assert!(
+            e.starts_with(&format!(
+                "jump server 127.0.0.1:{jump_port}: SSH handshake failed"
+            )),
+            "{e}"
+        );
+    }
+    // One session per distinct jump server: one connection, its failure shared by three masters.
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "{all}");
+    assert_eq!(report["jump_servers"][0]["logins"], 1, "{all}");
+    assert_eq!(
+        report["jump_servers"][0]["server"],
+        format!("127.0.0.1:{jump_port}")
+    );
+    // The HAReady condition written names the hop.
+    let requests = server.requests();
+    let patch = patches(&requests);
+    let ready = ha_ready(&patch[0].json());
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("jump server 127.0.0.1:{jump_port}")),
+        "{ready}"
+    );
+}

@@ -19,7 +19,11 @@ fn installed(lab: &Lab) {
             "keepalived.conf on m{} is not owned by root",
             i + 1
         );
-        assert_eq!(meta.mode() & 0o777, 0o644);
+        assert_eq!(
+            meta.mode() & 0o777,
+            0o600,
+            "keepalived.conf holds auth_pass: root only"
+        );
         let check = std::fs::metadata(lab.etc(i).join("keepalived/check_apiserver.sh")).unwrap();
         assert_eq!(check.uid(), 0);
         assert_eq!(check.mode() & 0o777, 0o755);

@@ -2,7 +2,6 @@
 //! the only package source): `apply` installs keepalived through apt and leaves the unit enabled
 //! and active, a rerun touches nothing, the VIP follows apiserver death and a reboot of its holder,
 //! a sudo user works end to end, `uninstall` stops and disables the unit and keeps the package.
-//! Tests marked `issue 10 phase B` need provisioner changes; they fail today for the reason given.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -17,6 +16,8 @@ use tkeha_e2e::watch::{Watch, split_samples};
 const SAMPLE: Duration = Duration::from_millis(50);
 /// How long a freshly booted master's keepalived may take to become active (not a performance bound).
 const UNIT_DEADLINE: Duration = Duration::from_secs(90);
+/// How long network-online.target takes on the rebooted holder (a slow wait-online).
+const SLOW_ONLINE_SECS: u32 = 20;
 
 fn keepalived(lab: &HostLab, i: usize) -> UnitState {
     lab.unit(i, "keepalived").unwrap()
@@ -102,15 +103,66 @@ fn apt_install_from_the_mirror_then_rerun_apiserver_death_and_uninstall() {
     let lab = hosts_lab(HostLabConfig::masters(3));
     eprintln!("3 booted masters up in {:.1?}", t.elapsed());
     let m = manifest(&lab, "cluster.json", &ManifestOptions::default(), |_| {});
+    // The old install log's fixed name, planted by an unprivileged user as a symlink to a file
+    // of root's: root must neither write through it nor be stopped by it.
+    lab.exec(
+        0,
+        "echo precious > /root/victim && chmod 600 /root/victim && \
+         su -s /bin/sh tkeha -c 'ln -s /root/victim /tmp/tkeha-keepalived-install.log'",
+    )
+    .unwrap();
     let t = Instant::now();
     let first = provision_ok(&lab, "apply", &m, &[]);
     eprintln!("apply with the package install: {:.1?}", t.elapsed());
+    assert_eq!(lab.exec(0, "cat /root/victim").unwrap(), "precious\n");
+    assert_eq!(
+        lab.exec(0, "readlink /tmp/tkeha-keepalived-install.log")
+            .unwrap()
+            .trim(),
+        "/root/victim"
+    );
+    for i in 0..3 {
+        // Real modes on the masters: the config (auth_pass) is root's alone, the check script
+        // and the directory are root's and not writable by others.
+        let modes = lab
+            .exec(
+                i,
+                "stat -c '%n %a %U:%G' /etc/keepalived /etc/keepalived/keepalived.conf /etc/keepalived/check_apiserver.sh",
+            )
+            .unwrap();
+        assert_eq!(
+            modes,
+            "/etc/keepalived 755 root:root\n/etc/keepalived/keepalived.conf 600 root:root\n\
+             /etc/keepalived/check_apiserver.sh 755 root:root\n",
+            "{}",
+            lab.masters[i].name
+        );
+        let read = lab
+            .exec(
+                i,
+                "su -s /bin/sh tkeha -c 'cat /etc/keepalived/keepalived.conf' 2>&1; echo rc=$?",
+            )
+            .unwrap();
+        assert!(
+            read.contains("Permission denied") && read.trim_end().ends_with("rc=1"),
+            "an unprivileged user read keepalived.conf on {}: {read}",
+            lab.masters[i].name
+        );
+        // Nothing of ours left in the world-writable directories (mktemp files are removed).
+        let left = lab
+            .exec(
+                i,
+                "ls -A /tmp /var/tmp /dev/shm | grep -e '^tmp\\.' -e tkeha | grep -v -x tkeha-keepalived-install.log; true",
+            )
+            .unwrap();
+        assert_eq!(left.trim(), "", "left in /tmp on {}", lab.masters[i].name);
+    }
     for h in first.hosts() {
         assert_eq!(h["changed"], true, "{h}");
         assert!(
-            h["notes"]
-                .as_array()
-                .is_some_and(|n| n.iter().any(|x| x == "keepalived installed")),
+            h["notes"].as_array().is_some_and(|n| n.iter().any(|x| x
+                .as_str()
+                .is_some_and(|x| x.starts_with("keepalived installed (1:")))),
             "{h}"
         );
     }
@@ -224,6 +276,10 @@ fn a_sudo_user_installs_and_the_vip_survives_a_reboot_of_its_holder() {
     assert_enabled_and_active(&lab);
     all_control_planes(&lab);
     let holder = single_holder(&lab, SETTLE).unwrap();
+    // On the holder, network-online.target will take 20 s after the next boot, as a slow
+    // wait-online does on real hosts. keepalived keeps Debian's ordering after it (README,
+    // "Boot ordering"): the VIP does not wait for it, the survivors hold it.
+    lab.slow_network_online(holder, SLOW_ONLINE_SECS).unwrap();
 
     // Power the holder off from inside: the VIP moves while it is down.
     let watch = Watch::start_hosts(&lab, SAMPLE, Some(6443));
@@ -255,6 +311,23 @@ fn a_sudo_user_installs_and_the_vip_survives_a_reboot_of_its_holder() {
         t.elapsed()
     );
     assert_eq!(keepalived(&lab, holder).enabled, "enabled");
+    // The ordering kept: keepalived started once the network was online, which took 20 s.
+    let online = lab
+        .active_since_us(holder, "network-online.target")
+        .unwrap();
+    let started = lab.active_since_us(holder, "keepalived").unwrap();
+    let slow = lab
+        .active_since_us(holder, tkeha_e2e::lab::hosts::SLOW_ONLINE_UNIT)
+        .unwrap();
+    assert!(
+        slow > 0 && online >= slow && started >= online,
+        "keepalived on {} must start after network-online.target: slow unit {slow} µs, online {online} µs, keepalived {started} µs",
+        lab.masters[holder].name
+    );
+    assert!(
+        online >= u64::from(SLOW_ONLINE_SECS) * 1_000_000,
+        "network-online.target was reached {online} µs after boot: the slow unit did not run"
+    );
     assert_eq!(
         holders_stay(&lab, new, Duration::from_secs(5)),
         None,
@@ -278,7 +351,6 @@ fn a_sudo_user_installs_and_the_vip_survives_a_reboot_of_its_holder() {
 }
 
 #[test]
-#[ignore = "issue 10 phase B: the preflight must establish that keepalived is installable on every host (apt sees a candidate) before any host changes; today m1 and m2 get keepalived installed, configured and started before m3's install fails"]
 fn an_unreachable_mirror_on_one_master_fails_before_any_host_changes() {
     let lab = hosts_lab(HostLabConfig::masters(3));
     lab.set_mirror_reachable(2, false).unwrap();
@@ -311,6 +383,20 @@ fn an_unreachable_mirror_on_one_master_fails_before_any_host_changes() {
             .exec(i, "ls -A /etc/keepalived 2>/dev/null; true")
             .unwrap();
         assert_eq!(files.trim(), "", "files written on {}", lab.masters[i].name);
+        // The preflight read the sources into its own temporary lists: the host's package
+        // lists and apt's caches are as the image left them (empty).
+        let apt_state = lab
+            .exec(
+                i,
+                "ls -A /var/lib/apt/lists; ls /var/cache/apt/*.bin 2>/dev/null; ls -d /tmp/tmp.* 2>/dev/null; true",
+            )
+            .unwrap();
+        assert_eq!(
+            apt_state.trim(),
+            "",
+            "the preflight changed apt's state on {}",
+            lab.masters[i].name
+        );
     }
     for h in r.hosts() {
         assert_eq!(h["changed"], false, "a host changed: {h}");
@@ -320,10 +406,65 @@ fn an_unreachable_mirror_on_one_master_fails_before_any_host_changes() {
         "the VIP came up: {:?}",
         lab.holders()
     );
+
+    // The mirror is back, and another process holds apt's locks on m1 (unattended-upgrades,
+    // say): the lists lock for a few seconds, the dpkg lock for longer. The preflight names the
+    // holder, the install waits for both, and apply succeeds.
+    lab.set_mirror_reachable(2, true).unwrap();
+    lab.exec(0, &hold_lock("/var/lib/apt/lists/lock", 6, "lists"))
+        .unwrap();
+    lab.exec(0, &hold_lock("/var/lib/dpkg/lock-frontend", 25, "dpkg"))
+        .unwrap();
+    let t = Instant::now();
+    let r = provision_ok(&lab, "apply", &m, &[]);
+    eprintln!("apply with apt's locks held on m1: {:.1?}", t.elapsed());
+    let m1 = r.host(&lab.masters[0].ip).unwrap();
+    assert!(
+        m1["notes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|x| x.as_str().is_some_and(|x| x
+                .starts_with("the dpkg lock is held by process ")
+                && x.contains("python3")))),
+        "the preflight must name the lock's holder: {m1}"
+    );
+    for i in 0..3 {
+        assert!(package_installed(&lab, i));
+    }
+    // The install really waited: the holder ran its full time (it exited 0) before keepalived
+    // became active on m1.
+    let holder = lab
+        .exec(
+            0,
+            "systemctl show -p ExecMainStatus,ExecMainExitTimestampMonotonic tkeha-lab-lock-dpkg",
+        )
+        .unwrap();
+    let released: u64 = holder
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecMainExitTimestampMonotonic="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        holder.contains("ExecMainStatus=0") && released > 0,
+        "the lock holder did not run to its end: {holder}"
+    );
+    let active = lab.active_since_us(0, "keepalived").unwrap();
+    assert!(
+        active > released,
+        "keepalived became active on m1 ({active} µs) before the dpkg lock was released ({released} µs)"
+    );
+}
+
+/// A shell line that holds `path`'s fcntl lock (as apt and dpkg take it) for `secs` seconds, in
+/// a transient unit `tkeha-lab-lock-NAME` of the master (kept after it exits, for its timestamps).
+fn hold_lock(path: &str, secs: u32, name: &str) -> String {
+    format!(
+        "systemd-run -q -p RemainAfterExit=yes --unit tkeha-lab-lock-{name} python3 -c \
+         'import fcntl, time; f = open(\"{path}\", \"w\"); fcntl.lockf(f, fcntl.LOCK_EX); time.sleep({secs})' \
+         && sleep 0.5"
+    )
 }
 
 #[test]
-#[ignore = "issue 10 phase B: uninstall must say that the keepalived package stays installed (today its report does not mention the package)"]
 fn uninstall_says_the_package_stays() {
     let lab = hosts_lab(HostLabConfig {
         masters: 2,

@@ -239,3 +239,42 @@ fn apply_by_name_records_the_real_vip_holder_and_status_keeps_the_transition() {
         "{log:?}"
     );
 }
+
+#[test]
+fn apply_by_name_reaches_masters_behind_a_jump_server() {
+    use tkeha_e2e::lab::LabProxy;
+    let lab = lab(LabConfig {
+        proxies: true,
+        ..LabConfig::masters(3)
+    });
+    let opts = ManifestOptions {
+        proxy: Some(LabProxy::Jump),
+        ..ManifestOptions::default()
+    };
+    let mut object = lab.manifest(&opts).unwrap();
+    object["metadata"] = json!({"name": "lab-job", "resourceVersion": "1"});
+    let api = StatefulApi::start(object);
+    let kubeconfig = api.kubeconfig(&lab.dir);
+    let before = lab.jump_connections().unwrap();
+    let out = provisioner(
+        &["apply", "lab-job", "-o", "json"],
+        &kubeconfig,
+        &lab.known_hosts_path(),
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["jump_servers"][0]["logins"], 1, "{all}");
+    assert_eq!(lab.jump_connections().unwrap() - before, 1);
+    let holder = single_holder(&lab, SETTLE).unwrap();
+    let status = api.status();
+    assert_eq!(
+        status["ha"]["vipHolder"], lab.masters[holder].ip,
+        "{status}"
+    );
+    assert_eq!(ha_ready(&status)["reason"], "Provisioned");
+}

@@ -191,12 +191,34 @@ fn the_interface_is_the_one_holding_exactly_the_machine_ip() {
 #[test]
 fn a_config_keepalived_rejects_on_the_target_is_never_moved_into_place() {
     let lab = lab(LabConfig::masters(2));
-    // A world-writable /etc/keepalived on m2: with enable_script_security, keepalived -t (run on
-    // m2 itself) refuses the health-check script as insecure.
+    let m = manifest(&lab, "cluster.json", &ManifestOptions::default(), |_| {});
+    // A world-writable /etc/keepalived on m2 is refused by the preflight: nothing changes on
+    // either master.
     let dir = lab.etc(1).join("keepalived");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let m = manifest(&lab, "cluster.json", &ManifestOptions::default(), |_| {});
     let r = tkeha_e2e::scenario::provision(&lab, "apply", &m, &[]);
+    assert_eq!(r.code, 1, "apply must fail:\n{}", r.all_output());
+    let err = r.host(&lab.masters[1].ip).unwrap()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        err.starts_with("/etc/keepalived is owned by uid 0 with mode 0777"),
+        "{err}"
+    );
+    for i in 0..2 {
+        assert!(!lab.etc(i).join("keepalived/keepalived.conf").exists());
+        assert!(lab.pids_named(i, "keepalived").is_empty());
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // A world-writable /etc on m2 (the preflight looks at /etc/keepalived only): with
+    // enable_script_security, keepalived -t (run on m2 itself) refuses the health-check script
+    // as insecure, and the config is not moved into place.
+    let etc = lab.etc(1);
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = tkeha_e2e::scenario::provision(&lab, "apply", &m, &[]);
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(r.code, 1, "apply must fail:\n{}", r.all_output());
     let h = r.host(&lab.masters[1].ip).unwrap();
     assert_eq!(h["ok"], false, "{h}");

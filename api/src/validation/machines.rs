@@ -341,8 +341,17 @@ fn taints(ctx: &mut Ctx<'_>, i: usize, m: &crate::types::ClusterMachine) {
     }
 }
 
+/// Longest SOCKS5 username or password (RFC 1929: one length byte, 1 to 255).
+pub const MAX_SOCKS5_CREDENTIAL: usize = 255;
+
+/// `spec.machines[i].proxy`: TKEStack's `ClusterMachineProxy`. The type is one of the two,
+/// the address is a usable destination and the port is set and in range. An `SSHJumpServer`
+/// needs a login (a POSIX user name and a password or a private key). A `SOCKS5` proxy works
+/// without credentials, as TKEStack's dialer does; with them it takes a username and a password
+/// together (RFC 1929) and no key. Secrets get the machine's rules and are never shown.
 fn proxy(ctx: &mut Ctx<'_>, at: &str, p: &crate::types::ClusterMachineProxy) {
-    match p.type_.as_deref() {
+    let kind = p.type_.as_deref();
+    match kind {
         None | Some("") => ctx.error(FieldError::required(
             format!("{at}.type"),
             "SSHJumpServer or SOCKS5",
@@ -357,32 +366,120 @@ fn proxy(ctx: &mut Ctx<'_>, at: &str, p: &crate::types::ClusterMachineProxy) {
     match p.ip.as_deref() {
         None | Some("") => ctx.error(FieldError::required(
             format!("{at}.ip"),
-            "set the proxy's address",
+            "set the proxy's address (the jump server or the SOCKS5 proxy this host connects to)",
         )),
-        Some(s) if !over(s, crate::limits::MAX_IP) && parse_ip(s).is_none() => ctx.error(
-            FieldError::invalid(format!("{at}.ip"), Some(quote(s)), IP_DETAIL),
-        ),
-        Some(_) => {}
+        Some(s) if over(s, crate::limits::MAX_IP) => {}
+        Some(s) => match parse_ip(s) {
+            None => ctx.error(FieldError::invalid(
+                format!("{at}.ip"),
+                Some(quote(s)),
+                IP_DETAIL,
+            )),
+            // A loopback proxy is a local one (`ssh -D 1080`): allowed. These are never a host.
+            Some(ip)
+                if ip.is_unspecified()
+                    || ip.is_multicast()
+                    || matches!(ip, IpAddr::V4(v) if v.is_broadcast()) =>
+            {
+                ctx.error(FieldError::invalid(
+                    format!("{at}.ip"),
+                    Some(quote(s)),
+                    format!(
+                        "must not be {}: a proxy is one host's address",
+                        reserved_kind(ip).unwrap_or("a reserved address")
+                    ),
+                ))
+            }
+            Some(_) => {}
+        },
     }
-    if let Some(port) = p.port
-        && !(1..=65535).contains(&port)
-    {
-        ctx.error(FieldError::invalid(
+    match p.port {
+        None => ctx.error(FieldError::required(
+            format!("{at}.port"),
+            "set the proxy's port (usually 22 for SSHJumpServer, 1080 for SOCKS5)",
+        )),
+        Some(port) if !(1..=65535).contains(&port) => ctx.error(FieldError::invalid(
             format!("{at}.port"),
             Some(port.to_string()),
-            "must be between 1 and 65535, inclusive",
-        ));
+            "must be between 1 and 65535, inclusive (usually 22 for SSHJumpServer, 1080 for SOCKS5)",
+        )),
+        Some(_) => {}
     }
-    if let Some(u) = p.username.as_deref()
-        && !u.is_empty()
-        && !over(u, crate::limits::MAX_USERNAME)
-        && !is_login_name(u)
-    {
-        ctx.error(FieldError::invalid(
-            format!("{at}.username"),
-            Some(quote(u)),
-            USERNAME_DETAIL,
-        ));
+    let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    let user = p.username.as_deref().filter(|u| !u.is_empty());
+    match kind {
+        Some("SSHJumpServer") => {
+            match user {
+                None => ctx.error(FieldError::required(
+                    format!("{at}.username"),
+                    "an SSHJumpServer needs the user to log in to it as",
+                )),
+                Some(u) if !over(u, crate::limits::MAX_USERNAME) && !is_login_name(u) => ctx.error(
+                    FieldError::invalid(format!("{at}.username"), Some(quote(u)), USERNAME_DETAIL),
+                ),
+                Some(_) => {}
+            }
+            if !has(&p.password) && !has(&p.private_key) {
+                ctx.error(FieldError::required(
+                    at.to_string(),
+                    "an SSHJumpServer needs a password or a privateKey (base64; `kubectl tkeha \
+                     encode-password` makes one)",
+                ));
+            }
+        }
+        Some("SOCKS5") => {
+            if let Some(u) = user
+                && !over(u, crate::limits::MAX_USERNAME)
+                && u.chars().any(char::is_control)
+            {
+                ctx.error(FieldError::invalid(
+                    format!("{at}.username"),
+                    Some(quote(u)),
+                    "must not contain control characters",
+                ));
+            }
+            match (user.is_some(), has(&p.password)) {
+                (true, false) => ctx.error(FieldError::required(
+                    format!("{at}.password"),
+                    "SOCKS5 username/password authentication (RFC 1929) needs both: add the \
+                     base64 password, or remove the username to connect without authentication \
+                     (as TKEStack does)",
+                )),
+                (false, true) => ctx.error(FieldError::required(
+                    format!("{at}.username"),
+                    "SOCKS5 username/password authentication (RFC 1929) needs both: add the \
+                     username, or remove the password to connect without authentication",
+                )),
+                _ => {}
+            }
+            for (name, value) in [
+                ("privateKey", &p.private_key),
+                ("passPhrase", &p.pass_phrase),
+            ] {
+                if has(value) {
+                    ctx.error(FieldError::forbidden(
+                        format!("{at}.{name}"),
+                        "a SOCKS5 proxy takes no key: it authenticates with a username and \
+                         password (RFC 1929) or not at all",
+                    ));
+                }
+            }
+            if let Some(pw) = p.password.as_deref()
+                && !over(pw, crate::limits::MAX_PASSWORD_BASE64)
+                && let crate::secret::Inspected::Bytes { len, .. } = crate::secret::inspect(pw)
+                && len > MAX_SOCKS5_CREDENTIAL
+            {
+                ctx.error(FieldError::invalid(
+                    format!("{at}.password"),
+                    None,
+                    format!(
+                        "decodes to {len} bytes, more than the {MAX_SOCKS5_CREDENTIAL} SOCKS5 \
+                         allows (RFC 1929; the password itself is not shown)"
+                    ),
+                ));
+            }
+        }
+        _ => {}
     }
     secrets(ctx, &at, [&p.password, &p.private_key, &p.pass_phrase]);
 }

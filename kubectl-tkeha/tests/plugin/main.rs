@@ -11,6 +11,7 @@ mod fake_queries;
 mod harness;
 mod in_cluster;
 mod init;
+mod init_proxy;
 mod krew;
 #[path = "../../../provisioner/tests/support/loopback.rs"]
 mod loopback;

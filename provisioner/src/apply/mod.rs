@@ -18,8 +18,12 @@ use crate::manifest::{Mode, Plan};
 use crate::observer::Step;
 use crate::report::{ManagedBy, Report, VrrpState};
 use crate::runner::Provisioner;
-use crate::scripts::apply::{ApplyChanges, ApplyEnd, ApplyOutcome, PackageManager, apply_script};
-use crate::scripts::probe::find_interface;
+use crate::scripts::apply::{
+    ApplyChanges, ApplyEnd, ApplyOutcome, CHECK_MODE, CONF_MODE, PackageManager, ServiceChange,
+    apply_script,
+};
+use crate::scripts::probe::{Probe, find_interface, one_line};
+use crate::scripts::service::ServiceAction;
 use crate::thirdparty;
 use crate::vip;
 
@@ -103,47 +107,121 @@ pub(crate) fn apply(p: &Provisioner<'_>, plan: &Plan) -> Report {
     report
 }
 
-/// Bring one master to its desired files, with keepalived installed and running.
+/// Whether the file at `path` on this master is root-owned with exactly `mode`.
+fn mode_is(p: &Probe, path: &str, mode: u32) -> bool {
+    p.modes.get(path).is_some_and(|m| m.is_root_owned(mode))
+}
+
+/// Bring one master to its desired files (content, owner and mode), with keepalived installed
+/// and running. The report says what the script did, read from its markers (what was
+/// installed, written, started), not what was intended.
 fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result<(), String> {
     let d = desired_for(plan, vrid, auth_pass, h).ok_or("no interface holds the machine IP")?;
     let p = h.probe.as_ref().ok_or("not probed")?;
-    let write_conf = p.file(CONF_PATH) != Some(d.conf.as_str());
-    let write_check = p.file(CHECK_SCRIPT_PATH) != Some(d.check.as_str());
+    let conf_differs = p.file(CONF_PATH) != Some(d.conf.as_str());
+    let check_differs = p.file(CHECK_SCRIPT_PATH) != Some(d.check.as_str());
+    let write_conf = conf_differs || !mode_is(p, CONF_PATH, CONF_MODE);
+    let write_check = check_differs || !mode_is(p, CHECK_SCRIPT_PATH, CHECK_MODE);
     let install = p.keepalived.is_none();
     if !write_conf && !write_check && !install && p.running {
         return Ok(());
     }
+    let pm = p.package_manager.unwrap_or(PackageManager::AptGet);
+    let mut notes = Vec::new();
+    for (path, differs, write, mode) in [
+        (CONF_PATH, conf_differs, write_conf, CONF_MODE),
+        (CHECK_SCRIPT_PATH, check_differs, write_check, CHECK_MODE),
+    ] {
+        if write
+            && !differs
+            && let Some(m) = p.modes.get(path)
+        {
+            notes.push(format!(
+                "{path} had owner {}:{} and mode {:04o}: rewritten as root:root {mode:04o}",
+                m.uid, m.gid, m.mode
+            ));
+        }
+    }
     let script = apply_script(&ApplyChanges {
-        install: install.then_some(p.package_manager.unwrap_or(PackageManager::AptGet)),
+        install: install.then_some(pm),
         check: write_check.then_some(d.check.as_str()),
         conf: write_conf.then_some(d.conf.as_str()),
+        service: if conf_differs || check_differs || install {
+            ServiceChange::StartOrReload
+        } else {
+            ServiceChange::EnsureStarted
+        },
         systemd: p.systemd,
     });
-    let out = ApplyOutcome::parse(&h.run(&script)?);
-    h.report.changed = write_conf || write_check || out.installed;
+    let run = h.run_streamed(&script)?;
+    let out = ApplyOutcome::parse(&run.out);
+    h.report.changed = out.changed();
     h.report.restarted = out.service.is_some();
+    match &out.installed {
+        Some(v) if v.is_empty() => h.report.notes.push("keepalived installed".into()),
+        Some(v) => h.report.notes.push(format!("keepalived installed ({v})")),
+        None => {}
+    }
+    if out.already_present {
+        h.report.notes.push(
+            "keepalived was missing at the probe but present when apply ran: this run did not install it".into(),
+        );
+    }
+    if out.install_touched {
+        h.report.notes.push(format!(
+            "{} changed packages before it failed: see its output in the error",
+            pm.name()
+        ));
+    }
+    let wrote: Vec<&str> = out.wrote.iter().map(String::as_str).collect();
+    h.report.notes.extend(
+        notes
+            .into_iter()
+            .filter(|n| wrote.iter().any(|w| n.starts_with(w))),
+    );
+    if let Some(cut) = run.cut {
+        return Err(format!(
+            "the connection was lost while the apply script ran ({cut}); before that it {}; rerun apply",
+            done_so_far(&out)
+        ));
+    }
+    let said = one_line(&out.stderr);
     match out.end {
-        ApplyEnd::ConfigRejected => {
-            return Err(format!(
-                "keepalived -t rejected the rendered config (nothing moved into place): {}",
-                out.stderr
-            ));
-        }
-        ApplyEnd::InstallFailed => {
-            return Err(format!("installing keepalived failed: {}", out.stderr));
-        }
-        ApplyEnd::Failed { status } => {
-            return Err(format!(
-                "the apply script failed (exit {status}): {}",
-                out.stderr
-            ));
-        }
-        ApplyEnd::Done => {}
+        ApplyEnd::ConfigRejected => Err(format!(
+            "keepalived -t rejected the rendered config (nothing moved into place): {said}"
+        )),
+        ApplyEnd::InstallFailed => Err(format!("installing keepalived failed: {said}")),
+        ApplyEnd::InstallChangedNothing => Err(format!(
+            "keepalived is still not installed although {} reported success (it changed nothing): {said}",
+            pm.name()
+        )),
+        ApplyEnd::Failed { status } => Err(format!(
+            "the apply script failed (exit {}): {said}",
+            status.map_or_else(|| "status unknown".to_string(), |s| s.to_string())
+        )),
+        ApplyEnd::Done => Ok(()),
     }
-    if install {
-        h.report.notes.push("keepalived installed".into());
+}
+
+/// What a cut-off apply script had done, in words.
+fn done_so_far(out: &ApplyOutcome) -> String {
+    let mut done = Vec::new();
+    if out.installed.is_some() {
+        done.push("installed keepalived".to_string());
     }
-    Ok(())
+    if !out.wrote.is_empty() {
+        done.push(format!("wrote {}", out.wrote.join(", ")));
+    }
+    match out.service {
+        Some(ServiceAction::Started) => done.push("started keepalived".into()),
+        Some(ServiceAction::Reloaded) => done.push("reloaded keepalived".into()),
+        None => {}
+    }
+    if done.is_empty() {
+        "had changed nothing that it reported".into()
+    } else {
+        done.join(", ")
+    }
 }
 
 fn apply_keepalived(
@@ -185,11 +263,19 @@ fn apply_keepalived(
                 .filter_map(|h| h.probe.as_ref())
                 .any(|probe| probe.apiserver_manifest || probe.apiserver_listening);
             let api = SocketAddr::new(plan.vip, 6443);
-            if expected && !vip::wait_tcp(p.network.as_ref(), api, wait_start + remaining) {
-                report.fail(format!(
-                    "{}:6443 does not answer although an apiserver is expected on the masters",
-                    plan.vip
-                ));
+            if expected {
+                let answered = plan.probe_route().and_then(|route| {
+                    vip::wait_tcp(p.network.as_ref(), route, api, wait_start + remaining)
+                        .map_err(|e| vip::unprobed(api, &e))
+                });
+                match answered {
+                    Ok(true) => {}
+                    Ok(false) => report.fail(format!(
+                        "{}:6443 does not answer although an apiserver is expected on the masters",
+                        plan.vip
+                    )),
+                    Err(e) => report.fail(e),
+                }
             }
         }
         Err(latest) => {

@@ -18,12 +18,12 @@ fn apply(fleet: &Fleet) -> Report {
         .run(Action::Apply, &plan)
 }
 
-/// No master received anything but the probe.
+/// No master received anything but the read-only scripts of the preflight.
 fn nothing_changed(fleet: &Fleet, n: usize) {
     for i in 0..n {
         let whats = fleet.whats(i);
         assert!(
-            whats.iter().all(|w| w == "probe"),
+            whats.iter().all(|w| w == "probe" || w == "VIP holders"),
             "master {i} was sent {whats:?}"
         );
         assert!(!fleet.state(i).running, "master {i} was started");
@@ -52,7 +52,9 @@ fn fresh_masters_get_keepalived_installed_configured_and_started_with_one_holder
         );
         let apply = &fleet.sent(i)[1];
         assert!(
-            apply.text().contains("apt-get install -y -q keepalived"),
+            apply
+                .text()
+                .contains("apt-get install -y -q -o DPkg::Lock::Timeout=120 keepalived"),
             "keepalived is installed with the package manager the probe found"
         );
         let uploads = apply.uploads();
@@ -63,7 +65,7 @@ fn fresh_masters_get_keepalived_installed_configured_and_started_with_one_holder
         assert_eq!(uploads[0].content, keepalived::check_script());
         assert_eq!(uploads[0].verify, None);
         assert_eq!(uploads[1].path, CONF_PATH);
-        assert_eq!(uploads[1].mode, 0o644);
+        assert_eq!(uploads[1].mode, 0o600, "keepalived.conf holds auth_pass");
         assert_eq!(uploads[1].verify.as_deref(), Some("keepalived -t -f"));
         let conf = &uploads[1].content;
         assert!(keepalived::is_ours(conf));
@@ -85,8 +87,8 @@ fn fresh_masters_get_keepalived_installed_configured_and_started_with_one_holder
         assert_eq!(
             h.notes,
             [
-                "keepalived will be installed with apt-get",
-                "keepalived installed"
+                "keepalived will be installed with apt-get (candidate 1:2.2.7-1+b2)",
+                "keepalived installed (1:2.2.7-1+b2)"
             ]
         );
         assert_eq!(h.interface.as_deref(), Some("eth0"));
@@ -214,6 +216,177 @@ fn a_vip_already_answering_elsewhere_is_refused_before_any_change() {
     );
     assert_eq!(report.errors[1], PREFLIGHT_FAILED);
     nothing_changed(&fleet, 2);
+    for i in 0..2 {
+        assert_eq!(
+            fleet.whats(i),
+            ["probe", "VIP holders"],
+            "the holders are read again before the VIP is called taken"
+        );
+    }
+}
+
+#[test]
+fn a_vip_taken_by_one_of_ours_during_the_probe_is_not_refused() {
+    // An earlier apply left keepalived running on master 2 (it failed elsewhere); that
+    // keepalived takes the VIP between the moment master 2's addresses are read and the VIP
+    // test: the probes see the VIP answer and no holder.
+    let fleet = Fleet::new(2);
+    fleet.master(1, |m| {
+        m.keepalived = true;
+        m.running = true;
+        m.vip_answers = true;
+        m.takes_vip_after_probe = true;
+    });
+    let report = apply(&fleet);
+    assert!(report.ok, "{}", report.to_text());
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(fleet.whats(1)[..2], ["probe", "VIP holders"]);
+    assert!(
+        report.hosts[1]
+            .notes
+            .iter()
+            .any(|n| n.starts_with("took VIP 10.0.0.100 while the masters were probed")),
+        "{:?}",
+        report.hosts[1].notes
+    );
+    assert_eq!(report.vip_holder.as_deref(), Some("10.0.0.12"));
+}
+
+#[test]
+fn a_vip_nobody_of_ours_holds_on_the_reread_is_refused() {
+    let fleet = Fleet::new(3);
+    fleet.master(2, |m| m.vip_answers = true);
+    let report = fleet
+        .provisioner(Duration::from_secs(30))
+        .run(Action::Check, &fleet.tke_plan());
+    assert!(!report.ok);
+    assert!(
+        report.errors[0].starts_with("VIP 10.0.0.100 already answers on the network"),
+        "{:?}",
+        report.errors
+    );
+    for i in 0..3 {
+        assert_eq!(fleet.whats(i), ["probe", "VIP holders"]);
+    }
+}
+
+#[test]
+fn a_master_whose_package_source_is_unreachable_stops_the_apply_before_any_change() {
+    let fleet = Fleet::new(3);
+    let apt = "W: Failed to fetch http://10.77.2.1:80/./InRelease  Could not connect to 10.77.2.1:80 (10.77.2.1). - connect (111: Connection refused)\n\
+               W: Some index files failed to download. They have been ignored, or old ones used instead.\n\
+               E: Unable to locate package keepalived";
+    fleet.master(2, |m| m.candidate = Err(apt.into()));
+    let report = apply(&fleet);
+    assert!(!report.ok);
+    assert_eq!(report.errors, [PREFLIGHT_FAILED]);
+    let error = report.hosts[2].error.as_deref().unwrap();
+    assert!(
+        error.starts_with(
+            "keepalived is not installed and apt-get cannot install it (no candidate from the package sources of this host); \
+             apt-get said: W: Failed to fetch http://10.77.2.1:80/./InRelease"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains(" | E: Unable to locate package keepalived."),
+        "{error}"
+    );
+    assert!(report.hosts.iter().all(|h| !h.changed));
+    nothing_changed(&fleet, 3);
+    assert!(!fleet.state(0).keepalived && !fleet.state(1).keepalived);
+}
+
+#[test]
+fn a_master_where_installability_is_unknown_stops_the_apply() {
+    let fleet = Fleet::new(2);
+    // The probe ran to its end but the installability check printed nothing.
+    fleet.master(1, |m| {
+        let mut answer = String::from(
+            "@@hostname=m2\n@@uid=0\n@@addr=2: eth0    inet 10.0.0.12/24 brd 10.0.0.255 scope global eth0\n@@pkg=apt-get\n",
+        );
+        answer.push_str("@@end=1\n");
+        m.replies.insert(
+            "probe",
+            crate::remote::ExecOutput {
+                stdout: answer,
+                ..Default::default()
+            },
+        );
+    });
+    let report = apply(&fleet);
+    let error = report.hosts[1].error.as_deref().unwrap();
+    assert!(
+        error.starts_with("keepalived is not installed and whether apt-get can install it could not be established"),
+        "{error}"
+    );
+    nothing_changed(&fleet, 2);
+}
+
+#[test]
+fn a_held_dpkg_lock_is_told_before_the_install() {
+    let fleet = Fleet::new(1);
+    fleet.master(0, |m| m.dpkg_lock = Some("812 unattended-upgr".into()));
+    let report = fleet
+        .provisioner(Duration::from_secs(30))
+        .run(Action::Check, &fleet.tke_plan());
+    assert!(report.ok, "{}", report.to_text());
+    assert!(
+        report.hosts[0].notes.contains(
+            &"the dpkg lock is held by process 812 unattended-upgr: the install will wait up to 120 s for it"
+                .to_string()
+        ),
+        "{:?}",
+        report.hosts[0].notes
+    );
+}
+
+#[test]
+fn a_conf_dir_others_can_write_is_refused() {
+    let fleet = Fleet::new(2);
+    fleet.master(0, |m| m.conf_dir = Some((0o777, 0)));
+    let report = apply(&fleet);
+    let error = report.hosts[0].error.as_deref().unwrap();
+    assert!(
+        error.starts_with("/etc/keepalived is owned by uid 0 with mode 0777"),
+        "{error}"
+    );
+    nothing_changed(&fleet, 2);
+}
+
+#[test]
+fn a_world_readable_config_from_an_earlier_version_gets_mode_0600_without_a_reload() {
+    let fleet = Fleet::new(2);
+    let plan = fleet.tke_plan();
+    fleet.provisioned(&plan, 0);
+    fleet.master(1, |m| {
+        if let Some(f) = m.files.get_mut(CONF_PATH) {
+            f.mode = 0o644;
+        }
+    });
+    let report = apply(&fleet);
+    assert!(report.ok, "{}", report.to_text());
+    assert_eq!(fleet.whats(0), ["probe", "VIP watch"], "master 1 is right");
+    let apply = &fleet.sent(1)[1];
+    assert_eq!(apply.uploads().len(), 1);
+    assert_eq!(
+        (apply.uploads()[0].path.as_str(), apply.uploads()[0].mode),
+        (CONF_PATH, 0o600)
+    );
+    assert!(
+        !apply.text().contains("@@action=reloaded"),
+        "same content: no reload\n{}",
+        apply.text()
+    );
+    assert_eq!(fleet.state(1).files[CONF_PATH].mode, 0o600);
+    let h = &report.hosts[1];
+    assert!(h.changed && !h.restarted, "{h:?}");
+    assert_eq!(
+        h.notes,
+        [
+            "/etc/keepalived/keepalived.conf had owner 0:0 and mode 0644: rewritten as root:root 0600"
+        ]
+    );
 }
 
 #[test]
@@ -309,15 +482,100 @@ fn a_failed_install_is_reported_with_the_package_managers_words() {
     assert!(
         !report.hosts[0]
             .notes
-            .contains(&"keepalived installed".to_string()),
+            .iter()
+            .any(|n| n.starts_with("keepalived installed")),
         "{:?}",
         report.hosts[0].notes
+    );
+    assert!(
+        !report.hosts[0].changed,
+        "the install failed before any file was written"
     );
     assert!(!fleet.state(0).keepalived && !fleet.state(0).running);
     assert_eq!(
         report.errors,
         ["keepalived could not be configured on every master"]
     );
+}
+
+#[test]
+fn keepalived_installed_by_someone_else_after_the_probe_is_not_reported_as_installed() {
+    let fleet = Fleet::new(1);
+    let plan = fleet.tke_plan();
+    let p = fleet.provisioner(Duration::from_secs(30));
+    // Missing at the probe; there by the time the apply script runs.
+    fleet.master(0, |m| {
+        m.replies.insert(
+            "apply",
+            crate::remote::ExecOutput {
+                stdout: "@@present=1\n@@wrote=/etc/keepalived/check_apiserver.sh\n\
+                         @@wrote=/etc/keepalived/keepalived.conf\n@@action=started\n@@end=1\n"
+                    .into(),
+                ..Default::default()
+            },
+        );
+    });
+    let report = p.run(Action::Apply, &plan);
+    let notes = &report.hosts[0].notes;
+    assert!(
+        !notes.iter().any(|n| n.starts_with("keepalived installed")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.contains(
+            &"keepalived was missing at the probe but present when apply ran: this run did not install it"
+                .to_string()
+        ),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn an_install_that_changes_nothing_is_an_error_not_an_install() {
+    let fleet = Fleet::new(1);
+    fleet.master(0, |m| {
+        m.replies.insert(
+            "apply",
+            crate::remote::ExecOutput {
+                stdout: "@@step=update\n@@step=install\nkeepalived is already the newest version (1:2.2.7-1+b2).\n\
+                         0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n@@install_noop=1\n"
+                    .into(),
+                ..Default::default()
+            },
+        );
+    });
+    let report = apply(&fleet);
+    let h = &report.hosts[0];
+    assert_eq!(
+        h.error.as_deref(),
+        Some(
+            "keepalived is still not installed although apt-get reported success (it changed nothing): \
+             keepalived is already the newest version (1:2.2.7-1+b2). | 0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded."
+        )
+    );
+    assert!(!h.changed, "{h:?}");
+    assert!(
+        !h.notes
+            .iter()
+            .any(|n| n.starts_with("keepalived installed"))
+    );
+}
+
+#[test]
+fn a_connection_lost_during_the_apply_still_reports_what_was_done() {
+    let fleet = Fleet::new(1);
+    // Lines of the fake's answer: @@installed, @@wrote (check), @@wrote (conf), then the cut.
+    fleet.master(0, |m| m.cut = Some(("apply", 3)));
+    let report = apply(&fleet);
+    let h = &report.hosts[0];
+    assert_eq!(
+        h.error.as_deref(),
+        Some(
+            "the connection was lost while the apply script ran (running the apply script failed: connection reset by peer); \
+             before that it installed keepalived, wrote /etc/keepalived/check_apiserver.sh, /etc/keepalived/keepalived.conf; rerun apply"
+        )
+    );
+    assert!(h.changed && !h.restarted, "{h:?}");
 }
 
 #[test]

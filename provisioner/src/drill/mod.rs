@@ -215,10 +215,20 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
         .iter()
         .filter_map(|h| h.probe.as_ref())
         .any(|probe| probe.apiserver_listening);
+    // The VIP probe takes the masters' route; masters reached in different ways leave it none.
+    let route = match plan.probe_route() {
+        Ok(route) => Some(route),
+        Err(e) if tcp_oracle => {
+            report.fail(e);
+            return finish(report, hosts, t);
+        }
+        Err(_) => None,
+    };
     let api = SocketAddr::new(plan.vip, 6443);
     let view = HolderView::new(hosts.len());
     let mut measured: Option<(usize, u64)> = None;
     let mut stop_error = None;
+    let mut probe_error = None;
     let mut stop_sent = false;
     std::thread::scope(|s| {
         let (old, others): (Vec<_>, Vec<_>) = hosts.iter_mut().partition(|h| h.index == from);
@@ -271,12 +281,23 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
                     ));
                     break;
                 }
-                if p.network.tcp_answers(api, Duration::from_millis(200)) {
-                    measured = Some((
-                        i,
-                        u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    ));
-                    break;
+                let Some(route) = route else { break };
+                match p
+                    .network
+                    .tcp_answers(route, api, Duration::from_millis(200))
+                {
+                    Ok(true) => {
+                        measured = Some((
+                            i,
+                            u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        ));
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        probe_error = Some(vip::unprobed(api, &e));
+                        break;
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(if tcp_oracle { 50 } else { 10 }));
@@ -287,6 +308,10 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
     let interrupted = p.interrupt.is_set();
     if let Some(e) = &stop_error {
         report.fail(format!("{} failed: {e}", method.what_stopped()));
+    }
+    let probe_failed = probe_error.is_some();
+    if let Some(e) = probe_error {
+        report.fail(e);
     }
     // Restore the old holder whatever happened (if anything was sent to it).
     if stop_sent && let Some(h) = hosts.get_mut(from) {
@@ -361,7 +386,8 @@ pub(crate) fn drill(p: &Provisioner<'_>, plan: &Plan) -> Report {
             }
         }
         None => {
-            if stop_error.is_none() {
+            // A failed stop or probe is already reported: it is not "no other master took the VIP".
+            if stop_error.is_none() && !probe_failed {
                 report.fail(format!(
                     "no other master took VIP {} within {} s",
                     plan.vip,

@@ -24,6 +24,7 @@ use crate::scripts::Script;
 use crate::scripts::park::RESTORE_SCRIPT;
 use crate::tkestack::fixtures::{STATIC_POD, tkestack_conf};
 use crate::tkestack::{PARKED_MANIFEST, STATIC_POD_MANIFEST};
+use crate::transport::{Route, TransportError};
 
 /// A file on a fake master.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,18 @@ pub(crate) struct Master {
     pub stale_vip: bool,
     /// Answers given as they are, by script name, instead of the master's behaviour.
     pub replies: BTreeMap<&'static str, ExecOutput>,
+    /// What the package manager says when asked whether it can install keepalived: `Ok`
+    /// its candidate version, `Err` its complaint (an unreachable source).
+    pub candidate: Result<String, String>,
+    /// A process holding the dpkg lock (`PID COMMAND`).
+    pub dpkg_lock: Option<String>,
+    /// Mode and owner of /etc/keepalived when it exists.
+    pub conf_dir: Option<(u32, u32)>,
+    /// Its keepalived takes the VIP right after the probe read the addresses (the race of an
+    /// earlier apply's keepalived coming up).
+    pub takes_vip_after_probe: bool,
+    /// The connection dies after this many lines of the named streamed script.
+    pub cut: Option<(&'static str, usize)>,
     /// Scripts (by name) whose SSH channel breaks: the run fails in transit.
     pub broken: Vec<&'static str>,
     /// TKEStack's keepalived static pod manifest, in kubelet's directory. A master with one (or
@@ -125,6 +138,11 @@ impl Master {
             preempts: false,
             stale_vip: false,
             replies: BTreeMap::new(),
+            candidate: Ok("1:2.2.7-1+b2".into()),
+            dpkg_lock: None,
+            conf_dir: None,
+            takes_vip_after_probe: false,
+            cut: None,
             broken: Vec::new(),
             static_pod: None,
             parked_pod: None,
@@ -152,6 +170,10 @@ struct World {
     holders: BTreeSet<usize>,
     /// The apiserver answers on `VIP:6443` from the provisioner host while someone holds the VIP.
     api_behind_vip: bool,
+    /// Every probe from the provisioner host fails with this (a dead proxy).
+    probe_error: Option<TransportError>,
+    /// The route and address of every probe made from the provisioner host.
+    probes: Vec<(Route, SocketAddr)>,
     sent: Vec<Sent>,
     /// Set this interrupt when a master receives the script of this name (a signal mid-run).
     interrupt_on: Option<(&'static str, Interrupt)>,
@@ -203,6 +225,8 @@ impl Fleet {
             vrrp: Vrrp::Normal,
             holders: BTreeSet::new(),
             api_behind_vip: false,
+            probe_error: None,
+            probes: Vec::new(),
             sent: Vec::new(),
             interrupt_on: None,
         })))
@@ -258,10 +282,11 @@ impl Fleet {
             let m = &mut w.masters[i];
             m.keepalived = true;
             m.running = true;
+            m.conf_dir = Some((0o755, 0));
             m.files.insert(
                 CONF_PATH.into(),
                 File {
-                    mode: 0o644,
+                    mode: 0o600,
                     content: conf,
                 },
             );
@@ -337,17 +362,38 @@ impl Fleet {
         self
     }
 
+    /// Every probe from the provisioner host fails with `e` (the proxy is down), or none.
+    pub fn probe_error(&self, e: Option<TransportError>) -> &Self {
+        self.world().probe_error = e;
+        self
+    }
+
+    /// The route and address of every probe made so far from the provisioner host.
+    pub fn probes(&self) -> Vec<(Route, SocketAddr)> {
+        self.world().probes.clone()
+    }
+
     /// The plan of a Cluster over these masters with `ha` as its `spec.features.ha`.
     pub fn plan(&self, ha: &str) -> Plan {
+        self.plan_with_proxies(ha, |_| None)
+    }
+
+    /// The same, with `proxy(i)` as master `i`'s `proxy` (JSON), if any.
+    pub fn plan_with_proxies(&self, ha: &str, proxy: impl Fn(usize) -> Option<String>) -> Plan {
         let machines: Vec<String> = self
             .world()
             .masters
             .iter()
-            .map(|m| {
-                format!(
+            .enumerate()
+            .map(|(i, m)| match proxy(i) {
+                None => format!(
                     r#"{{"ip": "{}", "username": "root", "password": "cm9vdHB3"}}"#,
                     m.ip
-                )
+                ),
+                Some(p) => format!(
+                    r#"{{"ip": "{}", "username": "root", "password": "cm9vdHB3", "proxy": {p}}}"#,
+                    m.ip
+                ),
             })
             .collect();
         let text = format!(
@@ -426,20 +472,35 @@ impl Connector for Fleet {
 }
 
 impl Network for Fleet {
-    fn tcp_answers(&self, addr: SocketAddr, _timeout: Duration) -> bool {
-        let w = self.world();
-        addr.ip() == w.vip && addr.port() == 6443 && w.api_behind_vip && !w.holders.is_empty()
+    fn tcp_answers(
+        &self,
+        route: &Route,
+        addr: SocketAddr,
+        _timeout: Duration,
+    ) -> Result<bool, TransportError> {
+        let mut w = self.world();
+        w.probes.push((route.clone(), addr));
+        if let Some(e) = &w.probe_error {
+            return Err(e.clone());
+        }
+        Ok(addr.ip() == w.vip && addr.port() == 6443 && w.api_behind_vip && !w.holders.is_empty())
     }
 
     fn exchange(
         &self,
-        _addr: SocketAddr,
+        route: &Route,
+        addr: SocketAddr,
         _request: &[u8],
         _connect_timeout: Duration,
         _read_timeout: Duration,
         _limit: usize,
-    ) -> Option<Vec<u8>> {
-        None
+    ) -> Result<Option<Vec<u8>>, TransportError> {
+        let mut w = self.world();
+        w.probes.push((route.clone(), addr));
+        match &w.probe_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(None),
+        }
     }
 }
 
@@ -481,7 +542,7 @@ impl FakeRemote {
 }
 
 /// The probe's answer, from the master's state.
-fn probe(w: &World, i: usize) -> ExecOutput {
+fn probe(w: &World, i: usize, script: &Script) -> ExecOutput {
     let m = &w.masters[i];
     let mut s = format!(
         "@@hostname={}\n@@uid={}\n@@addr=1: lo    inet 127.0.0.1/8 scope host lo\n\
@@ -506,6 +567,20 @@ fn probe(w: &World, i: usize) -> ExecOutput {
     for path in [CONF_PATH, CHECK_SCRIPT_PATH] {
         if let Some(f) = m.files.get(path) {
             s.push_str(&format!("@@file={path} {}\n", b64(&f.content)));
+            s.push_str(&format!("@@mode={path} {:o} 0 0\n", f.mode));
+        }
+    }
+    if let Some((mode, uid)) = m.conf_dir {
+        s.push_str(&format!("@@mode=/etc/keepalived {mode:o} {uid} 0\n"));
+    }
+    // The installability check runs when the script asks and keepalived is missing.
+    if script.text().contains("@@candidate=") && !m.keepalived && m.package_manager.is_some() {
+        if let Some(holder) = &m.dpkg_lock {
+            s.push_str(&format!("@@dpkg_lock={holder}\n"));
+        }
+        match &m.candidate {
+            Ok(v) => s.push_str(&format!("@@candidate={v}\n")),
+            Err(log) => s.push_str(&format!("@@no_candidate={}\n", b64(log))),
         }
     }
     if m.pod_managed() {
@@ -548,20 +623,32 @@ fn probe(w: &World, i: usize) -> ExecOutput {
     out(s, "", 0)
 }
 
-/// The apply script's effect: install, uploads (with their check), start or reload.
+/// The apply script's effect: install, uploads (with their check), start or reload, as its
+/// markers tell: the script installs when it can print `@@installed=`, and reloads a running
+/// keepalived only when it can print `@@action=reloaded`.
 fn apply(w: &mut World, i: usize, script: &Script) -> ExecOutput {
+    let text = script.text();
     let mut s = String::new();
     let m = &mut w.masters[i];
-    if script.text().contains("install") && !m.keepalived {
-        if m.install_fails {
+    if text.contains("@@installed=") {
+        if m.keepalived {
+            s.push_str("@@present=1\n");
+        } else if m.install_fails {
             return out(
-                "@@install_failed=1\n".into(),
+                s + "@@install_failed=1\n",
                 "E: Unable to locate package keepalived\n",
                 4,
             );
+        } else {
+            m.keepalived = true;
+            s.push_str(&format!(
+                "@@installed={}\n",
+                m.candidate.clone().unwrap_or_default()
+            ));
         }
-        m.keepalived = true;
-        s.push_str("@@installed=1\n");
+    }
+    if m.conf_dir.is_none() {
+        m.conf_dir = Some((0o755, 0));
     }
     for u in script.uploads() {
         if u.verify.is_some() && m.rejects_config {
@@ -578,15 +665,16 @@ fn apply(w: &mut World, i: usize, script: &Script) -> ExecOutput {
                 content: u.content.clone(),
             },
         );
+        s.push_str(&format!("@@wrote={}\n", u.path));
     }
     if m.start_fails && !m.running {
         return out(s, "keepalived did not start\n", 6);
     }
-    s.push_str(if m.running {
-        "@@action=reloaded\n"
-    } else {
-        "@@action=started\n"
-    });
+    if !m.running {
+        s.push_str("@@action=started\n");
+    } else if text.contains("@@action=reloaded") {
+        s.push_str("@@action=reloaded\n");
+    }
     m.running = true;
     w.settle();
     out(s + "@@end=1\n", "", 0)
@@ -614,6 +702,9 @@ fn uninstall(w: &mut World, i: usize) -> ExecOutput {
     {
         m.files.remove(CHECK_SCRIPT_PATH);
         s.push_str(&format!("@@removed={CHECK_SCRIPT_PATH}\n"));
+    }
+    if m.keepalived {
+        s.push_str("@@package=1:2.2.7-1+b2\n");
     }
     let stale = m.stale_vip;
     w.settle();
@@ -713,8 +804,9 @@ fn samples(script: &Script) -> usize {
     ((secs / interval) as usize).clamp(1, 2000)
 }
 
-impl Remote for FakeRemote {
-    fn run(&mut self, script: &Script, _timeout: Duration) -> Result<ExecOutput, RemoteError> {
+impl FakeRemote {
+    /// The master's answer to `script` (recorded as sent).
+    fn answer(&mut self, script: &Script) -> Result<ExecOutput, RemoteError> {
         let i = self.index;
         let mut w = self.record(script);
         let m = &w.masters[i];
@@ -734,9 +826,20 @@ impl Remote for FakeRemote {
             return Ok(reply.clone());
         }
         Ok(match script.what() {
-            "probe" => probe(&w, i),
+            "probe" => {
+                let answer = probe(&w, i, script);
+                if w.masters[i].takes_vip_after_probe {
+                    w.holders.insert(i);
+                }
+                answer
+            }
             "apply" => apply(&mut w, i, script),
             "uninstall" => uninstall(&mut w, i),
+            "VIP holders" => out(
+                format!("@@holds={}\n@@end=1\n", u8::from(w.holders.contains(&i))),
+                "",
+                0,
+            ),
             "park keepalived manifest" => park(&mut w, i, script),
             "restore keepalived manifest" => restore(&mut w, i),
             "stop keepalived" => {
@@ -766,13 +869,47 @@ impl Remote for FakeRemote {
             other => out(String::new(), &format!("fake: no answer for {other}"), 127),
         })
     }
+}
 
+impl Remote for FakeRemote {
+    fn run(&mut self, script: &Script, _timeout: Duration) -> Result<ExecOutput, RemoteError> {
+        self.answer(script)
+    }
+
+    /// The VIP watch yields its samples; any other script is answered as by `run`, its lines
+    /// handed over as a streamed script prints them (stdout, then stderr, then `@@exit=`),
+    /// and cut where the master says.
     fn stream(
         &mut self,
         script: &Script,
         _line_timeout: Duration,
         on_line: &mut dyn FnMut(&str) -> bool,
     ) -> Result<(), RemoteError> {
+        if script.what() != "VIP watch" {
+            let answer = self.answer(script)?;
+            let cut = self.fleet.world().masters[self.index]
+                .cut
+                .filter(|(what, _)| *what == script.what())
+                .map(|(_, n)| n);
+            let exit = format!("@@exit={}", answer.status);
+            let lines = answer
+                .stdout
+                .lines()
+                .chain(answer.stderr.lines())
+                .chain(std::iter::once(exit.as_str()));
+            for (n, line) in lines.enumerate() {
+                if cut == Some(n) {
+                    return Err(RemoteError::Exec {
+                        what: script.what().into(),
+                        message: "connection reset by peer".into(),
+                    });
+                }
+                if !on_line(line) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         drop(self.record(script));
         // The same number of samples as the real loop, a millisecond apart.
         for _ in 0..samples(script) {

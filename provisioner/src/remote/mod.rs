@@ -3,7 +3,7 @@
 //! The actions only see these two traits. [`ssh::SshConnector`] is the real implementation
 //! (ssh2: TCP connect, host-key policy, authentication, `sudo -n` for a non-root user); the
 //! unit tests drive the actions through a scripted fake with no I/O. Establishing a connection
-//! (direct today; through a jump host or a SOCKS5 proxy later) is the connector's business
+//! (directly, or through the machine's jump server or SOCKS5 proxy) is the connector's business
 //! alone: a [`Remote`] is already connected and authenticated.
 
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::hostkeys::HostKeyError;
 use crate::manifest::Machine;
 use crate::scripts::Script;
+use crate::transport::TransportError;
 
 pub mod ssh;
 
@@ -25,10 +26,15 @@ pub enum RemoteError {
         /// The OS's reason.
         message: String,
     },
+    /// A proxy on the way failed, or it could not reach the master: the message names the hop
+    /// ("jump server 10.0.0.5:22: authentication failed ...", "master 10.1.0.11:22 via SOCKS5
+    /// proxy 10.0.0.6:1080: connection refused").
+    #[error("{0}")]
+    Transport(TransportError),
     /// The SSH handshake failed.
     #[error("SSH handshake with {addr} failed: {message}")]
     Handshake {
-        /// `IP:port`.
+        /// `IP:port`, and the proxy it was reached through (`IP:port via jump server IP:port`).
         addr: String,
         /// libssh2's reason.
         message: String,
@@ -36,7 +42,7 @@ pub enum RemoteError {
     /// The host key was refused by the policy.
     #[error("host key of {addr}: {source}")]
     HostKey {
-        /// `IP:port`.
+        /// `IP:port`, and the proxy it was reached through (`IP:port via jump server IP:port`).
         addr: String,
         /// Which check failed and how to fix it.
         source: HostKeyError,
@@ -119,7 +125,8 @@ pub trait Connector: Sync {
     ///
     /// # Errors
     ///
-    /// [`RemoteError::Connect`], [`RemoteError::Handshake`], [`RemoteError::HostKey`] or
-    /// [`RemoteError::Auth`], naming the address and what to fix.
+    /// [`RemoteError::Connect`], [`RemoteError::Transport`] (a proxy, naming the hop),
+    /// [`RemoteError::Handshake`], [`RemoteError::HostKey`] or [`RemoteError::Auth`], naming
+    /// the address and what to fix.
     fn connect(&self, machine: &Machine) -> Result<Box<dyn Remote>, RemoteError>;
 }

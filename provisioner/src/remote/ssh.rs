@@ -1,29 +1,51 @@
-//! The SSH [`Remote`]: one ssh2 session per master. Connect with a timeout, check the host key, authenticate, run scripts as root (counting round trips).
+//! The SSH [`Remote`]: one ssh2 session per master, reached along its route (directly, through a SOCKS5 proxy or an SSH jump server). Connect with a timeout, check the host key, authenticate, run scripts as root (counting round trips).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ssh2::{KeyboardInteractivePrompt, Prompt, Session};
+use ssh2::Session;
 
 use super::{Connector, ExecOutput, Remote, RemoteError};
-use crate::hostkeys::{self, HostKeyPolicy};
+use crate::hostkeys::HostKeyPolicy;
 use crate::manifest::Machine;
-use crate::net;
 use crate::scripts::Script;
+use crate::transport::login::{self, LoginError};
+use crate::transport::{Dialer, Target, TransportError};
 
-/// Connects to masters directly over SSH (ssh2), checking host keys with a policy.
+/// Connects to masters over SSH (ssh2) along each machine's route, checking host keys with a
+/// policy. Every hop goes through the same policy: the masters' keys here, the jump servers'
+/// keys in the [`Dialer`].
 #[derive(Debug, Clone)]
 pub struct SshConnector {
+    /// Opens the connections (one per run: jump sessions are shared by the masters behind them).
+    pub dialer: Arc<Dialer>,
     /// How host keys are checked.
     pub host_keys: HostKeyPolicy,
-    /// Limit for the TCP connect, the handshake and authentication, each.
+    /// Limit for the TCP connect, each proxy step, the handshake and authentication, each.
     pub timeout: Duration,
+}
+
+impl SshConnector {
+    /// A connector with its own dialer, whose jump-server host keys go through `host_keys` too.
+    pub fn new(host_keys: HostKeyPolicy, timeout: Duration) -> Self {
+        SshConnector {
+            dialer: Arc::new(Dialer::new(host_keys.clone())),
+            host_keys,
+            timeout,
+        }
+    }
 }
 
 impl Connector for SshConnector {
     fn connect(&self, machine: &Machine) -> Result<Box<dyn Remote>, RemoteError> {
-        Ok(Box::new(connect(machine, &self.host_keys, self.timeout)?))
+        Ok(Box::new(connect(
+            &self.dialer,
+            machine,
+            &self.host_keys,
+            self.timeout,
+        )?))
     }
 }
 
@@ -44,109 +66,59 @@ impl std::fmt::Debug for SshRemote {
     }
 }
 
-struct PasswordPrompter<'a>(&'a str);
-
-impl KeyboardInteractivePrompt for PasswordPrompter<'_> {
-    fn prompt<'a>(
-        &mut self,
-        _user: &str,
-        _instructions: &str,
-        prompts: &[Prompt<'a>],
-    ) -> Vec<String> {
-        // Answer the password to every hidden prompt (PAM's "Password: "), nothing to echoed ones.
-        prompts
-            .iter()
-            .map(|p| {
-                if p.echo {
-                    String::new()
-                } else {
-                    self.0.to_string()
-                }
-            })
-            .collect()
-    }
-}
-
-/// Connect, verify the host key and authenticate (privateKey first, then password, then keyboard-interactive).
+/// Connect along the machine's route, verify the master's host key (under the master's own
+/// `ip:port`, whatever the route) and authenticate (privateKey first, then password, then
+/// keyboard-interactive).
 ///
 /// # Errors
 ///
-/// See [`Connector::connect`].
+/// See [`Connector::connect`]. A failed proxy is [`RemoteError::Transport`], naming the hop.
 pub fn connect(
+    dialer: &Dialer,
     m: &Machine,
     policy: &HostKeyPolicy,
     timeout: Duration,
 ) -> Result<SshRemote, RemoteError> {
     let addr = SocketAddr::new(m.ip, m.port);
-    let a = addr.to_string();
-    let tcp = net::dial(addr, timeout).map_err(|e| RemoteError::Connect {
-        addr: a.clone(),
-        message: e.to_string(),
-    })?;
-    let _ = tcp.set_nodelay(true);
-    let mut sess = Session::new().map_err(|e| RemoteError::Handshake {
-        addr: a.clone(),
-        message: e.to_string(),
-    })?;
-    sess.set_tcp_stream(tcp);
-    sess.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
-    sess.handshake().map_err(|e| RemoteError::Handshake {
-        addr: a.clone(),
-        message: e.message().to_string(),
-    })?;
-    hostkeys::verify(policy, &sess, m.ip, m.port).map_err(|source| RemoteError::HostKey {
-        addr: a.clone(),
-        source,
-    })?;
-
-    let user = m.username.as_str();
-    let methods = sess
-        .auth_methods(user)
-        .map(str::to_string)
-        .unwrap_or_default();
-    let offers = |name: &str| methods.split(',').any(|x| x == name);
-    let mut last = String::from("no usable credential for the methods the server offers");
-    let c = &m.credentials;
-    if let Some(key) = &c.private_key
-        && offers("publickey")
-    {
-        match sess.userauth_pubkey_memory(
+    // Names the route in the messages of the later hops: "10.1.0.11:22 via jump server 10.0.0.5:22".
+    let who = match m.route.hop() {
+        None => addr.to_string(),
+        Some(hop) => format!("{addr} via {hop}"),
+    };
+    let stream = dialer
+        .dial(&m.route, Target::master(addr), timeout)
+        .map_err(|e| match e {
+            TransportError::Direct { addr, reason } => RemoteError::Connect {
+                addr: addr.to_string(),
+                message: reason.to_string(),
+            },
+            other => RemoteError::Transport(other),
+        })?;
+    let login_err = |e: LoginError| match e {
+        LoginError::Handshake(message) => RemoteError::Handshake {
+            addr: who.clone(),
+            message,
+        },
+        LoginError::HostKey(source) => RemoteError::HostKey {
+            addr: who.clone(),
+            source,
+        },
+        LoginError::Auth {
             user,
-            None,
-            key.expose(),
-            c.pass_phrase.as_ref().map(|p| p.expose()),
-        ) {
-            Ok(()) => {}
-            Err(e) => last = format!("publickey: {}", e.message()),
-        }
-    }
-    if !sess.authenticated()
-        && let Some(pw) = &c.password
-    {
-        if offers("password")
-            && let Err(e) = sess.userauth_password(user, pw.expose())
-        {
-            last = format!("password: {}", e.message());
-        }
-        if !sess.authenticated()
-            && offers("keyboard-interactive")
-            && let Err(e) =
-                sess.userauth_keyboard_interactive(user, &mut PasswordPrompter(pw.expose()))
-        {
-            last = format!("keyboard-interactive: {}", e.message());
-        }
-    }
-    if !sess.authenticated() {
-        return Err(RemoteError::Auth {
-            user: user.to_string(),
+            methods,
+            last,
+        } => RemoteError::Auth {
+            user,
             methods: format!("server offers {methods}"),
             message: last,
-        });
-    }
+        },
+    };
+    let sess = login::handshake(stream, m.ip, m.port, policy, timeout).map_err(login_err)?;
+    login::authenticate(&sess, &m.username, &m.credentials).map_err(login_err)?;
     Ok(SshRemote {
         sess,
-        user: user.to_string(),
-        sudo: user != "root",
+        user: m.username.clone(),
+        sudo: m.username != "root",
         round_trips: 0,
     })
 }
@@ -226,16 +198,35 @@ impl Remote for SshRemote {
         ch.send_eof().map_err(|e| err(e.message().to_string()))?;
         let mut reader = BufReader::new(&mut ch);
         let mut line = String::new();
+        let mut any = false;
+        let mut ended = false;
         loop {
             line.clear();
             let n = reader
                 .read_line(&mut line)
                 .map_err(|e| err(e.to_string()))?;
-            if n == 0 || !on_line(line.trim_end()) {
+            if n == 0 {
+                ended = true;
+                break;
+            }
+            any = true;
+            if !on_line(line.trim_end()) {
                 break;
             }
         }
         drop(reader);
+        if ended && !any {
+            // Nothing on stdout at all: sudo may have refused before the script ran.
+            let mut out = ExecOutput::default();
+            let _ = (&mut ch.stderr())
+                .take(4096)
+                .read_to_string(&mut out.stderr);
+            let _ = ch.wait_close();
+            out.status = ch.exit_status().unwrap_or(-1);
+            if let Some(e) = self.sudo_error(&out) {
+                return Err(e);
+            }
+        }
         let _ = ch.close();
         Ok(())
     }

@@ -23,11 +23,17 @@ pub(crate) mod watch;
 pub(crate) const PATH_EXPORT: &str =
     "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH\n";
 
+/// First lines of a script whose output is read as it arrives (`crate::fleet::Host::run_streamed`):
+/// stderr joins stdout, so nothing it says is lost if the connection dies, and its exit status
+/// is printed as `@@exit=N` however it ends (but SIGKILL).
+pub(crate) const STREAMED_PRELUDE: &str = "exec 2>&1\ntrap 'echo \"@@exit=$?\"' EXIT\n";
+
 /// Suffix of a file being written: it is moved over the real name only once complete (and checked).
 pub(crate) const STAGED_SUFFIX: &str = ".tkeha-new";
 
-/// A file a script puts on a master: written under a temporary name, given its mode and
-/// root ownership, optionally checked, then moved into place.
+/// A file a script puts on a master: written under a temporary name (readable by root only
+/// until it is complete), given root ownership and its mode, optionally checked, then moved into
+/// place; the script then prints `@@wrote=PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
     /// Where it ends up.
@@ -82,9 +88,11 @@ impl Script {
     pub fn upload(&mut self, upload: Upload) {
         let staged = format!("{}{STAGED_SUFFIX}", upload.path);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&upload.content);
+        // Created by this script (a leftover is removed first) with no access for anyone but
+        // root until it has its mode: a secret in it is never readable on the way.
         let _ = writeln!(
             self.text,
-            "printf '%s' '{b64}' | base64 -d > {staged}\nchmod {mode:04o} {staged}\nchown root:root {staged}",
+            "rm -f {staged}\n(umask 077; printf '%s' '{b64}' | base64 -d > {staged})\nchown root:root {staged}\nchmod {mode:04o} {staged}",
             mode = upload.mode
         );
         if let Some(verify) = &upload.verify {
@@ -93,7 +101,11 @@ impl Script {
                 "if ! out=$({verify} {staged} 2>&1); then echo \"$out\" >&2; rm -f {staged}; echo \"@@test_failed=1\"; exit 5; fi"
             );
         }
-        let _ = writeln!(self.text, "mv -f {staged} {}", upload.path);
+        let _ = writeln!(
+            self.text,
+            "mv -f {staged} {path}\necho \"@@wrote={path}\"",
+            path = upload.path
+        );
         self.uploads.push(upload);
     }
 
@@ -170,6 +182,49 @@ mod tests {
     }
 
     #[test]
+    fn no_script_names_a_file_in_a_world_writable_directory() {
+        use std::net::IpAddr;
+        let vip: IpAddr = "10.0.0.100".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let fleet = crate::fake::Fleet::new(2);
+        let mut scripts = vec![
+            probe::probe_script(&probe::ProbeRequest {
+                vip_answer_test: Some(vip),
+                listener_token: Some("tok".into()),
+                hairpin: Some((vip, 16443)),
+                installable: true,
+            }),
+            uninstall::uninstall_script(&fleet.tke_plan()),
+            uninstall::uninstall_script(
+                &fleet.plan(r#"{"thirdParty": {"vip": "10.0.0.100", "vport": 16443}}"#),
+            ),
+            watch::watch_script(vip, 100, 5),
+            watch::holds_script(vip),
+            hairpin::self_connect_script(vip, 16443, Some(4242), true),
+        ];
+        for systemd in [true, false] {
+            scripts.push(apply::apply_script(&apply::ApplyChanges {
+                install: Some(apply::PackageManager::AptGet),
+                check: Some("#!/bin/bash\n"),
+                conf: Some("x\n"),
+                service: apply::ServiceChange::StartOrReload,
+                systemd,
+            }));
+            scripts.push(service::stop_nowait_script(systemd));
+            scripts.push(service::restart_script(systemd));
+        }
+        for s in &scripts {
+            for dir in ["/tmp", "/var/tmp", "/dev/shm"] {
+                assert!(
+                    !s.text().contains(dir),
+                    "the {} script names {dir}:\n{}",
+                    s.what(),
+                    s.text()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn an_upload_is_staged_owned_checked_and_moved() {
         let mut s = Script::new("apply");
         s.upload(Upload {
@@ -182,11 +237,11 @@ mod tests {
         let write = text
             .find("base64 -d > /etc/x.conf.tkeha-new")
             .unwrap_or(usize::MAX);
-        let chmod = text
-            .find("chmod 0644 /etc/x.conf.tkeha-new")
-            .unwrap_or(usize::MAX);
         let chown = text
             .find("chown root:root /etc/x.conf.tkeha-new")
+            .unwrap_or(usize::MAX);
+        let chmod = text
+            .find("chmod 0644 /etc/x.conf.tkeha-new")
             .unwrap_or(usize::MAX);
         let verify = text
             .find("x -t -f /etc/x.conf.tkeha-new 2>&1")
@@ -194,9 +249,14 @@ mod tests {
         let mv = text
             .find("mv -f /etc/x.conf.tkeha-new /etc/x.conf")
             .unwrap_or(0);
+        let wrote = text.find("@@wrote=/etc/x.conf").unwrap_or(0);
         assert!(
-            write < chmod && chmod < chown && chown < verify && verify < mv,
+            write < chown && chown < chmod && chmod < verify && verify < mv && mv < wrote,
             "{text}"
+        );
+        assert!(
+            text.contains("rm -f /etc/x.conf.tkeha-new\n(umask 077; printf"),
+            "the staged file is new and private while it is written: {text}"
         );
         assert!(text.contains("'YSA9IDEK'"), "content as base64: {text}");
         assert_eq!(s.uploads().len(), 1);

@@ -20,6 +20,9 @@ pub struct ProbeRequest {
     pub listener_token: Option<String>,
     /// Report whether the hairpin rule for (VIP, vport) is present.
     pub hairpin: Option<(IpAddr, u16)>,
+    /// When keepalived is missing, ask the package manager whether it can install it (see
+    /// [`installable_check`]).
+    pub installable: bool,
 }
 
 /// Seconds the VIP-in-use test waits for an ICMP or ARP answer.
@@ -27,6 +30,69 @@ pub const VIP_ANSWER_WAIT: &str = "0.5";
 
 /// Seconds a temporary token listener lives at most.
 pub const LISTENER_LIFETIME_SECS: u32 = 30;
+
+/// Seconds the installability check may take at most (a package index refresh included).
+pub const INSTALLABLE_TIMEOUT_SECS: u32 = 120;
+
+/// Lines of the package manager's output kept when keepalived cannot be installed.
+pub const INSTALL_LOG_LINES: usize = 8;
+
+/// The dpkg locks apt takes (their holders are reported: the install would wait for them).
+const DPKG_LOCKS: [&str; 2] = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"];
+
+/// The directories we put files in: their mode and owner are reported.
+pub const OUR_DIRS: [&str; 1] = ["/etc/keepalived"];
+
+/// Bash that runs when keepalived is missing (`$k` empty) and a package manager was found
+/// (`$pm_found`): can the package manager install keepalived now, from its sources as
+/// configured? Prints `@@candidate=VERSION`, or `@@no_candidate=` and the base64 of the tail of
+/// the package manager's output. Also prints `@@dpkg_lock=PID COMMAND` for a process holding
+/// a dpkg lock (read from /proc/locks, without taking the lock).
+///
+/// apt: `apt-get update` into a private, temporary copy of the package lists (`mktemp -d`,
+/// removed at exit; indexes kept compressed, no translations, so a full distribution mirror
+/// costs a few MB there), with apt's binary caches off, then `apt-get install --simulate` against
+/// those lists. That proves the source answers now and that apt resolves keepalived and its
+/// dependencies, and it leaves /var/lib/apt/lists and /var/cache/apt as they were. `apt-get
+/// update` exits 0 when a source fails, so only the simulated install is the verdict.
+/// dnf, yum and zypper are asked through their own caches (not exercised in the lab).
+pub fn installable_check() -> String {
+    let locks = DPKG_LOCKS.join(" ");
+    format!(
+        r#"if [ -z "$k" ] && [ -n "$pm_found" ]; then
+  tk_tmp=$(mktemp -d) && chmod 0755 "$tk_tmp" && trap 'rm -rf "$tk_tmp"' EXIT
+  if [ -n "$tk_tmp" ]; then
+    log="$tk_tmp/log"; cand=
+    case $pm_found in
+      apt-get)
+        for f in {locks}; do
+          ino=$(stat -c %i "$f" 2>/dev/null) || continue
+          awk -v i=":$ino$" '$2 != "->" && $6 ~ i {{print $5}}' /proc/locks 2>/dev/null | sort -u | while read -r lp; do echo "@@dpkg_lock=$lp $(cat /proc/$lp/comm 2>/dev/null)"; done
+        done
+        mkdir -p "$tk_tmp/lists"
+        o="-o Dir::State::Lists=$tk_tmp/lists -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Acquire::Languages=none -o Acquire::GzipIndexes=true"
+        timeout {limit} apt-get -q $o update >"$log" 2>&1
+        sim=$(timeout 30 apt-get -q $o install --simulate keepalived 2>&1); echo "$sim" >>"$log"
+        cand=$(printf '%s\n' "$sim" | sed -n 's/^Inst keepalived (\([^ ]*\).*/\1/p' | head -n1) ;;
+      dnf|yum)
+        timeout {limit} $pm_found -q list --available keepalived >"$log" 2>&1 \
+          && cand=$(awk '$1 ~ /^keepalived\./ {{print $2; exit}}' "$log") ;;
+      zypper)
+        timeout {limit} zypper -n -q search -s --match-exact -t package keepalived >"$log" 2>&1 \
+          && cand=$(awk -F'|' '$2 ~ /^ *keepalived *$/ {{gsub(/ /, "", $4); print $4; exit}}' "$log") ;;
+    esac
+    if [ -n "$cand" ]; then echo "@@candidate=$cand"
+    else
+      tailf=$(grep -E '^(Err|W|E):' "$log" | tail -n {lines}); [ -n "$tailf" ] || tailf=$(tail -n {lines} "$log")
+      echo "@@no_candidate=$(printf '%s' "$tailf" | base64 -w0)"
+    fi
+  fi
+fi
+"#,
+        limit = INSTALLABLE_TIMEOUT_SECS,
+        lines = INSTALL_LOG_LINES,
+    )
+}
 
 /// The probe script.
 pub fn probe_script(req: &ProbeRequest) -> Script {
@@ -46,9 +112,10 @@ pub fn probe_script(req: &ProbeRequest) -> Script {
 echo "@@uid=$(id -u)"
 ip -o addr show 2>/dev/null | sed 's/^/@@addr=/'
 k=$(command -v keepalived 2>/dev/null) && echo "@@keepalived=$k"
-for pm in apt-get dnf yum zypper; do if command -v $pm >/dev/null 2>&1; then echo "@@pkg=$pm"; break; fi; done
+pm_found=; for pm in apt-get dnf yum zypper; do if command -v $pm >/dev/null 2>&1; then echo "@@pkg=$pm"; pm_found=$pm; break; fi; done
 [ -d /run/systemd/system ] && echo "@@systemd=1"
 for f in {CONF_PATH} {CHECK_SCRIPT_PATH}; do [ -f "$f" ] && echo "@@file=$f $(base64 -w0 "$f")"; done
+for f in {CONF_PATH} {CHECK_SCRIPT_PATH} {dirs}; do [ -e "$f" ] && echo "@@mode=$f $(stat -c '%a %u %g' "$f")"; done
 if [ -d /run/systemd/system ]; then
   systemctl is-active -q keepalived 2>/dev/null && echo "@@running=1"
 else
@@ -58,8 +125,12 @@ fi
 timeout 1 bash -c '</dev/tcp/127.0.0.1/6443' 2>/dev/null && echo "@@listening=1"
 if [ -x {CHECK_SCRIPT_PATH} ]; then {CHECK_SCRIPT_PATH} >/dev/null 2>&1; echo "@@health_rc=$?"; fi
 for t in socat python3 iptables arping ping; do command -v $t >/dev/null 2>&1 && echo "@@tool=$t"; done
-"#
+"#,
+        dirs = OUR_DIRS.join(" ")
     ));
+    if req.installable {
+        s.push_str(&installable_check());
+    }
     if req.vip_answer_test.is_some() {
         s.push_str("wait\n");
     }
@@ -124,6 +195,48 @@ pub fn find_interface(addrs: &[IfAddr], ip: IpAddr) -> Option<&IfAddr> {
     addrs.iter().find(|a| a.net.addr() == ip)
 }
 
+/// Permission bits and owner of a file or directory on a master (`stat -c '%a %u %g'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMode {
+    /// Permission bits (`0o600`).
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Group gid.
+    pub gid: u32,
+}
+
+impl FileMode {
+    /// Parse `600 0 0`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut it = text.split_whitespace();
+        let mode = u32::from_str_radix(it.next()?, 8).ok()?;
+        let uid = it.next()?.parse().ok()?;
+        let gid = it.next()?.parse().ok()?;
+        Some(FileMode { mode, uid, gid })
+    }
+
+    /// Owned by root:root with exactly these permission bits.
+    pub fn is_root_owned(self, mode: u32) -> bool {
+        self.uid == 0 && self.gid == 0 && self.mode == mode
+    }
+
+    /// Someone other than root can change what is inside (a directory) or the file itself:
+    /// not root-owned, or writable by its group or by others.
+    pub fn writable_by_others(self) -> bool {
+        self.uid != 0 || self.mode & 0o022 != 0
+    }
+}
+
+/// Whether the package manager can install keepalived now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Candidate {
+    /// It would install this version.
+    Available(String),
+    /// It cannot: the tail of its output says why (an unreachable source, no such package).
+    Missing(String),
+}
+
 /// Everything the probe learned about one master.
 #[derive(Debug, Clone, Default)]
 pub struct Probe {
@@ -135,6 +248,13 @@ pub struct Probe {
     pub systemd: bool,
     /// Current content of our files (path -> text).
     pub files: BTreeMap<String, String>,
+    /// Mode and owner of our files and directories that exist (path -> mode).
+    pub modes: BTreeMap<String, FileMode>,
+    /// What the package manager said about installing keepalived (asked only when it is
+    /// missing and [`ProbeRequest::installable`] was set).
+    pub candidate: Option<Candidate>,
+    /// Processes holding a dpkg lock (`PID COMMAND`): an install would wait for them.
+    pub dpkg_lock_holders: Vec<String>,
     pub running: bool,
     pub apiserver_manifest: bool,
     pub apiserver_listening: bool,
@@ -173,6 +293,57 @@ impl Probe {
     }
 }
 
+/// Longest package manager complaint kept, in characters.
+const MAX_LOG_CHARS: usize = 1500;
+
+/// Several lines of a tool's output as one line (` | ` between them), bounded, control
+/// characters replaced, and the user and password of any `scheme://user:pass@host` URL
+/// hidden (a package source can carry them): it goes into a one-line error message.
+pub fn one_line(text: &str) -> String {
+    let joined = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let joined = hide_userinfo(&joined);
+    let clean: String = joined
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if clean.chars().count() > MAX_LOG_CHARS {
+        let tail: String = clean
+            .chars()
+            .skip(clean.chars().count() - MAX_LOG_CHARS)
+            .collect();
+        format!("...{tail}")
+    } else {
+        clean
+    }
+}
+
+/// `scheme://user:pass@host` becomes `scheme://***@host` wherever it appears.
+fn hide_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Parse the probe's output.
 pub fn parse_probe(out: &str) -> Probe {
     let mut p = Probe::default();
@@ -194,6 +365,22 @@ pub fn parse_probe(out: &str) -> Probe {
                     p.files.insert(path.to_string(), text);
                 }
             }
+            "mode" => {
+                if let Some((path, m)) = value.split_once(' ')
+                    && let Some(m) = FileMode::parse(m)
+                {
+                    p.modes.insert(path.to_string(), m);
+                }
+            }
+            "candidate" => p.candidate = Some(Candidate::Available(value.trim().to_string())),
+            "no_candidate" => {
+                let text = base64::engine::general_purpose::STANDARD
+                    .decode(value.trim())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                p.candidate = Some(Candidate::Missing(one_line(&text)));
+            }
+            "dpkg_lock" => p.dpkg_lock_holders.push(value.trim().to_string()),
             "running" => p.running = true,
             "manifest" => p.apiserver_manifest = true,
             "listening" => p.apiserver_listening = true,
@@ -277,6 +464,89 @@ mod tests {
     }
 
     #[test]
+    fn parses_modes_candidates_and_lock_holders() {
+        let log = base64::engine::general_purpose::STANDARD.encode(
+            "W: Failed to fetch http://10.77.2.1:80/./InRelease  Could not connect\nE: Unable to locate package keepalived\n",
+        );
+        let out = format!(
+            "@@mode=/etc/keepalived/keepalived.conf 644 0 0\n@@mode=/etc/keepalived 777 1000 0\n\
+             @@dpkg_lock=812 unattended-upgr\n@@no_candidate={log}\n@@end=1\n"
+        );
+        let p = parse_probe(&out);
+        let conf = p.modes["/etc/keepalived/keepalived.conf"];
+        assert_eq!((conf.mode, conf.uid, conf.gid), (0o644, 0, 0));
+        assert!(!conf.is_root_owned(0o600) && conf.is_root_owned(0o644));
+        assert!(conf.mode & 0o004 != 0, "world-readable");
+        assert!(p.modes["/etc/keepalived"].writable_by_others());
+        assert!(!FileMode::parse("755 0 0").unwrap().writable_by_others());
+        assert!(FileMode::parse("755 5 0").unwrap().writable_by_others());
+        assert_eq!(FileMode::parse("x 0 0"), None);
+        assert_eq!(p.dpkg_lock_holders, ["812 unattended-upgr"]);
+        assert_eq!(
+            p.candidate,
+            Some(Candidate::Missing(
+                "W: Failed to fetch http://10.77.2.1:80/./InRelease  Could not connect | E: Unable to locate package keepalived".into()
+            ))
+        );
+        let ok = parse_probe("@@candidate=1:2.2.7-1+b2\n@@end=1\n");
+        assert_eq!(
+            ok.candidate,
+            Some(Candidate::Available("1:2.2.7-1+b2".into()))
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_source_url_are_hidden() {
+        assert_eq!(
+            one_line("W: Failed to fetch http://bob:s3cret@mirror.example/debian/InRelease  401"),
+            "W: Failed to fetch http://***@mirror.example/debian/InRelease  401"
+        );
+        assert_eq!(
+            one_line("Err:1 http://10.77.1.1:80 ./ InRelease"),
+            "Err:1 http://10.77.1.1:80 ./ InRelease"
+        );
+    }
+
+    #[test]
+    fn one_line_is_bounded_and_clean() {
+        assert_eq!(one_line("a\n\n  b \n"), "a | b");
+        assert_eq!(one_line("x\u{1b}[8my"), "x?[8my");
+        let long = "e".repeat(5000);
+        let short = one_line(&long);
+        assert!(short.starts_with("...") && short.chars().count() == MAX_LOG_CHARS + 3);
+    }
+
+    #[test]
+    fn the_installable_check_uses_private_lists_and_the_simulated_install() {
+        let plain = probe_script(&ProbeRequest::default());
+        assert!(
+            !plain.text().contains("--simulate"),
+            "asked only when requested"
+        );
+        let s = probe_script(&ProbeRequest {
+            installable: true,
+            ..ProbeRequest::default()
+        });
+        let text = s.text();
+        assert!(
+            text.contains("tk_tmp=$(mktemp -d)") && text.contains("trap 'rm -rf \"$tk_tmp\"' EXIT")
+        );
+        assert!(text.contains(
+            "-o Dir::State::Lists=$tk_tmp/lists -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache="
+        ));
+        let update = text.find("apt-get -q $o update").unwrap_or(usize::MAX);
+        let simulate = text
+            .find("apt-get -q $o install --simulate keepalived")
+            .unwrap_or(0);
+        assert!(update < simulate, "{text}");
+        assert!(
+            !text.contains("/var/lib/apt/lists"),
+            "the system's lists are not touched"
+        );
+        assert!(text.contains("/proc/locks"));
+    }
+
+    #[test]
     fn probe_script_only_does_what_is_asked() {
         let plain = probe_script(&ProbeRequest::default());
         let plain = plain.text();
@@ -286,6 +556,7 @@ mod tests {
             vip_answer_test: Some("10.0.0.100".parse().unwrap()),
             listener_token: Some("tok123".into()),
             hairpin: Some(("10.0.0.100".parse().unwrap(), 16443)),
+            installable: true,
         });
         let full = full.text();
         assert!(full.contains("ping -c1 -W0.5 10.0.0.100"));

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::{PATH_EXPORT, Script};
+use super::{Markers, PATH_EXPORT, Script};
 
 /// A remote loop printing `1` (VIP on one of my interfaces) or `0` every `interval_ms`, for at most `secs`.
 pub fn watch_script(vip: IpAddr, interval_ms: u32, secs: u32) -> Script {
@@ -18,6 +18,27 @@ pub fn watch_script(vip: IpAddr, interval_ms: u32, secs: u32) -> Script {
              done\n"
         ),
     )
+}
+
+/// One reading of whether the master holds the VIP now: `@@holds=1|0`, then `@@end=1`.
+pub fn holds_script(vip: IpAddr) -> Script {
+    let family = if vip.is_ipv4() { "inet" } else { "inet6" };
+    Script::shell(
+        "VIP holders",
+        format!(
+            "{PATH_EXPORT}if ip -o addr show 2>/dev/null | grep -qF ' {family} {vip}/'; then echo \"@@holds=1\"; else echo \"@@holds=0\"; fi\n\
+             echo \"@@end=1\"\n"
+        ),
+    )
+}
+
+/// What [`holds_script`] read (`None` when it did not run to its end).
+pub fn parse_holds(stdout: &str) -> Option<bool> {
+    let m = Markers::parse(stdout);
+    if !m.has("end") {
+        return None;
+    }
+    m.value("holds").map(|v| v.trim() == "1")
 }
 
 /// One line of the watch: whether the master holds the VIP (`None` for anything else).
@@ -42,6 +63,19 @@ mod tests {
             s.text()
         );
         assert!(s.text().contains("sleep 0.05"));
+    }
+
+    #[test]
+    fn a_single_reading_says_whether_the_vip_is_held() {
+        let s = holds_script(IpAddr::from([10, 0, 0, 100]));
+        assert!(
+            s.text().contains("grep -qF ' inet 10.0.0.100/'"),
+            "{}",
+            s.text()
+        );
+        assert_eq!(parse_holds("@@holds=1\n@@end=1\n"), Some(true));
+        assert_eq!(parse_holds("@@holds=0\n@@end=1\n"), Some(false));
+        assert_eq!(parse_holds("@@holds=1\n"), None, "cut off");
     }
 
     #[test]

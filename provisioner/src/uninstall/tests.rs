@@ -147,7 +147,62 @@ fn a_script_that_dies_midway_is_reported_with_its_status_and_stderr() {
     let report = uninstall(&fleet, TKE);
     assert_eq!(
         report.hosts[0].error.as_deref(),
-        Some("the uninstall script failed (exit 127): bash: line 9: ip: command not found")
+        Some(
+            "the uninstall script failed (exit 127) after it stopped keepalived: bash: line 9: ip: command not found"
+        )
+    );
+    assert!(
+        report.hosts[0].changed,
+        "keepalived was stopped before the script died"
+    );
+}
+
+#[test]
+fn a_connection_lost_after_the_stop_reports_the_change() {
+    let fleet = Fleet::new(1);
+    let plan = fleet.tke_plan();
+    fleet.provisioned(&plan, 0);
+    // The fake's first line is @@stopped=1; the connection dies after it.
+    fleet.master(0, |m| m.cut = Some(("uninstall", 1)));
+    let report = uninstall(&fleet, TKE);
+    let h = &report.hosts[0];
+    assert_eq!(
+        h.error.as_deref(),
+        Some(
+            "the connection was lost while the uninstall script ran (running the uninstall script failed: connection reset by peer); \
+             before that it stopped keepalived; rerun uninstall"
+        )
+    );
+    assert!(h.changed, "keepalived was stopped: {h:?}");
+}
+
+#[test]
+fn the_report_says_the_package_stays() {
+    let fleet = Fleet::new(2);
+    let plan = fleet.tke_plan();
+    fleet.provisioned(&plan, 0);
+    let report = uninstall(&fleet, TKE);
+    for h in &report.hosts {
+        assert_eq!(
+            h.notes,
+            [
+                "the keepalived package (1:2.2.7-1+b2) stays installed: uninstall removes only what tkeha wrote \
+              (remove the package with the package manager if it is no longer wanted)"
+            ]
+        );
+    }
+    assert!(
+        report
+            .to_text()
+            .contains("note: the keepalived package (1:2.2.7-1+b2) stays installed")
+    );
+    // Without the package there is nothing to say.
+    let bare = Fleet::new(1);
+    let report = uninstall(&bare, TKE);
+    assert!(
+        report.hosts[0].notes.is_empty(),
+        "{:?}",
+        report.hosts[0].notes
     );
 }
 

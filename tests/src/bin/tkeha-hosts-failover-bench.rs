@@ -3,7 +3,9 @@
 //! of the stand-in unit), graceful stop (`systemctl stop keepalived`), and reboot (`systemctl
 //! poweroff` from inside, then the machine boots again). Samples from this machine every 50 ms
 //! (`GET http://VIP:6443/`, and who holds the VIP, every master read at once); time = fault to
-//! the first answer from another master. Prints a Markdown section for BENCHMARKS.md.
+//! the first answer from another master. The reboot is also run with `network-online.target`
+//! made 20 s slow on the rebooting holder (keepalived's unit waits for it; README, "Boot
+//! order"). Prints a Markdown section for BENCHMARKS.md.
 
 use anyhow::{Context, Result, bail};
 use std::time::{Duration, Instant};
@@ -16,12 +18,16 @@ use tkeha_e2e::scenario::{SETTLE, single_holder};
 use tkeha_e2e::watch::{Watch, split_samples};
 
 const EVERY: Duration = Duration::from_millis(50);
+/// How long network-online.target takes in the slow-boot reboot.
+const SLOW_ONLINE_SECS: u32 = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
     ApiserverDeath,
     GracefulStop,
     Reboot,
+    /// Reboot with a slow network-online.target on the holder.
+    RebootSlowOnline,
 }
 
 impl Fault {
@@ -30,6 +36,7 @@ impl Fault {
             Fault::ApiserverDeath => "apiserver death",
             Fault::GracefulStop => "graceful stop (systemctl stop keepalived)",
             Fault::Reboot => "reboot of the holder (systemctl poweroff)",
+            Fault::RebootSlowOnline => "reboot of the holder, network-online 20 s slow",
         }
     }
     /// (target, on the median or on every run).
@@ -37,7 +44,7 @@ impl Fault {
         match self {
             Fault::ApiserverDeath => (2.5, "median"),
             Fault::GracefulStop => (1.5, "max"),
-            Fault::Reboot => (4.0, "max"),
+            Fault::Reboot | Fault::RebootSlowOnline => (4.0, "max"),
         }
     }
 }
@@ -66,11 +73,19 @@ fn steady(lab: &HostLab) -> Result<usize> {
     }
 }
 
+/// What must be in place on the holder before the clock starts.
+fn prepare(lab: &HostLab, fault: Fault, h: usize) -> Result<()> {
+    match fault {
+        Fault::RebootSlowOnline => lab.slow_network_online(h, SLOW_ONLINE_SECS),
+        Fault::ApiserverDeath | Fault::GracefulStop | Fault::Reboot => Ok(()),
+    }
+}
+
 fn inject(lab: &HostLab, fault: Fault, h: usize) -> Result<()> {
     match fault {
         Fault::ApiserverDeath => lab.kill_apiserver(h),
         Fault::GracefulStop => lab.exec(h, "systemctl stop keepalived").map(|_| ()),
-        Fault::Reboot => lab.poweroff(h).map(|_| ()),
+        Fault::Reboot | Fault::RebootSlowOnline => lab.poweroff(h).map(|_| ()),
     }
 }
 
@@ -78,14 +93,24 @@ fn restore(lab: &HostLab, fault: Fault, h: usize) -> Result<Option<f64>> {
     match fault {
         Fault::ApiserverDeath => lab.start_apiserver(h).map(|_| None),
         Fault::GracefulStop => lab.exec(h, "systemctl start keepalived").map(|_| None),
-        Fault::Reboot => {
+        Fault::Reboot | Fault::RebootSlowOnline => {
             let t = Instant::now();
             lab.boot(h)?;
             probe::wait_for(Duration::from_secs(90), Duration::from_millis(50), || {
                 (lab.unit(h, "keepalived").ok()?.active == "active").then_some(())
             })
             .context("keepalived did not come back after the reboot")?;
-            Ok(Some(t.elapsed().as_secs_f64()))
+            let back = t.elapsed().as_secs_f64();
+            if fault == Fault::RebootSlowOnline {
+                lab.exec(
+                    h,
+                    &format!(
+                        "systemctl disable -q {u}; rm -f /etc/systemd/system/{u}",
+                        u = tkeha_e2e::lab::hosts::SLOW_ONLINE_UNIT
+                    ),
+                )?;
+            }
+            Ok(Some(back))
         }
     }
 }
@@ -94,10 +119,13 @@ struct Outcome {
     ms: f64,
     split: usize,
     back_after_boot: Option<f64>,
+    /// The old holder holds the VIP again after it was restored (it should stay backup).
+    retaken: bool,
 }
 
 fn one(lab: &HostLab, fault: Fault) -> Result<Outcome> {
     let h = steady(lab)?;
+    prepare(lab, fault, h)?;
     let old = format!("apiserver {}", lab.masters[h].hostname);
     let watch = Watch::start_hosts(lab, EVERY, Some(6443));
     std::thread::sleep(Duration::from_millis(300));
@@ -114,6 +142,7 @@ fn one(lab: &HostLab, fault: Fault) -> Result<Outcome> {
     std::thread::sleep(Duration::from_millis(500));
     let back_after_boot = restore(lab, fault, h)?;
     std::thread::sleep(Duration::from_millis(1500));
+    let retaken = lab.holders().contains(&h);
     let samples = watch.stop();
     let first = samples
         .iter()
@@ -123,6 +152,7 @@ fn one(lab: &HostLab, fault: Fault) -> Result<Outcome> {
         ms: (first.at - t0).as_secs_f64() * 1000.0,
         split: split_samples(&samples).len(),
         back_after_boot,
+        retaken,
     })
 }
 
@@ -131,6 +161,7 @@ fn run() -> Result<()> {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(10);
+    let load_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     // keepalived comes from the preinstalled layer: the failover does not depend on how it was
     // installed, and the bench need not pay for three apt installs.
     let lab = HostLab::up(HostLabConfig {
@@ -151,11 +182,24 @@ fn run() -> Result<()> {
     let mut rows = Vec::new();
     let mut verdicts = Vec::new();
     let mut total_split = 0;
-    let mut boots = Vec::new();
-    for fault in [Fault::ApiserverDeath, Fault::GracefulStop, Fault::Reboot] {
+    let mut boots: Vec<(Fault, Vec<f64>, usize)> = Vec::new();
+    let slow_runs = runs.min(3);
+    for fault in [
+        Fault::ApiserverDeath,
+        Fault::GracefulStop,
+        Fault::Reboot,
+        Fault::RebootSlowOnline,
+    ] {
         let mut ms = Vec::new();
         let mut split = 0;
-        for n in 0..runs {
+        let mut back = Vec::new();
+        let mut retaken = 0;
+        let n_runs = if fault == Fault::RebootSlowOnline {
+            slow_runs
+        } else {
+            runs
+        };
+        for n in 0..n_runs {
             let o = one(&lab, fault)?;
             eprintln!(
                 "{} run {}: {:.0} ms, two-holder samples {}{}",
@@ -169,12 +213,16 @@ fn run() -> Result<()> {
             );
             ms.push(o.ms);
             split += o.split;
-            boots.extend(o.back_after_boot);
+            back.extend(o.back_after_boot);
+            retaken += usize::from(o.retaken);
+        }
+        if !back.is_empty() {
+            boots.push((fault, back, retaken));
         }
         total_split += split;
         let (med, mx) = (median(&ms) / 1000.0, max(&ms) / 1000.0);
         rows.push(format!(
-            "| {} | {runs} | {med:.2} s | {mx:.2} s | {:.2} s | {split} |",
+            "| {} | {n_runs} | {med:.2} s | {mx:.2} s | {:.2} s | {split} |",
             fault.name(),
             ms.iter().copied().fold(f64::MAX, f64::min) / 1000.0
         ));
@@ -189,7 +237,7 @@ fn run() -> Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("### Failover on booted Debian 12 masters (systemd units)\n");
     println!(
-        "Command: `scripts/bench-hosts-failover.sh` (runs `tkeha-hosts-failover-bench`, RUNS={runs}). 3 masters booted"
+        "Command: `scripts/bench-hosts-failover.sh` (runs `tkeha-hosts-failover-bench`, RUNS={runs}; the slow-online reboot {slow_runs}). 3 masters booted"
     );
     println!(
         "with `systemd-nspawn --boot`, keepalived preinstalled and configured by `tkeha-provisioner apply`, the"
@@ -207,7 +255,11 @@ fn run() -> Result<()> {
         "Reboot: `systemctl poweroff` inside the holder (time counted from there), then the machine boots again"
     );
     println!(
-        "on its own disk. Load average at the end: {}.\n",
+        "on its own disk; in the slow-online row a oneshot unit first makes `network-online.target` take {SLOW_ONLINE_SECS} s on"
+    );
+    println!(
+        "the holder (keepalived's unit is ordered after it). Load average at the start: {}; at the end: {}.\n",
+        load_start.trim(),
         load.trim()
     );
     println!("| scenario | runs | median | max | min | samples with two holders |");
@@ -223,13 +275,18 @@ fn run() -> Result<()> {
         "- zero samples with two holders: {} ({total_split})",
         verdict(total_split == 0)
     );
-    if !boots.is_empty() {
+    for (fault, back, retaken) in &boots {
         println!(
-            "- after a reboot keepalived was active again {:.2} s (median, max {:.2} s) after the boot began; the",
-            median(&boots),
-            max(&boots)
+            "- {}: keepalived was active again {:.2} s (median, max {:.2} s) after the boot began; the",
+            fault.name(),
+            median(back),
+            max(back)
         );
-        println!("  rebooted master stayed backup (nopreempt).");
+        println!(
+            "  rebooted master stayed backup (nopreempt): {} ({retaken} of {} runs took the VIP back).",
+            verdict(*retaken == 0),
+            back.len()
+        );
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
 use tkeha_e2e::lab::hosts::{HostLab, HostLabConfig};
-use tkeha_e2e::lab::{Auth, Lab, LabConfig, ManifestOptions, Mode, image, mirror, netns};
+use tkeha_e2e::lab::{Auth, Lab, LabConfig, LabProxy, ManifestOptions, Mode, image, mirror, netns};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,17 @@ enum AuthArg {
     Key,
     /// The encrypted key, with its passPhrase.
     KeyWithPassphrase,
+}
+
+/// Which of the proxy tier's proxies the machines name (`up --proxies`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProxyArg {
+    /// The jump host (SSHJumpServer).
+    Jump,
+    /// microsocks without authentication (SOCKS5).
+    Socks5,
+    /// microsocks with RFC 1929 username/password (SOCKS5).
+    Socks5Login,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +157,9 @@ enum Cmd {
         auth: AuthArg,
         #[arg(long, default_value_t = 6443)]
         vport: u16,
+        /// Every machine reached through this proxy (a lab started with --proxies).
+        #[arg(long, value_enum)]
+        proxy: Option<ProxyArg>,
     },
     /// Start or stop the stand-in apiserver on a master (or all).
     Apiserver {
@@ -393,6 +407,7 @@ fn run(cli: Cli) -> Result<()> {
             user,
             auth,
             vport,
+            proxy,
         } => {
             let lab = AnyLab::load(&state)?;
             let opts = ManifestOptions {
@@ -407,9 +422,19 @@ fn run(cli: Cli) -> Result<()> {
                     AuthArg::KeyWithPassphrase => Auth::KeyWithPassphrase,
                 },
                 vport,
+                proxy: proxy.map(|p| match p {
+                    ProxyArg::Jump => LabProxy::Jump,
+                    ProxyArg::Socks5 => LabProxy::Socks5,
+                    ProxyArg::Socks5Login => LabProxy::Socks5Login,
+                }),
             };
             let manifest = match &lab {
                 AnyLab::Netns(l) => l.manifest(&opts)?,
+                AnyLab::Booted(_) if opts.proxy.is_some() => {
+                    bail!(
+                        "--proxy needs a netns lab started with --proxies (booted labs have no proxy tier)"
+                    )
+                }
                 AnyLab::Booted(l) => l.manifest(&opts)?,
             };
             out(&serde_json::to_string_pretty(&manifest)?);

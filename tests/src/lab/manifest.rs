@@ -24,6 +24,17 @@ pub enum Auth {
     KeyWithPassphrase,
 }
 
+/// Which of the proxy tier's proxies every machine names in `proxy` (a lab with `proxies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabProxy {
+    /// `SSHJumpServer`: the jump host, as its user with its password.
+    Jump,
+    /// `SOCKS5` without credentials (TKEStack's way).
+    Socks5,
+    /// `SOCKS5` with RFC 1929 username and password.
+    Socks5Login,
+}
+
 /// Options of a lab manifest.
 #[derive(Debug, Clone)]
 pub struct ManifestOptions {
@@ -35,6 +46,8 @@ pub struct ManifestOptions {
     pub auth: Auth,
     /// Third-party vport (also used as the LB frontend port).
     pub vport: u16,
+    /// The proxy every machine is reached through (`machines[].proxy`), if any.
+    pub proxy: Option<LabProxy>,
 }
 
 impl Default for ManifestOptions {
@@ -44,6 +57,7 @@ impl Default for ManifestOptions {
             user: "root".into(),
             auth: Auth::Password,
             vport: 6443,
+            proxy: None,
         }
     }
 }

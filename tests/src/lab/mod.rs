@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-pub use manifest::{Auth, ManifestOptions, Mode};
+pub use manifest::{Auth, LabProxy, ManifestOptions, Mode};
 pub use sshd::SshAuth;
 
 /// What to build.
@@ -541,13 +541,20 @@ impl Lab {
             Auth::Key => fs::read_to_string(self.key_path())?,
             Auth::Password => String::new(),
         };
-        Ok(manifest::render(
+        let mut v = manifest::render(
             &format!("tkh{}", self.slot),
             &self.vip(),
             &self.ips(),
             &key,
             opts,
-        ))
+        );
+        if let Some(kind) = opts.proxy {
+            let proxy = self.proxy_spec(kind)?;
+            for m in v["spec"]["machines"].as_array_mut().into_iter().flatten() {
+                m["proxy"] = proxy.clone();
+            }
+        }
+        Ok(v)
     }
 
     /// Writes `manifest(opts)` (optionally edited by `edit`) to a file in the lab dir; returns its path.

@@ -285,6 +285,28 @@ fn wait_closed(addr: SocketAddr, what: &str) -> Result<()> {
 }
 
 impl Lab {
+    /// A machine's `proxy` field naming one of this lab's proxies.
+    pub fn proxy_spec(&self, kind: super::LabProxy) -> Result<Value> {
+        use super::LabProxy;
+        let b64 = super::manifest::b64;
+        Ok(match kind {
+            LabProxy::Jump => {
+                let a = self.jump_addr()?;
+                json!({"type": "SSHJumpServer", "ip": a.ip().to_string(), "port": a.port(),
+                       "username": JUMP_USER, "password": b64(JUMP_PASSWORD)})
+            }
+            LabProxy::Socks5 => {
+                let a = self.socks_addr()?;
+                json!({"type": "SOCKS5", "ip": a.ip().to_string(), "port": a.port()})
+            }
+            LabProxy::Socks5Login => {
+                let a = self.socks_auth_addr()?;
+                json!({"type": "SOCKS5", "ip": a.ip().to_string(), "port": a.port(),
+                       "username": SOCKS_USER, "password": b64(SOCKS_PASSWORD)})
+            }
+        })
+    }
+
     /// Builds the jump host and the SOCKS5 server (the masters are up already).
     pub(super) fn build_proxies(&mut self, hashes: &sshd::Hashes) -> Result<()> {
         let slot = self.slot;
