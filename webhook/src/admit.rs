@@ -13,6 +13,7 @@ use crate::admission::{
     PatchError, ReviewRequest, ReviewResponse, Status, StatusCause, Subject,
 };
 use crate::message::{MAX_NAME_CHARS, bounded, limit_warnings};
+use crate::valuecount::{Counted, MAX_JSON_VALUES, count_values};
 
 /// API group of the objects we review.
 pub const GROUP: &str = "platform.tkestack.io";
@@ -57,6 +58,14 @@ pub enum Rejection {
     /// No `request` to answer.
     #[error("AdmissionReview has no request")]
     NoRequest,
+    /// More JSON values than a Cluster review holds: refused before it is read into memory.
+    #[error(
+        "AdmissionReview holds more than {limit} JSON values; a Cluster review holds a few thousand"
+    )]
+    TooManyValues {
+        /// The bound ([`crate::MAX_JSON_VALUES`]).
+        limit: usize,
+    },
 }
 
 /// What was decided, for the one log line per review. Never the object body.
@@ -157,8 +166,14 @@ pub fn admit(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer,
     admit_general(endpoint, body, policy)
 }
 
-/// Every review: the envelope and the objects as `serde_json::Value`s.
+/// Every review: the envelope and the objects as `serde_json::Value`s, once the body is known
+/// to hold at most [`MAX_JSON_VALUES`] values (a `Value` costs about 100 bytes per value).
 fn admit_general(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
+    if let Counted::TooMany = count_values(body, MAX_JSON_VALUES) {
+        return Err(Rejection::TooManyValues {
+            limit: MAX_JSON_VALUES,
+        });
+    }
     let (api_version, request) = parse(body)?;
     let (summary, response) = decide(endpoint, request, policy);
     Ok(summary.answer(api_version, response))
@@ -830,5 +845,31 @@ mod tests {
         assert!(admit_fast(Endpoint::Validate, escaped.as_bytes(), &policy).is_none());
         assert!(general(Endpoint::Validate, escaped.as_bytes(), &policy).is_err());
         assert!(admit_fast(Endpoint::Validate, body.as_bytes(), &policy).is_some());
+    }
+
+    #[test]
+    fn an_update_of_tiny_objects_is_refused_before_it_is_read_into_memory() {
+        let mut review = fixture("review-update-third-party-vip.json");
+        let tiny = json!({"ip": "1", "port": 0, "username": "", "password": "!"});
+        let policy = Policy::default();
+        // Within the bound: reviewed as before (denied for its machines, not refused).
+        review["request"]["object"]["spec"]["machines"] = json!(vec![tiny.clone(); 1_000]);
+        let body = serde_json::to_vec(&review).unwrap();
+        let answer = admit(Endpoint::Validate, &body, &policy).unwrap();
+        assert!(!answer.review.response.allowed);
+        // Past it: a 400-class refusal that says why, with no Value built.
+        review["request"]["object"]["spec"]["machines"] =
+            json!(vec![tiny; crate::MAX_JSON_VALUES / 5 + 1]);
+        let body = serde_json::to_vec(&review).unwrap();
+        assert!(body.len() < crate::BODY_LIMIT, "{}", body.len());
+        let err = admit(Endpoint::Validate, &body, &policy).unwrap_err();
+        assert!(
+            matches!(err, Rejection::TooManyValues { limit } if limit == crate::MAX_JSON_VALUES),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("more than 50000 JSON values"), "{err}");
+        // Not JSON stays "not JSON", with serde's position.
+        let err = admit(Endpoint::Validate, b"{\"kind\":", &policy).unwrap_err();
+        assert!(matches!(err, Rejection::NotJson(_)), "{err:?}");
     }
 }

@@ -23,6 +23,7 @@ mod message;
 mod metrics;
 mod server;
 mod tls;
+mod valuecount;
 
 pub use admission::MAX_PATCH_BYTES;
 pub use admit::{Answer, Endpoint, GROUP, RESOURCE, Rejection, Summary, admit};
@@ -31,6 +32,7 @@ pub use api::budget::{BodyBudget, DEFAULT_BODY_BUDGET, SMALL_BODY, SMALL_RESERVE
 pub use api::state::{AppState, BODY_READ_TIMEOUT};
 pub use api::webhook_router;
 pub use certs::write_dev_certs;
+pub use valuecount::MAX_JSON_VALUES;
 pub use health::{Readiness, health_router};
 pub use logging::{JsonLines, LogGuard, init_logging};
 pub use message::{
