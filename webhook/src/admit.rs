@@ -867,7 +867,10 @@ mod tests {
             matches!(err, Rejection::TooManyValues { limit } if limit == crate::MAX_JSON_VALUES),
             "{err:?}"
         );
-        assert!(err.to_string().contains("more than 50000 JSON values"), "{err}");
+        assert!(
+            err.to_string().contains("more than 50000 JSON values"),
+            "{err}"
+        );
         // Not JSON stays "not JSON", with serde's position.
         let err = admit(Endpoint::Validate, b"{\"kind\":", &policy).unwrap_err();
         assert!(matches!(err, Rejection::NotJson(_)), "{err:?}");

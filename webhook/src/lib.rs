@@ -32,7 +32,6 @@ pub use api::budget::{BodyBudget, DEFAULT_BODY_BUDGET, SMALL_BODY, SMALL_RESERVE
 pub use api::state::{AppState, BODY_READ_TIMEOUT};
 pub use api::webhook_router;
 pub use certs::write_dev_certs;
-pub use valuecount::MAX_JSON_VALUES;
 pub use health::{Readiness, health_router};
 pub use logging::{JsonLines, LogGuard, init_logging};
 pub use message::{
@@ -45,3 +44,4 @@ pub use server::{
     Settings, start, start_with, termination,
 };
 pub use tls::{CertFiles, TlsError};
+pub use valuecount::MAX_JSON_VALUES;

@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn what_is_not_json_is_left_to_the_parse() {
         for body in [&b"hello"[..], b"{\"a\":", b"[1,2] trailing", b""] {
-            assert!(matches!(count_values(body, 100), Counted::NotJson), "{body:?}");
+            assert!(
+                matches!(count_values(body, 100), Counted::NotJson),
+                "{body:?}"
+            );
         }
     }
 
@@ -142,7 +145,10 @@ mod tests {
         let one = r#"{"ip":"1","port":0,"username":"","password":"!"},"#;
         let body = format!("[{}1]", one.repeat(20_000));
         // 20,000 objects of 5 values each, and the array and its last number.
-        assert!(matches!(count_values(body.as_bytes(), 100_002), Counted::Within));
+        assert!(matches!(
+            count_values(body.as_bytes(), 100_002),
+            Counted::Within
+        ));
         assert!(matches!(
             count_values(body.as_bytes(), MAX_JSON_VALUES),
             Counted::TooMany

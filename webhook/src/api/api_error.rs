@@ -65,8 +65,9 @@ impl ApiError {
     /// The HTTP status of the answer.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::TooLarge { .. }
-            | ApiError::Rejected(Rejection::TooManyValues { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge { .. } | ApiError::Rejected(Rejection::TooManyValues { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::ReadBody(_) | ApiError::Rejected(_) => StatusCode::BAD_REQUEST,
