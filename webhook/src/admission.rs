@@ -186,13 +186,23 @@ pub struct ObjectMeta {
     deletion_timestamp: Option<IgnoredAny>,
     deletion_grace_period_seconds: Option<IgnoredAny>,
     labels: Option<IgnoredAny>,
-    annotations: Option<IgnoredAny>,
+    /// `metadata.annotations`: only the keys are kept (one of them carries a rule).
+    #[serde(default)]
+    pub annotations: Option<std::collections::HashMap<String, IgnoredAny>>,
     owner_references: Option<IgnoredAny>,
     finalizers: Option<IgnoredAny>,
     managed_fields: Option<IgnoredAny>,
 }
 
 impl ObjectMeta {
+    /// Whether the object carries the failover profile annotation, whose value the general
+    /// path checks (`tkeha_api::validation::profile`).
+    pub fn has_profile_annotation(&self) -> bool {
+        self.annotations.as_ref().is_some_and(|a| {
+            a.contains_key(tkeha_api::validation::profile::FAILOVER_PROFILE_ANNOTATION)
+        })
+    }
+
     /// The names, as the rule engine takes them.
     pub fn names(&self) -> Names {
         Names {
