@@ -226,15 +226,15 @@ pub fn probe_script() -> String {
 # No static-pod manifest yet: this master runs no control plane, healthy so the VIP can come up for kubeadm.
 set +e
 umask 022
+# An apiserver that closes before the request is written must not kill the probe (SIGPIPE).
+trap '' PIPE
 # A pipe held open for reading and writing, so `read -t` on it sleeps without forking `sleep`.
 exec {{nap}}<> <(:)
 last=; refused=0; silent=0; good=0; down=
 verdict() {{
   [ "$2" = "$last" ] && return 0
-  printf '%s
-' "$2" > {REASON_PATH}
-  printf '%s
-' "$1" > {TRACK_FILE_PATH}
+  printf '%s\n' "$1" > {TRACK_FILE_PATH}
+  printf '%s\n' "$2" > {REASON_PATH}
   echo "apiserver: $2"
   last=$2
 }}
@@ -434,21 +434,34 @@ mod tests {
         let mut child = std::process::Command::new("bash")
             .arg("-c")
             .arg(&script)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::fs::File::create(format!("{d}/log")).unwrap())
             .spawn()
             .unwrap();
         let reason = || std::fs::read_to_string(format!("{d}/reason")).unwrap_or_default();
         let health = || std::fs::read_to_string(format!("{d}/health")).unwrap_or_default();
-        let wait_for = |want: &str| {
+        let pid = child.id();
+        let log = || {
+            let proc = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            format!(
+                "{}\nstat: {}\nwchan: {}\nsyscall: {}",
+                std::fs::read_to_string(format!("{d}/log")).unwrap_or_default(),
+                proc("stat"),
+                proc("wchan"),
+                proc("syscall")
+            )
+        };
+        let wait_for = |want: &str, value: &str| {
             let t = Instant::now();
-            while reason().trim() != want && t.elapsed() < Duration::from_secs(5) {
+            while (reason().trim() != want || health().trim() != value)
+                && t.elapsed() < Duration::from_secs(5)
+            {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            assert_eq!(reason().trim(), want);
+            assert_eq!(reason().trim(), want, "probe log:\n{}", log());
+            assert_eq!(health().trim(), value, "probe log:\n{}", log());
             t.elapsed()
         };
-        wait_for("bootstrap");
-        assert_eq!(health().trim(), "0");
+        wait_for("bootstrap", "0");
         // An answering apiserver: every connection gets a byte back.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let server = {
@@ -468,18 +481,15 @@ mod tests {
             })
         };
         std::fs::write(&manifest, "kind: Pod\n").unwrap();
-        wait_for("ok");
-        assert_eq!(health().trim(), "0");
+        wait_for("ok", "0");
         // Hung: the socket still accepts (backlog) but nobody reads or answers.
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = std::net::TcpStream::connect(("127.0.0.1", port)); // wake the accept loop
         server.join().unwrap();
-        let hung = wait_for("not-answering");
-        assert_eq!(health().trim(), "1");
+        let hung = wait_for("not-answering", "1");
         // Gone: connections are refused.
         drop(listener);
-        let gone = wait_for("not-running");
-        assert_eq!(health().trim(), "1");
+        let gone = wait_for("not-running", "1");
         let _ = child.kill();
         let _ = child.wait();
         // Generous bounds for a loaded test machine; the bench measures the real figures.
