@@ -243,10 +243,7 @@ while :; do
     refused=0; silent=0; good=0; down=; verdict 0 bootstrap
   elif {{ exec 3<>/dev/tcp/127.0.0.1/6443; }} 2>/dev/null; then
     refused=0
-    printf 'GET /livez HTTP/1.0
-Host: 127.0.0.1
-
-' >&3 2>/dev/null
+    printf 'GET /livez HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 2>/dev/null
     read -r -s -n 1 -t {answer} -u 3 _ 2>/dev/null; rc=$?
     exec 3<&- 3>&-
     if [ $rc -gt 128 ]; then
@@ -473,9 +470,19 @@ mod tests {
                         break;
                     }
                     if let Ok(mut c) = conn {
+                        // Answer only a complete HTTP request, as an HTTP server does.
+                        let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
+                        let mut seen = Vec::new();
                         let mut buf = [0u8; 256];
-                        let _ = c.read(&mut buf);
-                        let _ = c.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 4096 {
+                            match c.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let _ = c.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+                        }
                     }
                 }
             })
