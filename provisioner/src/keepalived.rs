@@ -404,9 +404,14 @@ mod tests {
         let body = s.split("while :; do").nth(1).unwrap_or_default();
         let body = body.replace("$((", "");
         for forks in ["sleep ", "timeout ", "$(", "`", "curl", " | "] {
-            assert!(!body.contains(forks), "{forks:?} forks in the loop:\n{body}");
+            assert!(
+                !body.contains(forks),
+                "{forks:?} forks in the loop:\n{body}"
+            );
         }
-        assert!(probe_unit().contains("ExecStart=/bin/bash /etc/keepalived/tkeha-apiserver-probe.sh"));
+        assert!(
+            probe_unit().contains("ExecStart=/bin/bash /etc/keepalived/tkeha-apiserver-probe.sh")
+        );
     }
 
     /// The probe, run by bash against a port of this test: a listener that answers (`ok`),
@@ -424,7 +429,10 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let manifest = format!("{d}/kube-apiserver.yaml");
         let script = probe_script()
-            .replace("/dev/tcp/127.0.0.1/6443", &format!("/dev/tcp/127.0.0.1/{port}"))
+            .replace(
+                "/dev/tcp/127.0.0.1/6443",
+                &format!("/dev/tcp/127.0.0.1/{port}"),
+            )
             .replace(APISERVER_MANIFEST, &manifest)
             .replace(TRACK_FILE_PATH, &format!("{d}/health"))
             .replace(REASON_PATH, &format!("{d}/reason"));
@@ -438,7 +446,8 @@ mod tests {
         let health = || std::fs::read_to_string(format!("{d}/health")).unwrap_or_default();
         let pid = child.id();
         let log = || {
-            let proc = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            let proc =
+                |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
             format!(
                 "{}\nstat: {}\nwchan: {}\nsyscall: {}",
                 std::fs::read_to_string(format!("{d}/log")).unwrap_or_default(),

@@ -5,7 +5,15 @@ use tkeha_api::validation::profile::{FAILOVER_PROFILE_ANNOTATION, FAILOVER_PROFI
 
 /// How keepalived detects a failure and moves the VIP.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum FailoverProfile {
@@ -82,9 +90,7 @@ pub(crate) fn change_order(
     current: impl IntoIterator<Item = Option<FailoverProfile>>,
     desired: FailoverProfile,
 ) -> Option<ChangeOrder> {
-    let changes = current
-        .into_iter()
-        .any(|c| c.is_some_and(|c| c != desired));
+    let changes = current.into_iter().any(|c| c.is_some_and(|c| c != desired));
     if !changes {
         return None;
     }

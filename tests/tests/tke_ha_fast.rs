@@ -59,7 +59,10 @@ fn the_fast_profile_moves_the_vip_on_apiserver_death_a_hung_apiserver_and_link_l
         wait_reason(&lab, i, "bootstrap");
         // No systemd in the namespaces: the probe runs as a daemon with its pid file.
         let alive = lab
-            .exec(i, "kill -0 $(cat /run/tkeha-apiserver-probe.pid) && echo alive")
+            .exec(
+                i,
+                "kill -0 $(cat /run/tkeha-apiserver-probe.pid) && echo alive",
+            )
             .unwrap_or_default();
         assert_eq!(alive.trim(), "alive", "no resident probe on m{}", i + 1);
     }
@@ -71,7 +74,10 @@ fn the_fast_profile_moves_the_vip_on_apiserver_death_a_hung_apiserver_and_link_l
     }
     let status = provision_ok(&lab, "status", &m, &[]);
     for h in status.hosts() {
-        assert_eq!(h["failover_profile"], "fast", "status reads the profile back: {h}");
+        assert_eq!(
+            h["failover_profile"], "fast",
+            "status reads the profile back: {h}"
+        );
         assert_eq!(h["health"], "pass", "{h}");
     }
     let watch = Watch::start(&lab, SAMPLE, None);
@@ -84,7 +90,12 @@ fn the_fast_profile_moves_the_vip_on_apiserver_death_a_hung_apiserver_and_link_l
     let status = tkeha_e2e::scenario::provision(&lab, "status", &m, &[]);
     let h = status.host(&lab.masters[first].ip).unwrap();
     assert_eq!(h["health"], "fail", "{h}");
-    assert!(h["notes"].to_string().contains("apiserver probe: not running"), "{h}");
+    assert!(
+        h["notes"]
+            .to_string()
+            .contains("apiserver probe: not running"),
+        "{h}"
+    );
     lab.start_apiserver(first).unwrap();
     wait_reason(&lab, first, "ok");
 
@@ -137,14 +148,26 @@ fn changing_the_profile_is_a_reload_and_the_vip_keeps_answering() {
             samples.len(),
             unanswered.first().map(|s| s.at)
         );
-        assert!(samples.iter().all(|s| s.holders == vec![holder]), "{from} -> {to}: the VIP moved");
+        assert!(
+            samples.iter().all(|s| s.holders == vec![holder]),
+            "{from} -> {to}: the VIP moved"
+        );
         for i in 0..3 {
-            assert_eq!(lab.pids_named(i, "keepalived"), pids[i], "keepalived restarted on m{}", i + 1);
+            assert_eq!(
+                lab.pids_named(i, "keepalived"),
+                pids[i],
+                "keepalived restarted on m{}",
+                i + 1
+            );
         }
     }
     // Back on standard: the probe and its files are gone.
     for i in 0..3 {
-        assert!(!lab.etc(i).join("keepalived/tkeha-apiserver-probe.sh").exists());
+        assert!(
+            !lab.etc(i)
+                .join("keepalived/tkeha-apiserver-probe.sh")
+                .exists()
+        );
         assert!(lab.etc(i).join("keepalived/check_apiserver.sh").exists());
     }
 }
@@ -169,9 +192,13 @@ fn a_busy_holder_keeps_the_vip() {
     let watch = Watch::start(&lab, Duration::from_millis(50), Some(6443));
     std::thread::sleep(Duration::from_secs(12));
     let samples = watch.stop();
-    lab.exec(holder, "kill $(cat /run/hog.pids); rm -f /run/hog.pids").unwrap();
+    lab.exec(holder, "kill $(cat /run/hog.pids); rm -f /run/hog.pids")
+        .unwrap();
     no_split(&samples);
-    let moved: Vec<&Sample> = samples.iter().filter(|s| s.holders != vec![holder]).collect();
+    let moved: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.holders != vec![holder])
+        .collect();
     assert!(moved.is_empty(), "spurious failover: {:?}", moved.first());
     assert_eq!(reason(&lab, holder), "ok");
 }

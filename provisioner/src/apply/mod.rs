@@ -15,10 +15,10 @@ use crate::fleet::{self, Host};
 use crate::keepalived::{
     self, CHECK_SCRIPT_PATH, CONF_PATH, ConfParams, PROBE_SCRIPT_PATH, PROBE_UNIT_PATH,
 };
-use crate::profile::{ChangeOrder, FailoverProfile, change_order};
 use crate::managed;
 use crate::manifest::{Mode, Plan};
 use crate::observer::Step;
+use crate::profile::{ChangeOrder, FailoverProfile, change_order};
 use crate::report::{ManagedBy, Report, VrrpState};
 use crate::runner::Provisioner;
 use crate::scripts::apply::{
@@ -137,9 +137,7 @@ fn probe_change(d: &Desired, p: &Probe, files_differ: bool) -> ProbeChange {
         (Some(_), true) => ProbeChange::StartOrRestart,
         (Some(_), false) if p.probe_running => ProbeChange::Keep,
         (Some(_), false) => ProbeChange::EnsureStarted,
-        (None, _) if p.probe_running || p.file(PROBE_SCRIPT_PATH).is_some() => {
-            ProbeChange::Remove
-        }
+        (None, _) if p.probe_running || p.file(PROBE_SCRIPT_PATH).is_some() => ProbeChange::Remove,
         (None, _) => ProbeChange::Keep,
     }
 }
@@ -156,8 +154,7 @@ fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result
     let d = desired_for(plan, vrid, auth_pass, h).ok_or("no interface holds the machine IP")?;
     let p = h.probe.as_ref().ok_or("not probed")?;
     let differs = |path: &str, want: &Option<String>| {
-        want.as_deref()
-            .is_some_and(|w| p.file(path) != Some(w))
+        want.as_deref().is_some_and(|w| p.file(path) != Some(w))
     };
     let conf_differs = p.file(CONF_PATH) != Some(d.conf.as_str());
     let check_differs = differs(CHECK_SCRIPT_PATH, &d.check);
@@ -222,7 +219,10 @@ fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result
     match out.probe {
         Some(ProbeAction::Started) => h.report.notes.push("apiserver probe started".into()),
         Some(ProbeAction::Restarted) => h.report.notes.push("apiserver probe restarted".into()),
-        Some(ProbeAction::Removed) => h.report.notes.push("apiserver probe removed (standard profile)".into()),
+        Some(ProbeAction::Removed) => h
+            .report
+            .notes
+            .push("apiserver probe removed (standard profile)".into()),
         None => {}
     }
     match &out.installed {
@@ -312,8 +312,20 @@ fn apply_keepalived(
             // standard profile's 3 s master-down interval (see `profile::change_order`).
             let holder_first = order == ChangeOrder::HolderFirst;
             let holds = |h: &Host<'_>| h.probe.as_ref().is_some_and(|pr| pr.holds(plan.vip));
-            fleet::each_where(hosts, p, Step::Configure, |h| holds(h) == holder_first, configure);
-            fleet::each_where(hosts, p, Step::Configure, |h| holds(h) != holder_first, configure);
+            fleet::each_where(
+                hosts,
+                p,
+                Step::Configure,
+                |h| holds(h) == holder_first,
+                configure,
+            );
+            fleet::each_where(
+                hosts,
+                p,
+                Step::Configure,
+                |h| holds(h) != holder_first,
+                configure,
+            );
         }
     }
     if !hosts.iter().all(|h| h.report.ok) {
@@ -367,5 +379,7 @@ fn apply_keepalived(
     }
 }
 
+#[cfg(test)]
+mod profile_tests;
 #[cfg(test)]
 mod tests;

@@ -15,9 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::interrupt::Interrupt;
-use crate::keepalived::{
-    self, CHECK_SCRIPT_PATH, CONF_PATH, PROBE_SCRIPT_PATH, PROBE_UNIT_PATH,
-};
+use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH, PROBE_SCRIPT_PATH, PROBE_UNIT_PATH};
 use crate::manifest::{Machine, Plan, plan_from_text};
 use crate::net::Network;
 use crate::remote::{Connector, ExecOutput, Remote, RemoteError};
@@ -424,6 +422,16 @@ impl Fleet {
         Provisioner::with_parts(self.clone(), self.clone(), wait_timeout)
     }
 
+    /// The masters that received a script named `what`, in the order they received it.
+    pub fn order_of(&self, what: &str) -> Vec<usize> {
+        self.world()
+            .sent
+            .iter()
+            .filter(|s| s.script.what() == what)
+            .map(|s| s.host)
+            .collect()
+    }
+
     /// Every script master `i` received, in order.
     pub fn sent(&self, i: usize) -> Vec<Script> {
         self.world()
@@ -553,7 +561,12 @@ fn probe(w: &World, i: usize, script: &Script) -> ExecOutput {
     if m.systemd {
         s.push_str("@@systemd=1\n");
     }
-    for path in [CONF_PATH, CHECK_SCRIPT_PATH, PROBE_SCRIPT_PATH, PROBE_UNIT_PATH] {
+    for path in [
+        CONF_PATH,
+        CHECK_SCRIPT_PATH,
+        PROBE_SCRIPT_PATH,
+        PROBE_UNIT_PATH,
+    ] {
         if let Some(f) = m.files.get(path) {
             s.push_str(&format!("@@file={path} {}\n", b64(&f.content)));
             s.push_str(&format!("@@mode={path} {:o} 0 0\n", f.mode));

@@ -23,9 +23,8 @@ pub enum ProbeChange {
 /// started probe has written its track file within 2 s (bounded wait), so keepalived, reloaded
 /// next, reads a verdict rather than its `init_file`.
 pub fn probe(change: ProbeChange, systemd: bool) -> String {
-    let wait = format!(
-        "for i in $(seq 40); do [ -s {TRACK_FILE_PATH} ] && break; sleep 0.05; done\n"
-    );
+    let wait =
+        format!("for i in $(seq 40); do [ -s {TRACK_FILE_PATH} ] && break; sleep 0.05; done\n");
     let daemon_start = format!(
         "rm -f {TRACK_FILE_PATH}\n\
          setsid bash {PROBE_SCRIPT_PATH} </dev/null >/dev/null 2>&1 &\n\
