@@ -113,6 +113,19 @@ fn the_fast_profile_moves_the_vip_on_apiserver_death_a_hung_apiserver_and_link_l
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(lab.holders(), vec![fourth]);
     no_split(&watch.stop());
+
+    // Uninstall stops the probe and removes its files.
+    let pids: Vec<String> = (0..3)
+        .map(|i| lab.exec(i, "cat /run/tkeha-apiserver-probe.pid").unwrap().trim().to_string())
+        .collect();
+    let r = provision_ok(&lab, "uninstall", &m, &[]);
+    for i in 0..3 {
+        assert!(!lab.etc(i).join("keepalived/tkeha-apiserver-probe.sh").exists(), "{}", r.stdout);
+        let alive = lab
+            .exec(i, &format!("kill -0 {} 2>/dev/null && echo alive; true", pids[i]))
+            .unwrap();
+        assert_eq!(alive.trim(), "", "the probe still runs on m{}", i + 1);
+    }
 }
 
 #[test]
