@@ -2,7 +2,7 @@
 //! runs as the enabled `tkeha-apiserver-probe.service`, feeds keepalived, moves the VIP on
 //! apiserver death, and is stopped, disabled and removed when the cluster goes back to
 //! `standard` (a reload: keepalived's main PID stays).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 use std::time::{Duration, Instant};
 use tkeha_e2e::lab::ManifestOptions;
@@ -24,7 +24,12 @@ fn wait_reason(lab: &HostLab, i: usize, want: &str) {
     while reason(lab, i) != want && t.elapsed() < SETTLE {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(reason(lab, i), want, "probe verdict on {}", lab.masters[i].name);
+    assert_eq!(
+        reason(lab, i),
+        want,
+        "probe verdict on {}",
+        lab.masters[i].name
+    );
 }
 
 #[test]
@@ -62,18 +67,27 @@ fn the_probe_is_a_systemd_service_that_moves_the_vip_and_goes_away_with_standard
     wait_reason(&lab, holder, "ok");
 
     // Back to standard: a reload, then the probe's unit is gone.
-    let pids: Vec<u32> = (0..2).map(|i| lab.unit(i, "keepalived").unwrap().main_pid).collect();
+    let pids: Vec<u32> = (0..2)
+        .map(|i| lab.unit(i, "keepalived").unwrap().main_pid)
+        .collect();
     provision_ok(&lab, "apply", &m, &["--failover-profile", "standard"]);
     std::thread::sleep(Duration::from_secs(4));
     let split = split_samples(&watch.stop()).len();
     assert_eq!(split, 0, "samples with two holders");
     assert_eq!(lab.holders(), vec![new], "the VIP moved during the change");
     for i in 0..2 {
-        assert_eq!(lab.unit(i, "keepalived").unwrap().main_pid, pids[i], "keepalived restarted");
+        assert_eq!(
+            lab.unit(i, "keepalived").unwrap().main_pid,
+            pids[i],
+            "keepalived restarted"
+        );
         let u = lab.unit(i, PROBE_UNIT).unwrap();
         assert_ne!(u.active, "active", "{u:?}");
         let gone = lab
-            .exec(i, "ls /etc/systemd/system/tkeha-apiserver-probe.service 2>/dev/null; true")
+            .exec(
+                i,
+                "ls /etc/systemd/system/tkeha-apiserver-probe.service 2>/dev/null; true",
+            )
             .unwrap();
         assert_eq!(gone.trim(), "");
     }

@@ -3,7 +3,7 @@
 //! apiserver and on link loss, and tells the two apiserver failures apart; a busy holder keeps
 //! the VIP; changing the profile either way is a reload during which the VIP keeps answering.
 //! Timings are measured by `make bench`, not asserted here (bounds below are only generous).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 use std::time::{Duration, Instant};
 use tkeha_e2e::lab::{Lab, LabConfig, ManifestOptions};
@@ -116,13 +116,27 @@ fn the_fast_profile_moves_the_vip_on_apiserver_death_a_hung_apiserver_and_link_l
 
     // Uninstall stops the probe and removes its files.
     let pids: Vec<String> = (0..3)
-        .map(|i| lab.exec(i, "cat /run/tkeha-apiserver-probe.pid").unwrap().trim().to_string())
+        .map(|i| {
+            lab.exec(i, "cat /run/tkeha-apiserver-probe.pid")
+                .unwrap()
+                .trim()
+                .to_string()
+        })
         .collect();
     let r = provision_ok(&lab, "uninstall", &m, &[]);
     for i in 0..3 {
-        assert!(!lab.etc(i).join("keepalived/tkeha-apiserver-probe.sh").exists(), "{}", r.stdout);
+        assert!(
+            !lab.etc(i)
+                .join("keepalived/tkeha-apiserver-probe.sh")
+                .exists(),
+            "{}",
+            r.stdout
+        );
         let alive = lab
-            .exec(i, &format!("kill -0 {} 2>/dev/null && echo alive; true", pids[i]))
+            .exec(
+                i,
+                &format!("kill -0 {} 2>/dev/null && echo alive; true", pids[i]),
+            )
             .unwrap();
         assert_eq!(alive.trim(), "", "the probe still runs on m{}", i + 1);
     }

@@ -200,7 +200,9 @@ fn probe_cpu(lab: &Lab, i: usize, secs: u64) -> Result<f64> {
             i,
             "awk '{print $14+$15}' /proc/$(cat /run/tkeha-apiserver-probe.pid)/stat",
         )?;
-        out.trim().parse::<f64>().context("read the probe's CPU ticks")
+        out.trim()
+            .parse::<f64>()
+            .context("read the probe's CPU ticks")
     };
     let hz = 100.0; // USER_HZ on Linux
     let (t0, a) = (Instant::now(), ticks()?);
@@ -233,7 +235,10 @@ fn run() -> Result<()> {
         "fast" => true,
         other => bail!("FAILOVER_PROFILE={other}: use standard or fast"),
     };
-    EVERY_MS.store(if fast { 20 } else { 50 }, std::sync::atomic::Ordering::Relaxed);
+    EVERY_MS.store(
+        if fast { 20 } else { 50 },
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let load_before = loadavg();
     let lab = Lab::up(LabConfig::masters(3))?;
     let m = lab.write_manifest("cluster.json", &ManifestOptions::default(), |_| {})?;
@@ -301,7 +306,9 @@ fn run() -> Result<()> {
         eprintln!("{profile}: stress {name}: {moves} VIP moves, {split} two-holder samples of {n}");
         spurious += moves;
         total_split += split;
-        stress_rows.push(format!("| {name} | {stress_secs} s | {n} | {moves} | {split} |"));
+        stress_rows.push(format!(
+            "| {name} | {stress_secs} s | {n} | {moves} | {split} |"
+        ));
     }
     let cpu = if fast {
         let h = steady(&lab)?;
@@ -351,7 +358,9 @@ fn run() -> Result<()> {
         println!("{r}");
     }
     println!();
-    println!("| stress (sampled every 50 ms) | length | samples | VIP moves (spurious failovers) | samples with two holders |");
+    println!(
+        "| stress (sampled every 50 ms) | length | samples | VIP moves (spurious failovers) | samples with two holders |"
+    );
     println!("|---|---|---|---|---|");
     for r in &stress_rows {
         println!("{r}");
