@@ -59,7 +59,7 @@ fn desired_for(plan: &Plan, vrid: u8, auth_pass: &str, h: &Host<'_>) -> Option<D
         router_id: keepalived::router_id(&p.hostname, h.machine.ip),
         interface: a.iface.clone(),
         vrid,
-        priority: keepalived::priority_for(h.index),
+        priority: keepalived::priority_for(h.index, plan.profile()),
         src_ip: h.machine.ip,
         peers: plan
             .machines

@@ -269,7 +269,7 @@ impl Fleet {
                     crate::manifest::Mode::Tke { vrid } => vrid,
                     crate::manifest::Mode::ThirdParty { .. } => 1,
                 },
-                priority: keepalived::priority_for(i),
+                priority: keepalived::priority_for(i, plan.profile()),
                 src_ip: m.ip,
                 peers: plan
                     .machines
