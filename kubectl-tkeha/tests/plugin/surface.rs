@@ -70,7 +70,7 @@ fn every_ssh_command_has_the_same_usage_line_and_long_help() {
             "{command}"
         );
         // --timeout is described for the command it is on, or not shown where nothing waits.
-        let timeout = out.stdout.split("--timeout").nth(1).unwrap_or("");
+        let timeout = out.stdout.split("--timeout <SECS>").nth(1).unwrap_or("");
         match command {
             "provision" => assert!(timeout.contains("exactly one master holds the VIP")),
             "drill" => assert!(timeout.contains("VIP to move"), "{timeout}"),
