@@ -313,6 +313,9 @@ fn review_cow(
     }
     errors.append(&mut found.errors);
     warnings.append(&mut found.warnings);
+    let (profile_error, profile_warning) = crate::validation::profile::validate(&defaulted, old);
+    errors.extend(profile_error);
+    warnings.extend(profile_warning.map(|w| format!("{ALREADY_INVALID}{w}")));
     Ok(Review {
         errors,
         warnings,

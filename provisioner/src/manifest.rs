@@ -104,6 +104,16 @@ pub struct Plan {
     pub machines: Vec<Machine>,
     /// Review warnings (e.g. an even number of masters).
     pub warnings: Vec<String>,
+    /// The failover profile asked for: `--failover-profile`, else the Cluster's annotation
+    /// (`tkeha.tkestack.io/failover-profile`); `None` for the default.
+    pub failover_profile: Option<crate::FailoverProfile>,
+}
+
+impl Plan {
+    /// The failover profile keepalived should run.
+    pub fn profile(&self) -> crate::FailoverProfile {
+        self.failover_profile.unwrap_or_default()
+    }
 }
 
 impl Plan {
@@ -364,6 +374,7 @@ pub fn plan_from_value(obj: &Value, origin: &str) -> Result<Plan, PlanError> {
         vip,
         machines,
         warnings: Vec::new(),
+        failover_profile: crate::FailoverProfile::from_object(obj),
     })
 }
 

@@ -9,8 +9,8 @@ use tkeha_api::Policy;
 use tkeha_api::spectext::Verdict;
 
 use crate::admission::{
-    AdmissionRequest, AdmissionResponse, ApiVersion, CauseType, ClusterObject, KIND, Operation,
-    PatchError, ReviewRequest, ReviewResponse, Status, StatusCause, Subject,
+    AdmissionRequest, AdmissionResponse, ApiVersion, CauseType, ClusterObject, KIND, ObjectMeta,
+    Operation, PatchError, ReviewRequest, ReviewResponse, Status, StatusCause, Subject,
 };
 use crate::message::{MAX_NAME_CHARS, bounded, limit_warnings};
 use crate::valuecount::{Counted, MAX_JSON_VALUES, count_values};
@@ -332,6 +332,13 @@ fn admit_fast(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Option<Answer
     if names.needs_generate_name() {
         return None; // the general path defaults generateName
     }
+    if object
+        .metadata
+        .as_ref()
+        .is_some_and(ObjectMeta::has_profile_annotation)
+    {
+        return None; // the general path checks the annotation's value
+    }
     let verdict = tkeha_api::spectext::review_create_spec(object.spec?, &names, policy);
     let mut summary = Summary::new(Subject::from_request(request, name));
     summary.reviewed = true;
@@ -556,6 +563,19 @@ mod tests {
                         r["request"]["object"]["status"] = json!({"phase": "Initializing"});
                     },
                     true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] =
+                            json!({"name": "cls-a", "annotations": {"a": "b"}});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "cls-a", "annotations": {"tkeha.tkestack.io/failover-profile": "fastest"}});
+                    },
+                    false,
                 ),
                 (
                     |r| {

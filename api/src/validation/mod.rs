@@ -7,13 +7,14 @@
 //! (`api/tests/rules.rs` runs them in every order). The groups: [`bounds`] (sizes of lists,
 //! maps and strings), [`spec`] (type, version, properties, DNS domain), [`network`] (CIDRs,
 //! ipvs), [`machines`], [`ha`]; [`meta`] checks `metadata` on create and [`update`] the
-//! update-only rules.
+//! update-only rules; [`profile`] checks the failover profile annotation.
 
 pub mod bounds;
 pub mod ha;
 pub mod machines;
 pub mod meta;
 pub mod network;
+pub mod profile;
 pub mod spec;
 pub mod update;
 
