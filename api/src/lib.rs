@@ -40,6 +40,7 @@ pub mod objects;
 pub mod review;
 pub mod secret;
 pub mod spectext;
+pub mod sshkey;
 pub mod types;
 pub mod unknown;
 pub mod validation;

@@ -94,3 +94,13 @@ pub const MAX_APPS: usize = 64;
 
 /// Keys of a small map (`hooks`, `oversoldRatio`): TKEStack defines 10 hook types.
 pub const MAX_SMALL_MAP: usize = 32;
+
+/// How many entries of a list or map bounded by `max` are decoded: four times its bound. An
+/// object that breaks a bound is refused for its length alone, but a Cluster stored before a
+/// bound existed (or got stricter) must still be checked master by master on an update
+/// (ratcheting), so the decode keeps that much more. Past `decoded(max)` entries only the length
+/// is counted (`crate::unknown::Lengths`): nothing in such a list is read, and the rules that
+/// compare entries do not run.
+pub const fn decoded(max: usize) -> usize {
+    max.saturating_mul(4)
+}

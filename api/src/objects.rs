@@ -1,16 +1,24 @@
 //! serde `deserialize_with` helpers for the Cluster types: a struct position takes a JSON object
-//! (or null), never the array serde's derived structs would also accept (fields by position).
+//! (or null), never the array serde's derived structs would also accept (fields by position);
+//! and a bounded list or map is decoded only up to one entry past its bound.
 //!
 //! TKEStack's Go types only ever read objects there, and the defaults patch addresses fields by
 //! name, so an array must not decode. `review` words the error itself before decoding
 //! (`check_objects`); these helpers make the typed decode alone just as strict, which lets the
 //! webhook decode a spec in one pass over its text.
-
+//!
+//! Past its bound (`crate::limits`), a list or map is reported by its length, so the decode keeps
+//! at most [`crate::limits::decoded`]`(MAX) + 1` entries and skips the rest without building
+//! anything: 3 MiB of `{}` in `spec.machines` is a million machines of 200 bytes each if
+//! decoded. The skipped entries are neither checked nor looked into. Their number reaches the
+//! rules through [`crate::unknown::Lengths`], found by the same pass that finds unknown fields.
 use std::fmt;
 use std::marker::PhantomData;
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// An optional struct field: absent or null is `None`, an object is decoded, anything else
 /// is an error.
@@ -30,6 +38,141 @@ where
     T: Deserialize<'de>,
 {
     deserializer.deserialize_option(OptionOf(ListOf::<T>(PhantomData)))
+}
+
+/// An optional list of structs decoded up to `decoded(MAX) + 1` elements (each an object); the
+/// rest are skipped unread.
+pub fn objects_upto<'de, D, T, const MAX: usize>(
+    deserializer: D,
+) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    deserializer.deserialize_option(OptionOf(Upto::<ObjectOnly<T>, MAX>(PhantomData)))
+}
+
+/// An optional list decoded up to `decoded(MAX) + 1` elements; the rest are skipped unread.
+pub fn list_upto<'de, D, T, const MAX: usize>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    deserializer.deserialize_option(OptionOf(Upto::<PhantomData<T>, MAX>(PhantomData)))
+}
+
+/// An optional map of strings decoded up to `decoded(MAX) + 1` entries; the rest are skipped
+/// unread.
+/// A key given twice in a text (among the entries decoded) is refused, as a derived struct
+/// refuses a field given twice: a JSON value keeps the last, a map would keep the last too, but
+/// a count past the bound could not tell them apart.
+pub fn map_upto<'de, D, const MAX: usize>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_option(OptionOf(MapUpto::<MAX>))
+}
+
+/// The seed of one element of a bounded list.
+trait ElementSeed<'de>: Default {
+    type Value;
+    fn next<A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Self::Value>, A::Error>;
+}
+
+impl<'de, T: Deserialize<'de>> ElementSeed<'de> for PhantomData<T> {
+    type Value = T;
+    fn next<A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<T>, A::Error> {
+        seq.next_element()
+    }
+}
+
+impl<T> Default for ObjectOnly<T> {
+    fn default() -> Self {
+        ObjectOnly(PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> ElementSeed<'de> for ObjectOnly<T> {
+    type Value = T;
+    fn next<A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<T>, A::Error> {
+        seq.next_element_seed(ObjectOnly::<T>(PhantomData))
+    }
+}
+
+/// A JSON array whose first `decoded(MAX) + 1` elements are read with `S`.
+struct Upto<S, const MAX: usize>(PhantomData<S>);
+
+impl<'de, S: ElementSeed<'de>, const MAX: usize> DeserializeSeed<'de> for Upto<S, MAX> {
+    type Value = Vec<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: ElementSeed<'de>, const MAX: usize> Visitor<'de> for Upto<S, MAX> {
+    type Value = Vec<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let keep = crate::limits::decoded(MAX);
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(keep + 1).min(64));
+        while out.len() <= keep {
+            match S::next(&mut seq)? {
+                Some(item) => out.push(item),
+                None => return Ok(out),
+            }
+        }
+        // Past the bound: skipped whole (`IgnoredAny`), which is how the unknown-field pass sees
+        // and counts them.
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(out)
+    }
+}
+
+/// A JSON object of strings whose first `decoded(MAX) + 1` entries are kept.
+struct MapUpto<const MAX: usize>;
+
+impl<'de, const MAX: usize> DeserializeSeed<'de> for MapUpto<MAX> {
+    type Value = BTreeMap<String, String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, const MAX: usize> Visitor<'de> for MapUpto<MAX> {
+    type Value = BTreeMap<String, String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of strings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let keep = crate::limits::decoded(MAX);
+        let mut out = BTreeMap::new();
+        while out.len() <= keep {
+            let Some((key, value)) = map.next_entry::<String, String>()? else {
+                return Ok(out);
+            };
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key {}",
+                    crate::field::quote(&key)
+                )));
+            }
+            out.insert(key, value);
+        }
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(out)
+    }
 }
 
 /// `None` for null, otherwise the inner seed.

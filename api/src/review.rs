@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::defaults::{apply_adds, apply_defaults};
 use crate::field::{ErrorType, FieldError, escape};
 use crate::types::ClusterSpec;
-use crate::unknown::{DecodedSpec, UnknownField};
+use crate::unknown::{DecodedSpec, Lengths, UnknownField};
 use crate::validation::meta::{self, Names};
 use crate::validation::{Ctx, update, validate_spec};
 
@@ -160,6 +160,7 @@ pub(crate) fn create_findings(
     spec: &ClusterSpec,
     names: Option<&Names>,
     unknown: &[UnknownField],
+    lengths: &Lengths,
     policy: &Policy,
 ) -> Findings {
     let mut f = Findings::default();
@@ -181,7 +182,7 @@ pub(crate) fn create_findings(
             warnings.push(escape(&format!("{path}: {text}")).into_owned());
         });
     }
-    let mut ctx = Ctx::new(spec, policy);
+    let mut ctx = Ctx::new(spec, policy).with_lengths(lengths);
     validate_spec(&mut ctx);
     f.errors.append(&mut ctx.errors);
     f.warnings.append(&mut ctx.warnings);
@@ -240,6 +241,7 @@ fn review_cow(
     let DecodedSpec {
         mut spec,
         unknown: spec_unknown,
+        lengths,
     } = decoded;
     let mut unknown = crate::unknown::outside_spec(root);
     unknown.extend(spec_unknown);
@@ -262,13 +264,20 @@ fn review_cow(
         }
     }
 
-    let mut found = create_findings(&spec, is_create.then_some(&names), &unknown, policy);
+    let mut found = create_findings(
+        &spec,
+        is_create.then_some(&names),
+        &unknown,
+        &lengths,
+        policy,
+    );
     if let Some(old) = old {
         match decode_spec(old) {
             Ok(Some(old_decoded)) => {
                 let DecodedSpec {
                     spec: mut old_spec,
                     unknown: old_spec_unknown,
+                    lengths: old_lengths,
                 } = old_decoded;
                 let old_ops = apply_defaults(&mut old_spec);
                 // Only an update with errors has anything to ratchet.
@@ -278,7 +287,8 @@ fn review_cow(
                         _ => Vec::new(),
                     };
                     old_unknown.extend(old_spec_unknown);
-                    let before = create_findings(&old_spec, None, &old_unknown, policy);
+                    let before =
+                        create_findings(&old_spec, None, &old_unknown, &old_lengths, policy);
                     let stored = Stored {
                         object: old,
                         ops: &old_ops,
@@ -303,6 +313,9 @@ fn review_cow(
     }
     errors.append(&mut found.errors);
     warnings.append(&mut found.warnings);
+    let (profile_error, profile_warning) = crate::validation::profile::validate(&defaulted, old);
+    errors.extend(profile_error);
+    warnings.extend(profile_warning.map(|w| format!("{ALREADY_INVALID}{w}")));
     Ok(Review {
         errors,
         warnings,
@@ -494,17 +507,25 @@ pub fn decode_spec(root: &Value) -> Result<Option<DecodedSpec>, DecodeError> {
     check_objects(spec)?;
     // Fast path without path tracking; on failure decode again to learn where it failed.
     // Unknown fields come from a walk of the keys, much cheaper than tracking the decode.
+    // The decode keeps the first `limits::decoded(bound) + 1` entries of a longer list or map;
+    // the same walk counts them.
     if let Ok(spec_typed) = ClusterSpec::deserialize(spec) {
+        let (unknown, lengths) = crate::unknown::in_spec_with_lengths(spec);
         return Ok(Some(DecodedSpec {
             spec: spec_typed,
-            unknown: crate::unknown::in_spec(spec),
+            unknown,
+            lengths,
         }));
     }
     match serde_path_to_error::deserialize::<_, ClusterSpec>(spec) {
-        Ok(spec) => Ok(Some(DecodedSpec {
-            spec,
-            unknown: Vec::new(),
-        })),
+        Ok(spec_typed) => {
+            let (unknown, lengths) = crate::unknown::in_spec_with_lengths(spec);
+            Ok(Some(DecodedSpec {
+                spec: spec_typed,
+                unknown,
+                lengths,
+            }))
+        }
         Err(e) => {
             let p = e.path().to_string();
             // serde quotes a scalar it could not use; at a secret's path that would be the secret.
@@ -559,7 +580,9 @@ fn read_names(root: &serde_json::Map<String, Value>) -> Result<Names, DecodeErro
 
 /// serde's derived structs also accept arrays (fields by position); a Cluster never uses that
 /// form and our patch paths need objects, so every struct position must hold an object or null.
+/// Like the decode, only the first `limits::decoded(bound) + 1` entries of a list are looked at.
 fn check_objects(spec: &Value) -> Result<(), DecodeError> {
+    use crate::limits::{MAX_MACHINES, MAX_TAINTS, decoded};
     fn obj(v: Option<&Value>, path: &str) -> Result<(), DecodeError> {
         match v {
             None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
@@ -582,7 +605,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
         }
     }
     if let Some(Value::Array(ms)) = spec.get("machines") {
-        for (i, m) in ms.iter().enumerate() {
+        for (i, m) in ms.iter().take(decoded(MAX_MACHINES) + 1).enumerate() {
             if !m.is_object() {
                 return Err(DecodeError {
                     path: format!("spec.machines[{i}]"),
@@ -590,7 +613,7 @@ fn check_objects(spec: &Value) -> Result<(), DecodeError> {
                 });
             }
             if let Some(Value::Array(ts)) = m.get("taints") {
-                for (j, t) in ts.iter().enumerate() {
+                for (j, t) in ts.iter().take(decoded(MAX_TAINTS) + 1).enumerate() {
                     if !t.is_object() {
                         return Err(DecodeError {
                             path: format!("spec.machines[{i}].taints[{j}]"),

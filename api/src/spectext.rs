@@ -34,9 +34,13 @@ pub struct Verdict {
 /// decoded by [`DecodedSpec`]'s `Deserialize` from JSON text without `\u` escapes (where a
 /// text and a `serde_json::Value` of it can part: lone surrogates).
 pub fn review_create_spec(decoded: DecodedSpec, names: &Names, policy: &Policy) -> Verdict {
-    let DecodedSpec { mut spec, unknown } = decoded;
+    let DecodedSpec {
+        mut spec,
+        unknown,
+        lengths,
+    } = decoded;
     let ops = crate::defaults::apply_defaults(&mut spec);
-    let findings = create_findings(&spec, Some(names), &unknown, policy);
+    let findings = create_findings(&spec, Some(names), &unknown, &lengths, policy);
     Verdict {
         errors: findings.errors,
         warnings: findings.warnings,

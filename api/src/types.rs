@@ -33,7 +33,11 @@ use crate::{limits, objects};
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct ClusterSpec {
     /// Finalizers TKEStack manages (`["cluster"]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::list_upto::<_, _, { limits::MAX_LIST }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = limits::MAX_LIST), inner(length(max = limits::MAX_DNS_NAME)))]
     pub finalizers: Option<Vec<String>>,
     /// Tenant; TKEStack fills it from the caller.
@@ -82,7 +86,11 @@ pub struct ClusterSpec {
     #[schemars(length(max = limits::MAX_DNS_NAME))]
     pub dns_domain: Option<String>,
     /// Extra SANs for the apiserver certificate; the HA VIP is defaulted in here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::list_upto::<_, _, { limits::MAX_ALTERNATIVE_NAMES }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(
         length(max = limits::MAX_ALTERNATIVE_NAMES),
         inner(length(max = limits::MAX_DNS_NAME))
@@ -105,33 +113,50 @@ pub struct ClusterSpec {
     /// The master machines.
     #[serde(
         default,
-        deserialize_with = "objects::objects",
+        deserialize_with = "objects::objects_upto::<_, _, { limits::MAX_MACHINES }>",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(length(max = limits::MAX_MACHINES))]
     pub machines: Option<Vec<ClusterMachine>>,
     /// Extra dockerd flags. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_EXTRA_ARGS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "extra_args_schema")]
     pub docker_extra_args: Option<BTreeMap<String, String>>,
     /// Extra kubelet flags. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_EXTRA_ARGS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "extra_args_schema")]
     pub kubelet_extra_args: Option<BTreeMap<String, String>>,
     /// Extra kube-apiserver flags. Immutable.
     #[serde(
         default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_EXTRA_ARGS }>",
         rename = "apiServerExtraArgs",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(schema_with = "extra_args_schema")]
     pub api_server_extra_args: Option<BTreeMap<String, String>>,
     /// Extra kube-controller-manager flags. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_EXTRA_ARGS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "extra_args_schema")]
     pub controller_manager_extra_args: Option<BTreeMap<String, String>>,
     /// Extra kube-scheduler flags. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_EXTRA_ARGS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "extra_args_schema")]
     pub scheduler_extra_args: Option<BTreeMap<String, String>>,
     /// The ClusterCredential holding this cluster's secrets (TKEStack creates one if unset).
@@ -152,19 +177,27 @@ pub struct ClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname_as_nodename: Option<bool>,
     /// Extra arguments of the network plugin.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_EXTRA_ARGS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "extra_args_schema")]
     pub network_args: Option<BTreeMap<String, String>>,
     /// Set by TKEStack's API server while masters are added or removed.
     #[serde(
         default,
-        deserialize_with = "objects::objects",
+        deserialize_with = "objects::objects_upto::<_, _, { limits::MAX_MACHINES }>",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(length(max = limits::MAX_MACHINES))]
     pub scaling_machines: Option<Vec<ClusterMachine>>,
     /// Applications installed with the cluster (TKEStack `App` objects, carried untouched).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::list_upto::<_, _, { limits::MAX_APPS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "free_form_list_schema")]
     pub bootstrap_apps: Option<Vec<serde_json::Value>>,
     /// Overall version of the system components.
@@ -263,19 +296,27 @@ pub struct ClusterFeature {
     )]
     pub ha: Option<Ha>,
     /// TKEStack provisioning steps to skip.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::list_upto::<_, _, { limits::MAX_LIST }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = limits::MAX_LIST), inner(length(max = limits::MAX_SHORT)))]
     pub skip_conditions: Option<Vec<String>>,
     /// Files copied to the machines.
     #[serde(
         default,
-        deserialize_with = "objects::objects",
+        deserialize_with = "objects::objects_upto::<_, _, { limits::MAX_LIST }>",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(length(max = limits::MAX_LIST))]
     pub files: Option<Vec<File>>,
     /// Scripts run at lifecycle points (hook type -> file).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_SMALL_MAP }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "small_map_schema")]
     pub hooks: Option<BTreeMap<String, String>>,
     /// The CSI operator to install.
@@ -490,7 +531,11 @@ pub struct ClusterProperty {
     #[schemars(range(min = 16, max = 256), extend("format" = "int32"))]
     pub max_node_pod_num: Option<i64>,
     /// Resource oversell ratios (resource name -> ratio).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_SMALL_MAP }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "small_map_schema")]
     pub oversold_ratio: Option<BTreeMap<String, String>>,
 }
@@ -524,12 +569,17 @@ pub struct LocalEtcd {
     #[schemars(length(max = limits::MAX_PATH))]
     pub data_dir: Option<String>,
     /// Extra etcd flags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_EXTRA_ARGS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "extra_args_schema")]
     pub extra_args: Option<BTreeMap<String, String>>,
     /// Extra SANs of the etcd server certificate.
     #[serde(
         default,
+        deserialize_with = "objects::list_upto::<_, _, { limits::MAX_LIST }>",
         rename = "serverCertSANs",
         skip_serializing_if = "Option::is_none"
     )]
@@ -538,6 +588,7 @@ pub struct LocalEtcd {
     /// Extra SANs of the etcd peer certificate.
     #[serde(
         default,
+        deserialize_with = "objects::list_upto::<_, _, { limits::MAX_LIST }>",
         rename = "peerCertSANs",
         skip_serializing_if = "Option::is_none"
     )]
@@ -550,7 +601,11 @@ pub struct LocalEtcd {
 #[serde(rename_all = "camelCase")]
 pub struct ExternalEtcd {
     /// Client URLs of the etcd members.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::list_upto::<_, _, { limits::MAX_LIST }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = limits::MAX_LIST), inner(length(max = limits::MAX_PATH)))]
     pub endpoints: Option<Vec<String>>,
     /// CA certificate file on the masters.
@@ -607,13 +662,17 @@ pub struct ClusterMachine {
     #[schemars(length(max = limits::MAX_PASSWORD_BASE64))]
     pub pass_phrase: Option<String>,
     /// Labels of the node this master becomes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::map_upto::<_, { limits::MAX_LABELS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(schema_with = "labels_schema")]
     pub labels: Option<BTreeMap<String, String>>,
     /// Taints of the node this master becomes.
     #[serde(
         default,
-        deserialize_with = "objects::objects",
+        deserialize_with = "objects::objects_upto::<_, _, { limits::MAX_TAINTS }>",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(length(max = limits::MAX_TAINTS))]

@@ -9,6 +9,11 @@
 //! and free-form objects (`bootstrapApps`) take any key, so nothing inside them is unknown.
 //! The known names for a suggestion come from the generated CRD schema, built once and only
 //! when there is an unknown field to explain.
+//!
+//! The same pass measures the lists and maps past their bound ([`Lengths`]): the decode keeps
+//! only their first entries (see [`crate::objects`]) and skips the rest whole, which the text
+//! decode reports here as skipped values under the list or map, and the walk of a value counts
+//! directly. Neither looks into a skipped entry.
 
 use std::sync::OnceLock;
 
@@ -85,26 +90,106 @@ pub struct DecodedSpec {
     pub spec: ClusterSpec,
     /// Unknown fields, in document order.
     pub unknown: Vec<UnknownField>,
+    /// The lengths of the lists and maps longer than the decode keeps (the spec holds their
+    /// first `limits::decoded(bound) + 1` entries).
+    pub lengths: Lengths,
+}
+
+/// How long each list or map longer than the decode keeps really is: `spec.machines` -> 60000.
+/// The typed spec holds only the first `limits::decoded(bound) + 1` entries of such a list
+/// (enough for the rules to see it is too long); the rules that report a length read it here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lengths(Vec<(String, usize)>);
+
+impl Lengths {
+    /// No list past its bound.
+    pub const fn new() -> Self {
+        Lengths(Vec::new())
+    }
+
+    /// The length of the list or map at `path` (as the rules write paths), if it is past its
+    /// bound.
+    pub fn get(&self, path: &str) -> Option<usize> {
+        self.0.iter().find(|(p, _)| p == path).map(|(_, n)| *n)
+    }
+
+    /// The length of the list or map at `path` whose decoded part has `decoded` entries.
+    pub fn or(&self, path: &str, decoded: usize) -> usize {
+        self.get(path).unwrap_or(decoded)
+    }
+
+    /// Whether no list or map is past its bound.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Record that the list or map at `path` has `len` entries.
+    fn set(&mut self, path: &str, len: usize) {
+        match self.0.iter_mut().find(|(p, _)| p == path) {
+            Some((_, n)) => *n = len,
+            None => self.0.push((path.to_string(), len)),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for DecodedSpec {
     /// An object only (as `objects::object` requires), decoded with every skipped field noted.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut paths: Vec<(String, String)> = Vec::new();
+        let mut lengths = Lengths::new();
+        // Reused for the path of every skipped entry of a list or map past its bound.
+        let mut at = String::new();
         let spec: ClusterSpec = serde_ignored::deserialize(deserializer, |path| {
-            let mut parent = String::from("spec");
-            let key = render(&path, &mut parent);
-            paths.push((parent, key));
+            use serde_ignored::Path;
+            match path {
+                // An element past a list's bound (nothing else skips a list element whole).
+                Path::Seq { parent, index } => {
+                    at.clear();
+                    at.push_str("spec");
+                    walk(parent, &mut at);
+                    lengths.set(&at, index + 1);
+                }
+                // An entry past a map's bound, or an unknown field.
+                Path::Map { parent, .. }
+                    if {
+                        at.clear();
+                        at.push_str("spec");
+                        walk(parent, &mut at);
+                        matches!(node_at(&at), Some(Node::Map(_)))
+                    } =>
+                {
+                    let max = match node_at(&at) {
+                        Some(Node::Map(max)) => *max,
+                        _ => 0,
+                    };
+                    // The decode kept `decoded(max) + 1` entries, then skipped this one and any
+                    // before it.
+                    let kept = crate::limits::decoded(max).saturating_add(1);
+                    let len = lengths.get(&at).unwrap_or(kept) + 1;
+                    lengths.set(&at, len);
+                }
+                _ => {
+                    let mut parent = String::from("spec");
+                    let key = render(&path, &mut parent);
+                    paths.push((parent, key));
+                }
+            }
         })?;
-        // A key given twice in the text is one field (a JSON value keeps the last).
+        // A key given twice in the text is one field (a JSON value keeps the last). A set, not
+        // a scan of the list: 3 MiB of text holds 400,000 unknown keys.
         let mut unknown: Vec<UnknownField> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (parent, key) in paths {
             let field = UnknownField::new(&parent, &key, &known_at(&parent));
-            if !unknown.iter().any(|u| u.path == field.path) {
+            if seen.insert(field.path.clone()) {
                 unknown.push(field);
             }
         }
-        Ok(DecodedSpec { spec, unknown })
+        Ok(DecodedSpec {
+            spec,
+            unknown,
+            lengths,
+        })
     }
 }
 
@@ -118,23 +203,6 @@ pub fn decoded_spec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DecodedSpe
 /// the skipped key.
 fn render(path: &serde_ignored::Path<'_>, parent: &mut String) -> String {
     use serde_ignored::Path;
-    fn walk(path: &Path<'_>, out: &mut String) {
-        match path {
-            Path::Root => {}
-            Path::Seq { parent, index } => {
-                walk(parent, out);
-                out.push_str(&format!("[{index}]"));
-            }
-            Path::Map { parent, key } => {
-                walk(parent, out);
-                out.push('.');
-                out.push_str(key);
-            }
-            Path::Some { parent }
-            | Path::NewtypeStruct { parent }
-            | Path::NewtypeVariant { parent } => walk(parent, out),
-        }
-    }
     match path {
         Path::Map { parent: p, key } => {
             walk(p, parent);
@@ -147,29 +215,52 @@ fn render(path: &serde_ignored::Path<'_>, parent: &mut String) -> String {
     }
 }
 
+/// Append `path` to `out` as the rules write paths (`.key`, `[index]`).
+fn walk(path: &serde_ignored::Path<'_>, out: &mut String) {
+    use serde_ignored::Path;
+    use std::fmt::Write as _;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            walk(parent, out);
+            let _ = write!(out, "[{index}]");
+        }
+        Path::Map { parent, key } => {
+            walk(parent, out);
+            out.push('.');
+            out.push_str(key);
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => walk(parent, out),
+    }
+}
+
 /// The field names the schema knows at `path` (`spec.machines[2].proxy`: indexes ignored).
 pub fn known_at(path: &str) -> Vec<&'static str> {
+    match node_at(path) {
+        Some(Node::Struct(fields)) => fields.iter().map(|(k, _)| k.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The schema's node at `path` (`spec.machines[2].labels`: indexes ignored).
+fn node_at(path: &str) -> Option<&'static Node> {
     let mut node = spec_tree();
     for token in path.split('.').skip(1) {
         let (name, indexes) = match token.find('[') {
             Some(i) => (&token[..i], token[i..].matches('[').count()),
             None => (token, 0),
         };
-        let Some(next) = node.field(name) else {
-            return Vec::new();
-        };
-        node = next;
+        node = node.field(name)?;
         for _ in 0..indexes {
-            let Node::List(items) = node else {
-                return Vec::new();
+            let Node::List(items, _) = node else {
+                return None;
             };
             node = items;
         }
     }
-    match node {
-        Node::Struct(fields) => fields.iter().map(|(k, _)| k.as_str()).collect(),
-        _ => Vec::new(),
-    }
+    Some(node)
 }
 
 /// The shape of the spec as far as unknown fields go, built once from the CRD's schema.
@@ -177,9 +268,11 @@ pub fn known_at(path: &str) -> Vec<&'static str> {
 enum Node {
     /// An object with fixed fields: any other key is unknown.
     Struct(Vec<(String, Node)>),
-    /// A list of items of one shape.
-    List(Box<Node>),
-    /// A map, a free-form object or a scalar: no key in it is unknown.
+    /// A list of items of one shape, with its bound (`maxItems`).
+    List(Box<Node>, usize),
+    /// A map of strings with its bound (`maxProperties`): no key in it is unknown.
+    Map(usize),
+    /// A free-form object or a scalar: no key in it is unknown.
     Open,
 }
 
@@ -192,8 +285,18 @@ impl Node {
                 .collect();
             return Node::Struct(fields);
         }
+        let bound = |key: &str| {
+            schema
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(usize::MAX)
+        };
         if let Some(items) = schema.get("items") {
-            return Node::List(Box::new(Node::from_schema(items)));
+            return Node::List(Box::new(Node::from_schema(items)), bound("maxItems"));
+        }
+        if schema.get("additionalProperties").is_some() && schema.get("maxProperties").is_some() {
+            return Node::Map(bound("maxProperties"));
         }
         // An object without properties: a struct with no fields (`builtin: {}`), unless it is a
         // map or free-form.
@@ -237,6 +340,12 @@ fn spec_tree() -> &'static Node {
 /// text), found by comparing its keys with the schema instead of through the decoder, which
 /// costs a fraction.
 pub fn in_spec(spec: &Value) -> Vec<UnknownField> {
+    in_spec_with_lengths(spec).0
+}
+
+/// [`in_spec`], and the lengths of the lists and maps longer than the decode keeps, as
+/// [`DecodedSpec`] gives them: entries past `decoded(bound) + 1` are counted, never looked into.
+pub fn in_spec_with_lengths(spec: &Value) -> (Vec<UnknownField>, Lengths) {
     /// One step of the path to where the walk is (rendered only for an unknown field).
     enum Step<'v> {
         Key(&'v str),
@@ -259,7 +368,7 @@ pub fn in_spec(spec: &Value) -> Vec<UnknownField> {
         value: &'v Value,
         node: &Node,
         steps: &mut Vec<Step<'v>>,
-        out: &mut Vec<UnknownField>,
+        out: &mut (Vec<UnknownField>, Lengths),
     ) {
         match (value, node) {
             (Value::Object(o), Node::Struct(fields)) => {
@@ -270,7 +379,7 @@ pub fn in_spec(spec: &Value) -> Vec<UnknownField> {
                             walk(v, child, steps, out);
                             steps.pop();
                         }
-                        None => out.push(UnknownField::new(
+                        None => out.0.push(UnknownField::new(
                             &render(steps),
                             key,
                             &fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
@@ -278,17 +387,26 @@ pub fn in_spec(spec: &Value) -> Vec<UnknownField> {
                     }
                 }
             }
-            (Value::Array(items), Node::List(node)) => {
-                for (i, item) in items.iter().enumerate() {
+            (Value::Array(items), Node::List(node, max)) => {
+                let kept = crate::limits::decoded(*max).saturating_add(1);
+                if items.len() > kept {
+                    out.1.set(&render(steps), items.len());
+                }
+                for (i, item) in items.iter().take(kept).enumerate() {
                     steps.push(Step::Index(i));
                     walk(item, node, steps, out);
                     steps.pop();
                 }
             }
+            (Value::Object(o), Node::Map(max))
+                if o.len() > crate::limits::decoded(*max).saturating_add(1) =>
+            {
+                out.1.set(&render(steps), o.len());
+            }
             _ => {}
         }
     }
-    let mut out = Vec::new();
+    let mut out = (Vec::new(), Lengths::new());
     walk(spec, spec_tree(), &mut Vec::with_capacity(8), &mut out);
     out
 }

@@ -235,3 +235,35 @@ fn an_unchanged_undecodable_spec_does_not_block_a_metadata_edit() {
     assert!(run_update(&relabeled, &bare).allowed());
     assert!(!run(&bare).allowed());
 }
+
+#[test]
+fn a_key_stored_before_the_key_rules_ratchets_and_a_new_key_is_checked() {
+    // Stored before `privateKey` had to be a private key: "a2V5" is base64 of "key".
+    let mut old = tke3();
+    old["spec"]["machines"][0]["privateKey"] = json!("a2V5");
+    let mut new = old.clone();
+    new["metadata"]["labels"] = json!({"team": "b"});
+    let r = review(&new, Some(&old), &Policy::default()).unwrap();
+    assert!(r.allowed(), "{}", dump(&r));
+    assert!(
+        r.warnings.iter().any(|w| w.starts_with(ALREADY_INVALID)
+            && w.contains(
+                "spec.machines[0].privateKey: Invalid value: once decoded, not a private key"
+            )),
+        "{}",
+        dump(&r)
+    );
+    // Replaced by an encrypted key without its passphrase: a new problem, refused.
+    new["spec"]["machines"][0]["privateKey"] = json!(key("id_ed25519_enc"));
+    let r = review(&new, Some(&old), &Policy::default()).unwrap();
+    assert_eq!(
+        pairs(&r),
+        [("spec.machines[0].passPhrase".to_string(), Required)],
+        "{}",
+        dump(&r)
+    );
+    // With it: allowed, and nothing left to warn about.
+    new["spec"]["machines"][0]["passPhrase"] = json!(b64("s3cret"));
+    let r = review(&new, Some(&old), &Policy::default()).unwrap();
+    assert!(r.allowed() && r.warnings.is_empty(), "{}", dump(&r));
+}

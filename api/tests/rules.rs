@@ -49,10 +49,6 @@ fn socks() -> Value {
     json!({"type": "SOCKS5", "ip": "10.0.0.6", "port": 1080})
 }
 
-fn b64(x: &str) -> String {
-    tkeha_api::secret::encode(x.as_bytes())
-}
-
 fn cases() -> Vec<Case> {
     vec![
         // --- the valid bases
@@ -448,7 +444,7 @@ fn cases() -> Vec<Case> {
             tke3,
             vec![
                 ("/spec/machines/0/password", None),
-                ("/spec/machines/0/privateKey", s("a2V5")),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519_enc"))),
                 ("/spec/machines/0/passPhrase", s("p@ss")),
             ],
             Some(("spec.machines[0].passPhrase", Invalid)),
@@ -459,11 +455,116 @@ fn cases() -> Vec<Case> {
             tke3,
             vec![
                 ("/spec/machines/0/password", None),
-                ("/spec/machines/0/privateKey", s("a2V5")),
-                ("/spec/machines/0/passPhrase", s("cGFzcw==")),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519"))),
             ],
             None,
             "",
+        ),
+        c(
+            "machine encrypted key with its passPhrase ok",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519_enc"))),
+                ("/spec/machines/0/passPhrase", s(&b64("s3cret"))),
+            ],
+            None,
+            "",
+        ),
+        c(
+            "machine PEM key ok, beside a password",
+            tke3,
+            vec![("/spec/machines/0/privateKey", s(&key("id_rsa_pem")))],
+            None,
+            "",
+        ),
+        c(
+            "machine privateKey a public key",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519.pub"))),
+            ],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "once decoded, this is a public key; give the private key file (the same name without .pub",
+        ),
+        c(
+            "machine privateKey a public key, beside a password",
+            tke3,
+            vec![("/spec/machines/2/privateKey", s(&key("id_ed25519.pub")))],
+            Some(("spec.machines[2].privateKey", Invalid)),
+            "public key",
+        ),
+        c(
+            "machine privateKey the word key",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s("a2V5")),
+            ],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "not a private key: expected an OpenSSH private key",
+        ),
+        c(
+            "machine privateKey a host name",
+            tke3,
+            vec![
+                ("/spec/machines/1/password", None),
+                ("/spec/machines/1/privateKey", s(&b64("vm-host-1\n"))),
+            ],
+            Some(("spec.machines[1].privateKey", Invalid)),
+            "`kubectl tkeha init --ssh-key FILE`",
+        ),
+        c(
+            "machine privateKey blank",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&b64(" \n"))),
+            ],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "it is empty",
+        ),
+        c(
+            "machine privateKey a certificate",
+            tke3,
+            vec![(
+                "/spec/machines/0/privateKey",
+                s(&b64("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n")),
+            )],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "this is a certificate, not a private key",
+        ),
+        c(
+            "machine privateKey cut short",
+            tke3,
+            vec![(
+                "/spec/machines/0/privateKey",
+                s(&b64(&key_file("id_ed25519")[..300])),
+            )],
+            Some(("spec.machines[0].privateKey", Invalid)),
+            "not a readable OpenSSH private key",
+        ),
+        c(
+            "machine encrypted key without passPhrase",
+            tke3,
+            vec![
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519_enc"))),
+            ],
+            Some(("spec.machines[0].passPhrase", Required)),
+            "the provisioner cannot log in with it without its passphrase: set passPhrase to the \
+             passphrase in base64 (`kubectl tkeha encode-password` makes it)",
+        ),
+        c(
+            "machine encrypted key with an empty passPhrase",
+            tke3,
+            vec![
+                ("/spec/machines/1/privateKey", s(&key("id_ed25519_enc"))),
+                ("/spec/machines/1/passPhrase", s("")),
+            ],
+            Some(("spec.machines[1].passPhrase", Required)),
+            "encrypted",
         ),
         c(
             "machine no credentials",
@@ -998,22 +1099,45 @@ fn cases() -> Vec<Case> {
             "SSHJumpServer",
         ),
         c(
-            "jump server with a password",
+"jump server with a password",
             tke3,
             vec![("/spec/machines/0/proxy", Some(jump()))],
             None,
             "",
         ),
         c(
-            "jump server with a key",
+            "jump server with a key ok",
             tke3,
             vec![(
                 "/spec/machines/0/proxy",
-                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.5", "port": 22,
-                            "username": "jumper", "privateKey": "a2V5", "passPhrase": "cHA="})),
+                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_ed25519_enc"),
+                    "passPhrase": b64("s3cret")})),
             )],
             None,
             "",
+        ),
+        c(
+            "jump server privateKey a public key",
+            tke3,
+            vec![(
+                "/spec/machines/0/proxy",
+                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_ed25519.pub")})),
+            )],
+            Some(("spec.machines[0].proxy.privateKey", Invalid)),
+            "this is a public key",
+        ),
+        c(
+            "jump server encrypted key without passPhrase",
+            tke3,
+            vec![(
+                "/spec/machines/2/proxy",
+                Some(json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_ed25519_enc")})),
+            )],
+            Some(("spec.machines[2].proxy.passPhrase", Required)),
+            "kubectl tkeha encode-password",
         ),
         c(
             "jump server without a username",
@@ -1199,7 +1323,7 @@ fn cases() -> Vec<Case> {
             vec![
                 ("/spec/machines/0/proxy", Some(socks())),
                 ("/spec/machines/0/proxy/username", s("u")),
-                ("/spec/machines/0/proxy/password", Some(json!(b64(&"p".repeat(256))))),
+                ("/spec/machines/0/proxy/password", Some(json!(b64("p".repeat(256))))),
             ],
             Some(("spec.machines[0].proxy.password", Invalid)),
             "more than the 255",
@@ -1342,6 +1466,151 @@ fn secrets_never_echoed() {
 }
 
 #[test]
+fn every_usable_key_type_and_container_is_allowed_and_the_rest_refused() {
+    // Real keys from ssh-keygen (api/tests/fixtures/keys/README.md), as machine and jump server
+    // keys; encrypted ones with their passPhrase.
+    for (name, pass_phrase) in [
+        ("id_ed25519", None),
+        ("id_ed25519_enc", Some("s3cret")),
+        ("id_rsa", None),
+        ("id_ecdsa", None),
+        ("id_rsa_pem", None),
+        ("id_rsa_pem_enc", Some("s3cret")),
+        ("id_ecdsa_pem", None),
+        ("id_rsa_pkcs8", None),
+        ("id_rsa_pkcs8_enc", Some("s3cret")),
+        ("id_ecdsa_pkcs8", None),
+    ] {
+        let pass_phrase = pass_phrase.map(|p| Value::from(b64(p)));
+        let mut proxy = json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+            "username": "jump", "privateKey": key(name)});
+        if let Some(p) = &pass_phrase {
+            proxy["passPhrase"] = p.clone();
+        }
+        let v = with(
+            tke3(),
+            &[
+                ("/spec/machines/0/password", None),
+                ("/spec/machines/0/privateKey", s(&key(name))),
+                ("/spec/machines/0/passPhrase", pass_phrase.clone()),
+                ("/spec/machines/1/proxy", Some(proxy)),
+            ],
+        );
+        let r = run(&v);
+        assert!(r.allowed() && r.warnings.is_empty(), "{name}: {}", dump(&r));
+        // Without its passPhrase, an encrypted key is refused at both places.
+        if pass_phrase.is_some() {
+            let mut v = v.clone();
+            v["spec"]["machines"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("passPhrase");
+            v["spec"]["machines"][1]["proxy"]
+                .as_object_mut()
+                .unwrap()
+                .remove("passPhrase");
+            assert_eq!(
+                pairs(&run(&v)),
+                [
+                    ("spec.machines[0].passPhrase".to_string(), Required),
+                    ("spec.machines[1].proxy.passPhrase".to_string(), Required)
+                ],
+                "{name}"
+            );
+        }
+    }
+    // DSA, in OpenSSH's format and in PEM: a key, but not one to log in with.
+    for name in ["id_dsa", "id_dsa_pem"] {
+        let v = with(tke3(), &[("/spec/machines/2/privateKey", s(&key(name)))]);
+        let r = run(&v);
+        assert_eq!(
+            pairs(&r),
+            [("spec.machines[2].privateKey".to_string(), Invalid)],
+            "{name}"
+        );
+        let msg = &r.errors[0].detail;
+        assert!(
+            msg.contains("once decoded, this is a DSA key (")
+                && msg.contains("use an ed25519, RSA or ECDSA"),
+            "{msg}"
+        );
+    }
+    // PEM armour around what is not a key.
+    let garbage = b64("-----BEGIN RSA PRIVATE KEY-----\nMAA=\n-----END RSA PRIVATE KEY-----\n");
+    let r = run(&with(
+        tke3(),
+        &[("/spec/machines/0/privateKey", s(&garbage))],
+    ));
+    assert_eq!(
+        pairs(&r),
+        [("spec.machines[0].privateKey".to_string(), Invalid)]
+    );
+    assert!(
+        r.errors[0]
+            .detail
+            .contains("once decoded, not a readable PKCS#1 RSA private key ("),
+        "{}",
+        dump(&r)
+    );
+}
+
+#[test]
+fn private_keys_are_never_echoed() {
+    // Whatever is refused, the message shows neither the base64 nor what it decodes to.
+    let public = String::from_utf8(key_file("id_ed25519.pub")).unwrap();
+    let private = String::from_utf8(key_file("id_ed25519")).unwrap();
+    let cut = &private[..300];
+    for (text, field) in [
+        (public.as_str(), "privateKey"),
+        ("vm-host-1 s3cret-hostname", "privateKey"),
+        (cut, "privateKey"),
+    ] {
+        let encoded = b64(text);
+        let v = with(
+            tke3(),
+            &[
+                ("/spec/machines/0/privateKey", s(&encoded)),
+                (
+                    "/spec/machines/1/proxy",
+                    Some(
+                        json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                        "username": "jump", "privateKey": encoded}),
+                    ),
+                ),
+            ],
+        );
+        let r = run(&v);
+        assert_eq!(
+            pairs(&r),
+            [
+                (format!("spec.machines[0].{field}"), Invalid),
+                (format!("spec.machines[1].proxy.{field}"), Invalid)
+            ],
+            "{}",
+            dump(&r)
+        );
+        let shown = format!(
+            "{} {:?} {}",
+            dump(&r),
+            r.errors,
+            serde_json::to_string(&r.errors).unwrap()
+        );
+        assert!(
+            shown.contains("the privateKey itself is not shown"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&encoded[..16]), "{shown}");
+        // Every word of it (the PEM armour lines aside, which the messages name as formats).
+        for word in text
+            .split_whitespace()
+            .filter(|w| w.len() > 8 && !w.contains("-----"))
+        {
+            assert!(!shown.contains(word), "{word:?} shown in {shown}");
+        }
+    }
+}
+
+#[test]
 fn secrets_of_the_wrong_type_are_never_echoed() {
     // serde would quote a number or a bool it could not use; at a secret's path that is the secret.
     for (field, value) in [
@@ -1454,6 +1723,47 @@ fn warnings() {
         "spec.features.ha: ",
         "no HA",
     );
+    check(
+        with(
+            tke3(),
+            &[
+                ("/spec/machines/0/privateKey", s(&key("id_ed25519"))),
+                ("/spec/machines/0/passPhrase", s(&b64("s3cret"))),
+            ],
+        ),
+        "spec.machines[0].passPhrase: ",
+        "the privateKey is not encrypted, so this passPhrase is never used; remove it",
+    );
+    check(
+        with(
+            tke3(),
+            &[(
+                "/spec/machines/1/proxy",
+                Some(
+                    json!({"type": "SSHJumpServer", "ip": "10.0.0.1", "port": 22,
+                    "username": "jump", "privateKey": key("id_rsa_pem"),
+                    "passPhrase": b64("s3cret")}),
+                ),
+            )],
+        ),
+        "spec.machines[1].proxy.passPhrase: ",
+        "never used",
+    );
+    // An encrypted key with its passPhrase, or a plain key without one: no warning.
+    for (name, pass_phrase) in [
+        ("id_ed25519_enc", Some(b64("s3cret"))),
+        ("id_ed25519", None),
+    ] {
+        let v = with(
+            tke3(),
+            &[
+                ("/spec/machines/0/privateKey", s(&key(name))),
+                ("/spec/machines/0/passPhrase", pass_phrase.map(Value::from)),
+            ],
+        );
+        let r = run(&v);
+        assert!(r.allowed() && r.warnings.is_empty(), "{name}: {}", dump(&r));
+    }
     // and none on the valid 3-master bases
     assert!(run(&tke3()).warnings.is_empty());
     assert!(run(&tp3()).warnings.is_empty());

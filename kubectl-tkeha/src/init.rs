@@ -253,7 +253,10 @@ fn read_key_file(path: &std::path::Path, name: &str) -> anyhow::Result<Vec<u8>> 
         .map_err(io)?;
     if bytes.len() as u64 > sshkey::MAX_KEY_BYTES {
         bytes.fill(0);
-        bail!("--ssh-key {name}: larger than 64 KiB, not a private key");
+        bail!(
+            "--ssh-key {name}: larger than {} KiB, not a private key",
+            sshkey::MAX_KEY_BYTES / 1024
+        );
     }
     Ok(bytes)
 }
@@ -430,17 +433,23 @@ mod tests {
             "--ssh-key",
             "k",
         ]);
+        // A real key (api/tests/fixtures/keys/), so the manifest passes the rules as well.
+        let key = tkeha_api::secret::encode(include_bytes!(
+            "../../api/tests/fixtures/keys/id_ed25519_enc"
+        ));
         let creds = Credentials::PrivateKey {
-            key: "a2V5".into(),
-            passphrase: Some("cGFzcw==".into()),
+            key: key.clone(),
+            passphrase: Some("czNjcmV0".into()),
         };
         let m = build_manifest(&args, &creds);
+        let review = tkeha_api::review(&m, None, &tkeha_api::Policy::default()).unwrap();
+        assert!(review.allowed(), "{:?}", review.errors);
         assert_eq!(m["metadata"], json!({"name": "prod"}));
         let machines = m["spec"]["machines"].as_array().unwrap();
         assert_eq!(machines.len(), 3);
         assert_eq!(
             machines[2],
-            json!({"ip": "192.168.1.4", "port": 2222, "username": "ops", "privateKey": "a2V5", "passPhrase": "cGFzcw=="})
+            json!({"ip": "192.168.1.4", "port": 2222, "username": "ops", "privateKey": key, "passPhrase": "czNjcmV0"})
         );
         assert_eq!(
             m["spec"]["features"],

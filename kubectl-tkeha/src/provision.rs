@@ -107,6 +107,12 @@ pub struct ProvisionArgs {
     /// Seconds to wait for each SSH connection [default: 5].
     #[arg(long, value_name = "SECS")]
     pub connect_timeout: Option<u64>,
+    /// How fast keepalived moves the VIP: `standard` (VRRPv2, 1 s adverts) or `fast` (VRRPv3,
+    /// 0.1 s adverts, a 50 ms apiserver probe). Overrides the Cluster's annotation
+    /// tkeha.tkestack.io/failover-profile (which is what a Job reads when this is not given);
+    /// without either, `standard`. Changing it is a reload: the VIP keeps answering.
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    pub failover_profile: Option<tkeha_provisioner::FailoverProfile>,
     #[command(flatten)]
     pub job: InClusterArgs,
 }
@@ -261,6 +267,7 @@ fn local_args(args: &ProvisionArgs) -> anyhow::Result<HaArgs> {
         },
         timeout: args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
         connect_timeout: args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS),
+        failover_profile: args.failover_profile,
     })
 }
 
@@ -371,6 +378,9 @@ fn job_params(args: &ProvisionArgs) -> anyhow::Result<JobParams> {
     }
     if let Some(secs) = args.connect_timeout {
         extra_args.extend(["--connect-timeout".to_string(), secs.to_string()]);
+    }
+    if let Some(profile) = args.failover_profile {
+        extra_args.extend(["--failover-profile".to_string(), profile.name().to_string()]);
     }
     Ok(JobParams {
         cluster,

@@ -116,8 +116,21 @@ pub(crate) fn each<F>(hosts: &mut [Host<'_>], p: &Provisioner<'_>, step: Step, f
 where
     F: Fn(&mut Host<'_>) -> Result<(), String> + Sync,
 {
+    each_where(hosts, p, step, |_| true, f);
+}
+
+/// [`each`] on the usable hosts that `pick` chooses (a wave of a change made in order).
+pub(crate) fn each_where<F>(
+    hosts: &mut [Host<'_>],
+    p: &Provisioner<'_>,
+    step: Step,
+    pick: impl Fn(&Host<'_>) -> bool,
+    f: F,
+) where
+    F: Fn(&mut Host<'_>) -> Result<(), String> + Sync,
+{
     std::thread::scope(|s| {
-        for h in hosts.iter_mut().filter(|h| h.usable()) {
+        for h in hosts.iter_mut().filter(|h| h.usable() && pick(h)) {
             let f = &f;
             s.spawn(move || {
                 let t = Instant::now();

@@ -36,6 +36,7 @@ mod managed;
 pub mod manifest;
 pub mod net;
 pub mod observer;
+pub mod profile;
 #[cfg(test)]
 mod proxied_tests;
 pub mod remote;
@@ -55,5 +56,6 @@ pub use interrupt::Interrupt;
 pub use manifest::{Machine, Mode, Plan, PlanError, load_plan, plan_from_text};
 pub use net::{Network, Routed};
 pub use observer::{Observer, Silent, Step, StepEvent};
+pub use profile::FailoverProfile;
 pub use report::Report;
 pub use runner::{Options, Outcome, Provisioner, RunError, Source, run};

@@ -104,6 +104,16 @@ pub struct Plan {
     pub machines: Vec<Machine>,
     /// Review warnings (e.g. an even number of masters).
     pub warnings: Vec<String>,
+    /// The failover profile asked for: `--failover-profile`, else the Cluster's annotation
+    /// (`tkeha.tkestack.io/failover-profile`); `None` for the default.
+    pub failover_profile: Option<crate::FailoverProfile>,
+}
+
+impl Plan {
+    /// The failover profile keepalived should run.
+    pub fn profile(&self) -> crate::FailoverProfile {
+        self.failover_profile.unwrap_or_default()
+    }
 }
 
 impl Plan {
@@ -364,6 +374,7 @@ pub fn plan_from_value(obj: &Value, origin: &str) -> Result<Plan, PlanError> {
         vip,
         machines,
         warnings: Vec::new(),
+        failover_profile: crate::FailoverProfile::from_object(obj),
     })
 }
 
@@ -478,6 +489,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A key made once with ssh-keygen, encrypted with the passphrase `s3cret` (the rule engine
+    /// refuses anything that is not a private key, and an encrypted one without its passphrase).
+    const KEY: &str = include_str!("../../api/tests/fixtures/keys/id_ed25519_enc");
+
     fn cluster(ha: Value) -> Value {
         json!({
             "apiVersion": "platform.tkestack.io/v1", "kind": "Cluster",
@@ -487,7 +502,9 @@ mod tests {
                 "features": {"ha": ha},
                 "machines": [
                     {"ip": "10.77.1.11", "port": 22, "username": "root", "password": "cm9vdHB3"},
-                    {"ip": "10.77.1.12", "port": 2222, "username": "tkeha", "privateKey": "a2V5", "passPhrase": "cHA="}
+                    {"ip": "10.77.1.12", "port": 2222, "username": "tkeha",
+                     "privateKey": tkeha_api::secret::encode(KEY.as_bytes()),
+                     "passPhrase": tkeha_api::secret::encode(b"s3cret")}
                 ]
             }
         })
@@ -520,7 +537,7 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .expose(),
-            "key"
+            KEY
         );
         assert_eq!(
             plan.machines[1]
@@ -529,7 +546,7 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .expose(),
-            "pp"
+            "s3cret"
         );
     }
 
@@ -645,6 +662,7 @@ mod tests {
         let plan = plan_from_value(&cluster(json!({"tke": {"vip": "10.77.1.100"}})), "x").unwrap();
         let dbg = format!("{plan:?}");
         assert!(!dbg.contains("rootpw"));
+        assert!(!dbg.contains("OPENSSH") && !dbg.contains("s3cret"), "{dbg}");
         assert!(dbg.contains("<redacted>"));
     }
 }

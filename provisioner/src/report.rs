@@ -99,6 +99,9 @@ pub struct HostReport {
     /// Who manages HA on this master, when someone does.
     #[serde(rename = "managedBy", skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<ManagedBy>,
+    /// The failover profile its keepalived runs, read back from its keepalived.conf (tkeha's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover_profile: Option<crate::FailoverProfile>,
 }
 
 impl HostReport {
@@ -337,6 +340,9 @@ impl Report {
                 if let Some(health) = h.health {
                     parts.push(format!("health={}", format!("{health:?}").to_lowercase()));
                 }
+                if let Some(profile) = h.failover_profile {
+                    parts.push(format!("profile={profile}"));
+                }
             }
             if self.action == "apply" || self.action == "uninstall" {
                 parts.push(format!("changed={}", h.changed));
@@ -460,6 +466,7 @@ mod tests {
         h.holds_vip = true;
         h.health = Some(Health::Bootstrap);
         h.round_trips = 3;
+        h.failover_profile = Some(crate::FailoverProfile::Fast);
         r.hosts.push(h);
         r.vip_holder = Some("10.77.3.11".into());
         r.finish();
@@ -472,6 +479,7 @@ mod tests {
         assert_eq!(v["hosts"][0]["state"], "MASTER");
         assert_eq!(v["hosts"][0]["health"], "bootstrap");
         assert_eq!(v["hosts"][0]["round_trips"], 3);
+        assert_eq!(v["hosts"][0]["failover_profile"], "fast");
         assert!(v["hosts"][0]["error"].is_null());
         assert!(v.get("drill").is_none());
     }

@@ -30,6 +30,8 @@ pub struct Options {
     pub wait_timeout: Duration,
     /// Set to stop a drill early; it puts back what it moved (see [`Interrupt::on_signals`]).
     pub interrupt: Interrupt,
+    /// `--failover-profile`: overrides the Cluster's annotation.
+    pub failover_profile: Option<crate::FailoverProfile>,
 }
 
 impl Options {
@@ -40,6 +42,7 @@ impl Options {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(30),
             interrupt: Interrupt::new(),
+            failover_profile: None,
         }
     }
 }
@@ -258,7 +261,8 @@ pub fn run(
     let provisioner = Provisioner::new(options).observed_by(observer);
     match source {
         Source::File(path) => {
-            let plan = load_plan(path)?;
+            let mut plan = load_plan(path)?;
+            plan.failover_profile = options.failover_profile.or(plan.failover_profile);
             Ok(Outcome {
                 report: provisioner.run(action, &plan),
                 condition: None,
@@ -266,7 +270,9 @@ pub fn run(
             })
         }
         Source::Cluster(name) => Ok(cluster_api::run(target, name, action, |plan| {
-            provisioner.run(action, plan)
+            let mut plan = plan.clone();
+            plan.failover_profile = options.failover_profile.or(plan.failover_profile);
+            provisioner.run(action, &plan)
         })?),
     }
 }

@@ -3,20 +3,27 @@
 use std::time::Instant;
 
 use crate::fleet::{self, Host};
+use crate::keepalived::{self, CONF_PATH};
 use crate::managed;
 use crate::manifest::{Mode, Plan};
 use crate::report::{Health, Report, VrrpState};
 use crate::runner::Provisioner;
 use crate::scripts::probe::{Probe, ProbeRequest};
 
-/// Health from the probe: the installed check script decides; without it, manifest + listener.
+/// Health from the probe: the fast profile's resident probe decides where it runs, else the
+/// installed check script; without either, manifest + listener.
 pub(crate) fn health(p: &Probe) -> Health {
     if !p.apiserver_manifest {
         return Health::Bootstrap;
     }
-    let pass = match p.health_rc {
-        Some(rc) => rc == 0,
-        None => p.apiserver_listening,
+    let resident = p
+        .probe_running
+        .then_some(p.probe_reason.as_deref())
+        .flatten();
+    let pass = match (resident, p.health_rc) {
+        (Some(reason), _) => matches!(reason, "ok" | "bootstrap"),
+        (None, Some(rc)) => rc == 0,
+        (None, None) => p.apiserver_listening,
     };
     if pass { Health::Pass } else { Health::Fail }
 }
@@ -39,6 +46,14 @@ pub(crate) fn fill_states(plan: &Plan, hosts: &mut [Host<'_>]) -> Vec<usize> {
         let holds = p.holds(plan.vip);
         h.report.holds_vip = holds;
         h.report.health = Some(health(p));
+        h.report.failover_profile = p.file(CONF_PATH).and_then(keepalived::parse_profile);
+        if p.probe_running
+            && let Some(reason @ ("not-running" | "not-answering")) = p.probe_reason.as_deref()
+        {
+            h.report
+                .notes
+                .push(format!("apiserver probe: {}", reason.replace('-', " ")));
+        }
         if holds {
             holders.push(h.index);
         }

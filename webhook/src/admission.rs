@@ -186,13 +186,23 @@ pub struct ObjectMeta {
     deletion_timestamp: Option<IgnoredAny>,
     deletion_grace_period_seconds: Option<IgnoredAny>,
     labels: Option<IgnoredAny>,
-    annotations: Option<IgnoredAny>,
+    /// `metadata.annotations`: only whether the failover profile annotation is among them
+    /// (its value has a rule, which the general path checks). No key is kept: a body of
+    /// millions of tiny annotations costs nothing here.
+    #[serde(default, rename = "annotations", deserialize_with = "has_profile_key")]
+    pub has_profile: bool,
     owner_references: Option<IgnoredAny>,
     finalizers: Option<IgnoredAny>,
     managed_fields: Option<IgnoredAny>,
 }
 
 impl ObjectMeta {
+    /// Whether the object carries the failover profile annotation, whose value the general
+    /// path checks (`tkeha_api::validation::profile`).
+    pub fn has_profile_annotation(&self) -> bool {
+        self.has_profile
+    }
+
     /// The names, as the rule engine takes them.
     pub fn names(&self) -> Names {
         Names {
@@ -200,6 +210,52 @@ impl ObjectMeta {
             generate_name: self.generate_name.clone(),
         }
     }
+}
+
+/// Whether an `annotations` map (or null) has the failover profile key, reading each key in
+/// place and keeping none.
+fn has_profile_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
+
+    struct IsProfileKey;
+    impl<'de> DeserializeSeed<'de> for IsProfileKey {
+        type Value = bool;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl Visitor<'_> for IsProfileKey {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an annotation key")
+        }
+        fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+            Ok(key == tkeha_api::validation::profile::FAILOVER_PROFILE_ANNOTATION)
+        }
+    }
+
+    struct Annotations;
+    impl<'de> Visitor<'de> for Annotations {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of annotations")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut found = false;
+            while let Some(is_profile) = map.next_key_seed(IsProfileKey)? {
+                found |= is_profile;
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(found)
+        }
+    }
+    d.deserialize_any(Annotations)
 }
 
 /// `group`/`version`/`kind` (the core group is the empty string).
@@ -583,6 +639,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_the_profile_annotation_is_noticed_and_no_key_is_kept() {
+        let meta = |annotations: Value| -> ObjectMeta {
+            serde_json::from_value(json!({"name": "a", "annotations": annotations})).unwrap()
+        };
+        assert!(meta(json!({"x": "1", "tkeha.tkestack.io/failover-profile": "fast"})).has_profile);
+        assert!(!meta(json!({"tkeha.tkestack.io/failover-profilex": "fast"})).has_profile);
+        assert!(!meta(json!({})).has_profile);
+        assert!(!meta(Value::Null).has_profile);
+        let none: ObjectMeta = serde_json::from_value(json!({"name": "a"})).unwrap();
+        assert!(!none.has_profile);
+        assert!(serde_json::from_value::<ObjectMeta>(json!({"annotations": "x"})).is_err());
+    }
 
     fn subject() -> Subject {
         Subject {

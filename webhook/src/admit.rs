@@ -9,10 +9,11 @@ use tkeha_api::Policy;
 use tkeha_api::spectext::Verdict;
 
 use crate::admission::{
-    AdmissionRequest, AdmissionResponse, ApiVersion, CauseType, ClusterObject, KIND, Operation,
-    PatchError, ReviewRequest, ReviewResponse, Status, StatusCause, Subject,
+    AdmissionRequest, AdmissionResponse, ApiVersion, CauseType, ClusterObject, KIND, ObjectMeta,
+    Operation, PatchError, ReviewRequest, ReviewResponse, Status, StatusCause, Subject,
 };
 use crate::message::{MAX_NAME_CHARS, bounded, limit_warnings};
+use crate::valuecount::{Counted, MAX_JSON_VALUES, count_values};
 
 /// API group of the objects we review.
 pub const GROUP: &str = "platform.tkestack.io";
@@ -57,6 +58,14 @@ pub enum Rejection {
     /// No `request` to answer.
     #[error("AdmissionReview has no request")]
     NoRequest,
+    /// More JSON values than a Cluster review holds: refused before it is read into memory.
+    #[error(
+        "AdmissionReview holds more than {limit} JSON values; a Cluster review holds a few thousand"
+    )]
+    TooManyValues {
+        /// The bound ([`crate::MAX_JSON_VALUES`]).
+        limit: usize,
+    },
 }
 
 /// What was decided, for the one log line per review. Never the object body.
@@ -157,8 +166,14 @@ pub fn admit(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer,
     admit_general(endpoint, body, policy)
 }
 
-/// Every review: the envelope and the objects as `serde_json::Value`s.
+/// Every review: the envelope and the objects as `serde_json::Value`s, once the body is known
+/// to hold at most [`MAX_JSON_VALUES`] values (a `Value` costs about 100 bytes per value).
 fn admit_general(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<Answer, Rejection> {
+    if let Counted::TooMany = count_values(body, MAX_JSON_VALUES) {
+        return Err(Rejection::TooManyValues {
+            limit: MAX_JSON_VALUES,
+        });
+    }
     let (api_version, request) = parse(body)?;
     let (summary, response) = decide(endpoint, request, policy);
     Ok(summary.answer(api_version, response))
@@ -317,6 +332,13 @@ fn admit_fast(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Option<Answer
     if names.needs_generate_name() {
         return None; // the general path defaults generateName
     }
+    if object
+        .metadata
+        .as_ref()
+        .is_some_and(ObjectMeta::has_profile_annotation)
+    {
+        return None; // the general path checks the annotation's value
+    }
     let verdict = tkeha_api::spectext::review_create_spec(object.spec?, &names, policy);
     let mut summary = Summary::new(Subject::from_request(request, name));
     summary.reviewed = true;
@@ -339,6 +361,16 @@ mod tests {
     fn fixture(name: &str) -> Value {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// A key file made once with ssh-keygen (the rule engine's fixtures), base64-encoded as
+    /// `privateKey` holds it.
+    fn key(name: &str) -> String {
+        let path = format!(
+            "{}/../api/tests/fixtures/keys/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        tkeha_api::secret::encode(&std::fs::read(path).unwrap())
     }
 
     /// The general path only (what `admit` did before the fast path).
@@ -534,6 +566,19 @@ mod tests {
                 ),
                 (
                     |r| {
+                        r["request"]["object"]["metadata"] =
+                            json!({"name": "cls-a", "annotations": {"a": "b"}});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        r["request"]["object"]["metadata"] = json!({"name": "cls-a", "annotations": {"tkeha.tkestack.io/failover-profile": "fastest"}});
+                    },
+                    false,
+                ),
+                (
+                    |r| {
                         r["request"]["object"]["metadata"] = json!({"name": "prod"});
                         r["request"]["name"] = json!("prod");
                     },
@@ -591,6 +636,34 @@ mod tests {
                 (
                     |r| {
                         r["request"]["object"]["spec"]["machines"][0]["ip"] = json!("\u{e9}\n\"x");
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        // A private key: allowed.
+                        r["request"]["object"]["spec"]["machines"][0]["privateKey"] =
+                            json!(key("id_ed25519"));
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        // A public key, and a jump server's encrypted key without its
+                        // passphrase: refused.
+                        let m = &mut r["request"]["object"]["spec"]["machines"][0];
+                        m["privateKey"] = json!(key("id_ed25519.pub"));
+                        m["proxy"] = json!({"type": "SSHJumpServer", "ip": "10.0.0.1",
+                            "username": "jump", "privateKey": key("id_ed25519_enc")});
+                    },
+                    true,
+                ),
+                (
+                    |r| {
+                        // A passphrase for a key without one: a warning.
+                        let m = &mut r["request"]["object"]["spec"]["machines"][0];
+                        m["privateKey"] = json!(key("id_rsa_pem"));
+                        m["passPhrase"] = json!("czNjcmV0");
                     },
                     true,
                 ),
@@ -655,6 +728,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_public_key_as_private_key_is_denied_without_being_shown() {
+        let mut review = fixture("review-create-tke-ha.json");
+        review["request"]["name"] = json!("cls-a");
+        review["request"]["object"]["metadata"] = json!({"name": "cls-a"});
+        let public = key("id_ed25519.pub");
+        review["request"]["object"]["spec"]["machines"][0]["privateKey"] = json!(public);
+        let body = serde_json::to_vec(&review).unwrap();
+        let answer = admit(Endpoint::Validate, &body, &Policy::default()).unwrap();
+        let v = serde_json::to_value(&answer.review).unwrap();
+        assert_eq!(v["response"]["allowed"], false, "{v}");
+        let cause = &v["response"]["status"]["details"]["causes"][0];
+        assert_eq!(cause["field"], "spec.machines[0].privateKey", "{v}");
+        assert!(
+            cause["message"]
+                .as_str()
+                .unwrap()
+                .contains("this is a public key; give the private key file"),
+            "{cause}"
+        );
+        let text = v.to_string();
+        assert!(
+            !text.contains(&public[..24]) && !text.contains("AAAAC3NzaC1lZDI1NTE5"),
+            "{text}"
+        );
     }
 
     fn summary() -> Summary {
@@ -765,5 +865,34 @@ mod tests {
         assert!(admit_fast(Endpoint::Validate, escaped.as_bytes(), &policy).is_none());
         assert!(general(Endpoint::Validate, escaped.as_bytes(), &policy).is_err());
         assert!(admit_fast(Endpoint::Validate, body.as_bytes(), &policy).is_some());
+    }
+
+    #[test]
+    fn an_update_of_tiny_objects_is_refused_before_it_is_read_into_memory() {
+        let mut review = fixture("review-update-third-party-vip.json");
+        let tiny = json!({"ip": "1", "port": 0, "username": "", "password": "!"});
+        let policy = Policy::default();
+        // Within the bound: reviewed as before (denied for its machines, not refused).
+        review["request"]["object"]["spec"]["machines"] = json!(vec![tiny.clone(); 1_000]);
+        let body = serde_json::to_vec(&review).unwrap();
+        let answer = admit(Endpoint::Validate, &body, &policy).unwrap();
+        assert!(!answer.review.response.allowed);
+        // Past it: a 400-class refusal that says why, with no Value built.
+        review["request"]["object"]["spec"]["machines"] =
+            json!(vec![tiny; crate::MAX_JSON_VALUES / 5 + 1]);
+        let body = serde_json::to_vec(&review).unwrap();
+        assert!(body.len() < crate::BODY_LIMIT, "{}", body.len());
+        let err = admit(Endpoint::Validate, &body, &policy).unwrap_err();
+        assert!(
+            matches!(err, Rejection::TooManyValues { limit } if limit == crate::MAX_JSON_VALUES),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("more than 50000 JSON values"),
+            "{err}"
+        );
+        // Not JSON stays "not JSON", with serde's position.
+        let err = admit(Endpoint::Validate, b"{\"kind\":", &policy).unwrap_err();
+        assert!(matches!(err, Rejection::NotJson(_)), "{err:?}");
     }
 }

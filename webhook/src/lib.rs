@@ -23,6 +23,7 @@ mod message;
 mod metrics;
 mod server;
 mod tls;
+mod valuecount;
 
 pub use admission::MAX_PATCH_BYTES;
 pub use admit::{Answer, Endpoint, GROUP, RESOURCE, Rejection, Summary, admit};
@@ -43,3 +44,4 @@ pub use server::{
     Settings, start, start_with, termination,
 };
 pub use tls::{CertFiles, TlsError};
+pub use valuecount::MAX_JSON_VALUES;

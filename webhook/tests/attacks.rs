@@ -112,9 +112,15 @@ async fn stalled_http1_bodies_past_the_budget_get_503_and_a_normal_review_is_ans
     // 20 connections, each one byte short of a 3 MiB body: before, each was held (621 MiB
     // with 200 of them).
     let attack = attack::stall_h1(&target, 20, tkeha_webhook::BODY_LIMIT, "/validate").await;
-    // 4 MiB may go to large bodies: one holds it, every other is refused at once.
-    let tally = attack.until(GUARD, |t| t.with(503) == 19).await;
-    assert_eq!(tally.with(503), 19, "{tally:?}");
+    // 4 MiB may go to large bodies: one holds it, every other is refused at once. A refused
+    // connection may see its 503 or only the close: the server closes while the attacker is
+    // still sending its body, and the unread body makes the kernel reset the connection, which
+    // can discard the 503 before it is read (seen under load). The 503's text is checked below
+    // on a connection that sends no body.
+    let refused = |t: &attack::Tally| t.with(503) + t.closed;
+    let tally = attack.until(GUARD, |t| refused(t) == 19).await;
+    assert_eq!(refused(&tally), 19, "{tally:?}");
+    assert!(tally.with(503) >= 1, "{tally:?}");
     assert_eq!(tally.stalled + tally.held_back, 1, "{tally:?}");
     let metrics = server.metrics();
     assert_eq!(
@@ -258,5 +264,111 @@ async fn a_full_listener_of_busy_connections_makes_a_new_one_wait_not_fail() {
     let tally = attack.tally();
     assert!(tally.with(408) >= 1, "{tally:?}");
     drop(attack);
+    server.stop().await;
+}
+
+/// One HTTP/2 frame header and payload as written on the wire (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap();
+    let mut out = Vec::with_capacity(9 + payload.len());
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+    out.push(kind);
+    out.push(flags);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+const H2_SETTINGS: u8 = 0x4;
+const H2_PING: u8 = 0x6;
+const H2_ACK: u8 = 0x1;
+
+/// Read one frame: (type, flags, payload).
+async fn read_h2_frame(
+    tls: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> std::io::Result<(u8, u8, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    tls.read_exact(&mut head).await?;
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    tls.read_exact(&mut payload).await?;
+    Ok((head[3], head[4], payload))
+}
+
+/// A PING flood (CVE-2019-9512): one connection writes PINGs as fast as it can and never reads
+/// the ACKs. The server answers one PING at a time and stops reading while an ACK cannot be
+/// written, so the flood is held back by TCP instead of queueing answers in memory; a normal
+/// review is answered meanwhile; and the ACKs that do come back answer the flood's PINGs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_is_held_back_and_reviews_are_still_answered() {
+    let (server, target) = server(|s| s).await;
+    let mut tls = target.connect(true).await.unwrap();
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    tls.write_all(&h2_frame(H2_SETTINGS, 0, 0, &[]))
+        .await
+        .unwrap();
+    // The server's SETTINGS, acknowledged, so that the connection is fully up.
+    let (kind, flags, _) = tokio::time::timeout(GUARD, read_h2_frame(&mut tls))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((kind, flags), (H2_SETTINGS, 0), "the server's first frame");
+    tls.write_all(&h2_frame(H2_SETTINGS, H2_ACK, 0, &[]))
+        .await
+        .unwrap();
+
+    // 64 MiB of PINGs (about 4 million), written without reading anything back.
+    const FLOOD: usize = 64 * MIB;
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flood = {
+        let written = written.clone();
+        tokio::spawn(async move {
+            let batch: Vec<u8> = (0u64..4096)
+                .flat_map(|i| h2_frame(H2_PING, 0, 0, &i.to_be_bytes()))
+                .collect();
+            while written.load(std::sync::atomic::Ordering::Relaxed) < FLOOD {
+                if writer.write_all(&batch).await.is_err() {
+                    break;
+                }
+                written.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            writer
+        })
+    };
+    // Let the flood fill what TCP buffers on both sides, then review normally.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_normal_review_answered(&target).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = written.load(std::sync::atomic::Ordering::Relaxed);
+    // Loopback TCP buffers take a few MiB at most; a server that read the whole flood would
+    // have had to queue an ACK for each PING.
+    assert!(
+        sent < FLOOD / 2,
+        "the server took {} MiB of PINGs without the ACKs being read",
+        sent / MIB
+    );
+    assert!(
+        !flood.is_finished(),
+        "the flood stopped: {} MiB sent",
+        sent / MIB
+    );
+    assert!(sent > 0);
+
+    // Reading again: what comes back are ACKs of the flood's own PINGs, in order.
+    let mut acks = 0u64;
+    while acks < 1000 {
+        let (kind, flags, payload) = tokio::time::timeout(GUARD, read_h2_frame(&mut reader))
+            .await
+            .expect("no frame from the server")
+            .unwrap();
+        if kind == H2_PING && flags & H2_ACK != 0 {
+            assert_eq!(payload.len(), 8);
+            acks += 1;
+        }
+    }
+    flood.abort();
     server.stop().await;
 }

@@ -4,6 +4,8 @@
 //! Lengths are counted in characters, as the API server counts `maxLength`. An oversized
 //! value is reported without being shown. Past [`crate::limits::MAX_MACHINES`] only the count
 //! is reported: the per-machine rules do not run, so an absurd object yields a short review.
+//! A list or map past what the decode keeps ([`crate::limits::decoded`]) holds only its first
+//! entries once decoded; its length comes from [`crate::unknown::Lengths`].
 
 use std::collections::BTreeMap;
 
@@ -11,6 +13,7 @@ use super::Ctx;
 use crate::field::FieldError;
 use crate::limits::*;
 use crate::types::{ClusterMachine, ClusterMachineProxy, ClusterSpec};
+use crate::unknown::Lengths;
 
 /// Whether `s` is longer than `max` characters (the unit of the CRD's `maxLength`). The
 /// rules that show a value skip those: this group reports them without the value.
@@ -32,7 +35,7 @@ fn text(errors: &mut Vec<FieldError>, path: Path<'_>, value: Option<&str>, max: 
 
 /// Report a list over `max` entries, or an entry over `max_len` characters.
 fn list(
-    errors: &mut Vec<FieldError>,
+    (errors, lengths): Out<'_>,
     path: Path<'_>,
     value: Option<&Vec<String>>,
     max: usize,
@@ -40,7 +43,7 @@ fn list(
 ) {
     let Some(items) = value else { return };
     if items.len() > max {
-        errors.push(FieldError::too_many(path(), items.len(), max, ""));
+        too_many(errors, lengths, path(), items.len(), max, "");
         return;
     }
     for (i, item) in items.iter().enumerate() {
@@ -50,14 +53,14 @@ fn list(
 
 /// Report a map over `max` entries, or a key or value over its length.
 fn map(
-    errors: &mut Vec<FieldError>,
+    (errors, lengths): Out<'_>,
     path: Path<'_>,
     value: Option<&BTreeMap<String, String>>,
     (max, max_key, max_value): (usize, usize, usize),
 ) {
     let Some(entries) = value else { return };
     if entries.len() > max {
-        errors.push(FieldError::too_many(path(), entries.len(), max, ""));
+        too_many(errors, lengths, path(), entries.len(), max, "");
         return;
     }
     for (k, v) in entries {
@@ -69,18 +72,34 @@ fn map(
     }
 }
 
+/// Where the findings go, and the lengths of the lists past their bound.
+type Out<'a> = (&'a mut Vec<FieldError>, &'a Lengths);
+
+/// Report the list or map at `path` (of which `decoded` entries were decoded) over `max`.
+fn too_many(
+    errors: &mut Vec<FieldError>,
+    lengths: &Lengths,
+    path: String,
+    decoded: usize,
+    max: usize,
+    detail: &str,
+) {
+    let count = lengths.or(&path, decoded);
+    errors.push(FieldError::too_many(path, count, max, detail));
+}
+
 const EXTRA_ARGS: (usize, usize, usize) = (MAX_EXTRA_ARGS, MAX_EXTRA_ARG_NAME, MAX_EXTRA_ARG_VALUE);
 
 /// Every bound, all at once.
 pub fn validate(ctx: &mut Ctx<'_>) {
     let mut errors = Vec::new();
-    spec_bounds(&mut errors, ctx.spec);
+    spec_bounds(&mut errors, ctx.lengths, ctx.spec);
     ctx.errors.append(&mut errors);
 }
 
-fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
+fn spec_bounds(e: &mut Vec<FieldError>, lengths: &Lengths, s: &ClusterSpec) {
     list(
-        e,
+        (e, lengths),
         &|| "spec.finalizers".into(),
         s.finalizers.as_ref(),
         MAX_LIST,
@@ -136,7 +155,7 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         MAX_DNS_NAME,
     );
     list(
-        e,
+        (e, lengths),
         &|| "spec.publicAlternativeNames".into(),
         s.public_alternative_names.as_ref(),
         MAX_ALTERNATIVE_NAMES,
@@ -153,7 +172,12 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         ("spec.schedulerExtraArgs", &s.scheduler_extra_args),
         ("spec.networkArgs", &s.network_args),
     ] {
-        map(e, &|| path.to_string(), args.as_ref(), EXTRA_ARGS);
+        map(
+            (e, lengths),
+            &|| path.to_string(),
+            args.as_ref(),
+            EXTRA_ARGS,
+        );
     }
     if let Some(r) = &s.cluster_credential_ref {
         text(
@@ -172,20 +196,20 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
                 MAX_PATH,
             );
             map(
-                e,
+                (e, lengths),
                 &|| "spec.etcd.local.extraArgs".into(),
                 l.extra_args.as_ref(),
                 EXTRA_ARGS,
             );
             list(
-                e,
+                (e, lengths),
                 &|| "spec.etcd.local.serverCertSANs".into(),
                 l.server_cert_sans.as_ref(),
                 MAX_LIST,
                 MAX_DNS_NAME,
             );
             list(
-                e,
+                (e, lengths),
                 &|| "spec.etcd.local.peerCertSANs".into(),
                 l.peer_cert_sans.as_ref(),
                 MAX_LIST,
@@ -194,7 +218,7 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         }
         if let Some(x) = &etcd.external {
             list(
-                e,
+                (e, lengths),
                 &|| "spec.etcd.external.endpoints".into(),
                 x.endpoints.as_ref(),
                 MAX_LIST,
@@ -223,12 +247,14 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
     if let Some(apps) = &s.bootstrap_apps
         && apps.len() > MAX_APPS
     {
-        e.push(FieldError::too_many(
-            "spec.bootstrapApps",
+        too_many(
+            e,
+            lengths,
+            "spec.bootstrapApps".into(),
             apps.len(),
             MAX_APPS,
             "",
-        ));
+        );
     }
     text(
         e,
@@ -250,7 +276,7 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
             MAX_SHORT,
         );
         list(
-            e,
+            (e, lengths),
             &|| "spec.features.skipConditions".into(),
             f.skip_conditions.as_ref(),
             MAX_LIST,
@@ -258,12 +284,14 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
         );
         if let Some(files) = &f.files {
             if files.len() > MAX_LIST {
-                e.push(FieldError::too_many(
-                    "spec.features.files",
+                too_many(
+                    e,
+                    lengths,
+                    "spec.features.files".into(),
                     files.len(),
                     MAX_LIST,
                     "",
-                ));
+                );
             } else {
                 for (i, file) in files.iter().enumerate() {
                     text(
@@ -282,7 +310,7 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
             }
         }
         map(
-            e,
+            (e, lengths),
             &|| "spec.features.hooks".into(),
             f.hooks.as_ref(),
             (MAX_SMALL_MAP, MAX_SHORT, MAX_PATH),
@@ -342,7 +370,7 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
     }
     if let Some(p) = &s.properties {
         map(
-            e,
+            (e, lengths),
             &|| "spec.properties.oversoldRatio".into(),
             p.oversold_ratio.as_ref(),
             (MAX_SMALL_MAP, MAX_SHORT, MAX_SHORT),
@@ -354,21 +382,23 @@ fn spec_bounds(e: &mut Vec<FieldError>, s: &ClusterSpec) {
     ] {
         let Some(machines) = machines else { continue };
         if machines.len() > MAX_MACHINES {
-            e.push(FieldError::too_many(
-                path,
+            too_many(
+                e,
+                lengths,
+                path.into(),
                 machines.len(),
                 MAX_MACHINES,
                 "etcd recommends at most 7 masters; list each master once",
-            ));
+            );
             continue;
         }
         for (i, m) in machines.iter().enumerate() {
-            machine_bounds(e, &|| format!("{path}[{i}]"), m);
+            machine_bounds((e, lengths), &|| format!("{path}[{i}]"), m);
         }
     }
 }
 
-fn machine_bounds(e: &mut Vec<FieldError>, at: Path<'_>, m: &ClusterMachine) {
+fn machine_bounds((e, lengths): Out<'_>, at: Path<'_>, m: &ClusterMachine) {
     text(e, &|| format!("{}.ip", at()), m.ip.as_deref(), MAX_IP);
     text(
         e,
@@ -378,19 +408,21 @@ fn machine_bounds(e: &mut Vec<FieldError>, at: Path<'_>, m: &ClusterMachine) {
     );
     secret_bounds(e, at, [&m.password, &m.private_key, &m.pass_phrase]);
     map(
-        e,
+        (e, lengths),
         &|| format!("{}.labels", at()),
         m.labels.as_ref(),
         (MAX_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE),
     );
     if let Some(taints) = &m.taints {
         if taints.len() > MAX_TAINTS {
-            e.push(FieldError::too_many(
+            too_many(
+                e,
+                lengths,
                 format!("{}.taints", at()),
                 taints.len(),
                 MAX_TAINTS,
                 "",
-            ));
+            );
         } else {
             for (j, t) in taints.iter().enumerate() {
                 text(

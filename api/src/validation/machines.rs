@@ -1,6 +1,7 @@
 //! Rules on `spec.machines[]`: presence under HA, IPs (valid, not reserved, unique), SSH
 //! port, POSIX user names, secrets (base64, then UTF-8 text within sshd's limits, as the
-//! provisioner needs them), label and taint syntax, and the machine's proxy.
+//! provisioner needs them), private keys (a private key, its passphrase when encrypted), label
+//! and taint syntax, and the machine's proxy.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -189,6 +190,7 @@ pub fn validate(ctx: &mut Ctx<'_>) {
             &at.to_string(),
             [&m.password, &m.private_key, &m.pass_phrase],
         );
+        private_key(ctx, &at, &m.private_key, &m.pass_phrase);
 
         let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
         if !has(&m.password) && !has(&m.private_key) {
@@ -202,6 +204,12 @@ pub fn validate(ctx: &mut Ctx<'_>) {
         taints(ctx, i, m);
         if let Some(p) = &m.proxy {
             proxy(ctx, &format!("{at}.proxy"), p);
+            private_key(
+                ctx,
+                &format_args!("{at}.proxy"),
+                &p.private_key,
+                &p.pass_phrase,
+            );
         }
     }
 }
@@ -267,6 +275,54 @@ fn secrets(ctx: &mut Ctx<'_>, at: &dyn std::fmt::Display, values: [&Option<Strin
                 ),
             ));
         }
+    }
+}
+
+/// `privateKey`, once decoded, must be a private key, refused in the words of `init --ssh-key`
+/// ([`crate::sshkey::classify`]); an encrypted one needs its `passPhrase`, and a `passPhrase`
+/// beside a key without one is never used (a warning). The key is classified, never decrypted,
+/// and never shown. A value the secret rules already refuse (not base64, too long, not UTF-8
+/// text) is left to them.
+fn private_key(
+    ctx: &mut Ctx<'_>,
+    at: &dyn std::fmt::Display,
+    key: &Option<String>,
+    pass_phrase: &Option<String>,
+) {
+    let Some(text) = key.as_deref().filter(|k| !k.is_empty()) else {
+        return;
+    };
+    if text.len() > crate::limits::MAX_PRIVATE_KEY_BASE64 {
+        return;
+    }
+    let Some(bytes) = crate::secret::decode(text).map(zeroize::Zeroizing::new) else {
+        return;
+    };
+    if bytes.len() > crate::limits::MAX_PRIVATE_KEY_BYTES || std::str::from_utf8(&bytes).is_err() {
+        return;
+    }
+    let has_pass_phrase = pass_phrase.as_deref().is_some_and(|p| !p.is_empty());
+    match crate::sshkey::classify(&bytes) {
+        Err(e) => ctx.error(FieldError::invalid(
+            format!("{at}.privateKey"),
+            None,
+            format!(
+                "once decoded, {e}; privateKey must be the base64 of the whole private key \
+                 file, as `kubectl tkeha init --ssh-key FILE` writes it (the privateKey itself is \
+                 not shown)"
+            ),
+        )),
+        Ok(info) if info.encrypted && !has_pass_phrase => ctx.error(FieldError::required(
+            format!("{at}.passPhrase"),
+            "the privateKey is encrypted, and the provisioner cannot log in with it without its \
+             passphrase: set passPhrase to the passphrase in base64 (`kubectl tkeha \
+             encode-password` makes it), or use a key without a passphrase",
+        )),
+        Ok(info) if !info.encrypted && has_pass_phrase => ctx.warn(
+            &format!("{at}.passPhrase"),
+            "the privateKey is not encrypted, so this passPhrase is never used; remove it",
+        ),
+        Ok(_) => {}
     }
 }
 

@@ -7,13 +7,14 @@
 //! (`api/tests/rules.rs` runs them in every order). The groups: [`bounds`] (sizes of lists,
 //! maps and strings), [`spec`] (type, version, properties, DNS domain), [`network`] (CIDRs,
 //! ipvs), [`machines`], [`ha`]; [`meta`] checks `metadata` on create and [`update`] the
-//! update-only rules.
+//! update-only rules; [`profile`] checks the failover profile annotation.
 
 pub mod bounds;
 pub mod ha;
 pub mod machines;
 pub mod meta;
 pub mod network;
+pub mod profile;
 pub mod spec;
 pub mod update;
 
@@ -25,6 +26,7 @@ use crate::defaults::parse_ip;
 use crate::field::{FieldError, escape};
 use crate::review::Policy;
 use crate::types::{ClusterSpec, Ha};
+use crate::unknown::Lengths;
 
 /// A CIDR field parsed once: the valid blocks, and what is wrong with the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,7 +56,13 @@ pub struct Ctx<'a> {
     pub errors: Vec<FieldError>,
     /// Warnings found so far (already prefixed with their field path and escaped).
     pub warnings: Vec<String>,
+    /// The lengths of the lists and maps longer than the decode keeps (the spec holds their
+    /// first `limits::decoded(bound) + 1` entries).
+    pub lengths: &'a Lengths,
 }
+
+/// No list past its bound.
+static NO_LENGTHS: Lengths = Lengths::new();
 
 impl<'a> Ctx<'a> {
     /// Parse what the rules share from `spec`; no findings yet.
@@ -83,7 +91,13 @@ impl<'a> Ctx<'a> {
             service_cidrs: cidrs(spec.service_cidr.as_deref()).unwrap_or_default(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            lengths: &NO_LENGTHS,
         }
+    }
+
+    /// The same, with the lengths of the lists and maps past their bound as decoded.
+    pub fn with_lengths(self, lengths: &'a Lengths) -> Self {
+        Ctx { lengths, ..self }
     }
 
     /// The HA block, if any.
@@ -91,9 +105,10 @@ impl<'a> Ctx<'a> {
         self.spec.features.as_ref().and_then(|f| f.ha.as_ref())
     }
 
-    /// Number of entries in `spec.machines`.
+    /// Number of entries in `spec.machines` (past the bound, as counted by the decode).
     pub fn machine_count(&self) -> usize {
-        self.spec.machines.as_ref().map_or(0, Vec::len)
+        let decoded = self.spec.machines.as_ref().map_or(0, Vec::len);
+        self.lengths.or("spec.machines", decoded)
     }
 
     /// Whether `spec.machines` is within its bound (the per-machine rules run only then).

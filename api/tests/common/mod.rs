@@ -77,6 +77,23 @@ pub fn with(mut base: Value, muts: &[(&str, Option<Value>)]) -> Value {
     base
 }
 
+/// The bytes of a key file made once with ssh-keygen (`api/tests/fixtures/keys/`: `id_ed25519`,
+/// its `.pub`, `id_ed25519_enc` with passphrase `s3cret`, `id_rsa_pem`).
+pub fn key_file(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A key file base64-encoded, as `privateKey` holds it.
+pub fn key(name: &str) -> String {
+    tkeha_api::secret::encode(&key_file(name))
+}
+
+/// Any bytes base64-encoded, as a secret field holds them.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    tkeha_api::secret::encode(bytes.as_ref())
+}
+
 pub fn run(v: &Value) -> Review {
     review(v, None, &Policy::default()).unwrap()
 }

@@ -434,3 +434,54 @@ fn stdin_without_api_version_and_kind_is_sent_with_both_and_warnings_go_to_stder
     assert_eq!(body["kind"], "Cluster");
     assert_eq!(body["spec"]["machines"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_bad_private_key_is_refused_as_validate_refuses_it_and_nothing_is_sent() {
+    use base64::Engine as _;
+    let b64 = |path: &std::path::Path| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+    };
+    let server = FakeApiServer::start(echo_created);
+    let k = Kubectl::new();
+    let kubeconfig = server.kubeconfig(k.dir(), "fake");
+    let key = crate::init::keygen(&k, "id_create", "", &[]);
+    let public = b64(&key.with_extension("pub"));
+    let encrypted = b64(&crate::init::keygen(&k, "id_create_enc", "s3cret", &[]));
+    // Machine 0 logs in with a public key; machine 1's jump server with an encrypted key and no
+    // passPhrase.
+    let bad = PROD
+        .replace(
+            "{ip: 192.168.1.2, username: root, password: MTIzNDU2}",
+            &format!("{{ip: 192.168.1.2, username: root, privateKey: {public}}}"),
+        )
+        .replace(
+            "{ip: 192.168.1.3, username: root, password: MTIzNDU2}",
+            &format!(
+                "{{ip: 192.168.1.3, username: root, password: MTIzNDU2, proxy: {{type: \
+                 SSHJumpServer, ip: 10.0.0.1, port: 22, username: jump, privateKey: {encrypted}}}}}"
+            ),
+        );
+    let file = k.file("bad-key.yaml", bad);
+    let out = create(&k, &file, &kubeconfig, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "", "nothing was created");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    let validate = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(validate.code, 1, "{validate:?}");
+    for expected in [
+        "spec.machines[0].privateKey: Invalid value: once decoded, this is a public key",
+        "spec.machines[1].proxy.passPhrase: Required value: the privateKey is encrypted",
+    ] {
+        assert!(validate.stdout.contains(expected), "{validate:?}");
+    }
+    assert!(
+        out.stderr.ends_with(&validate.stdout),
+        "{out:?}\nvs\n{validate:?}"
+    );
+    for shown in [&out.stderr, &validate.stdout, &validate.stderr] {
+        assert!(
+            !shown.contains(&public[..24]) && !shown.contains(&encrypted[..40]),
+            "{shown}"
+        );
+    }
+}

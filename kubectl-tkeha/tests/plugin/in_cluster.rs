@@ -545,3 +545,42 @@ fn a_log_stream_cut_while_the_pod_runs_is_reopened_from_now() {
         ]
     );
 }
+
+#[test]
+fn the_failover_profile_flag_goes_to_the_jobs_arguments() {
+    let k = Kubectl::new();
+    let out = k.tkeha(&[
+        "provision",
+        "prod",
+        "--in-cluster",
+        "--insecure-ignore-host-keys",
+        "--failover-profile",
+        "fast",
+        "--dry-run",
+        "-o",
+        "yaml",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let job: Job = serde_saphyr::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    let args = pod.containers[0].args.clone().unwrap_or_default();
+    assert!(
+        args.windows(2).any(|w| w == ["--failover-profile", "fast"]),
+        "{args:?}"
+    );
+    // Without the flag the Job reads the Cluster's annotation: nothing is passed.
+    let bad = k.tkeha(&[
+        "provision",
+        "prod",
+        "--in-cluster",
+        "--insecure-ignore-host-keys",
+        "--failover-profile",
+        "fastest",
+        "--dry-run",
+    ]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains("standard") && bad.stderr.contains("fast"),
+        "{bad:?}"
+    );
+}

@@ -169,7 +169,17 @@ fn ssh_key_refuses_what_is_not_a_private_key() {
     let public = key.with_extension("pub");
     let hostname = k.file("hostname", "vm-host-1\n");
     let empty = k.file("empty", "");
+    let dsa = keygen(&k, "id_dsa", "", &["-t", "dsa"]);
+    let armour = k.file(
+        "armour",
+        "-----BEGIN RSA PRIVATE KEY-----\nMAA=\n-----END RSA PRIVATE KEY-----\n",
+    );
     for (file, words) in [
+        (
+            dsa.as_path(),
+            "this is a DSA key (OpenSSH servers refuse DSA keys by default",
+        ),
+        (armour.as_path(), "not a readable PKCS#1 RSA private key ("),
         (
             public.as_path(),
             "this is a public key; give the private key file",
@@ -178,7 +188,7 @@ fn ssh_key_refuses_what_is_not_a_private_key() {
             hostname.as_path(),
             "not a private key: expected an OpenSSH private key",
         ),
-        (empty.as_path(), "the file is empty"),
+        (empty.as_path(), "it is empty: give the private key file"),
         (std::path::Path::new("/nonexistent/id_rsa"), "no such file"),
     ] {
         let out = init_with_key(&k, file, &[], b"");

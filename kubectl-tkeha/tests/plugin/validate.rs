@@ -438,3 +438,93 @@ fn strict_makes_unknown_fields_errors() {
     assert_eq!(report["errors"][0]["type"], "FieldValueUnknown", "{report}");
     assert_eq!(report["errors"][0]["field"], "spec.clusterCidr", "{report}");
 }
+
+/// TKE_THREE_MASTERS with `privateKey` (and `passPhrase`) instead of machine 0's password.
+fn with_key(k: &Kubectl, name: &str, key: &str, pass_phrase: Option<&str>) -> std::path::PathBuf {
+    let mut v: serde_json::Value = serde_json::from_str(TKE_THREE_MASTERS).unwrap();
+    let m = &mut v["spec"]["machines"][0];
+    m.as_object_mut().unwrap().remove("password");
+    m["privateKey"] = json!(key);
+    if let Some(p) = pass_phrase {
+        m["passPhrase"] = json!(p);
+    }
+    k.file(name, v.to_string())
+}
+
+#[test]
+fn a_hand_written_private_key_is_checked_in_init_s_words() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let k = Kubectl::new();
+    let key = crate::init::keygen(&k, "id_hand", "", &[]);
+    let public = key.with_extension("pub");
+    let hostname = k.file("hostname", "vm-host-1\n");
+    // The issue's two examples: init refuses them as --ssh-key; validate refuses them as
+    // privateKey, in the same words, without showing them.
+    for (name, file) in [("pub.json", &public), ("hostname.json", &hostname)] {
+        let content = std::fs::read(file).unwrap();
+        let manifest = with_key(&k, name, &b64(&content), None);
+        let out = k.tkeha(&["validate", "-f", manifest.to_str().unwrap()]);
+        assert_eq!(out.code, 1, "{out:?}");
+        let prefix = format!(
+            "{}: spec.machines[0].privateKey: Invalid value: once decoded, ",
+            manifest.display()
+        );
+        let line = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no privateKey error in {out:?}"));
+        let (words, _) = line
+            .split_once("; privateKey must be the base64 of the whole private key file")
+            .unwrap();
+        let init = k.tkeha(&[
+            "init",
+            "--ha",
+            "tke",
+            "--vip",
+            "10.0.0.100",
+            "--master",
+            "10.0.0.2",
+            "--ssh-key",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(init.code, 2, "{init:?}");
+        assert_eq!(
+            init.stderr.trim_end(),
+            format!("error: --ssh-key {}: {words}", file.display()),
+            "init and validate word it the same"
+        );
+        let text = String::from_utf8(content).unwrap();
+        for shown in [&out.stdout, &out.stderr] {
+            assert!(!shown.contains(&b64(text.as_bytes())[..16]), "{out:?}");
+            assert!(!shown.contains(text.trim()), "{out:?}");
+        }
+    }
+
+    // An encrypted key needs its passPhrase; a passPhrase for a plain key is a warning.
+    let encrypted = crate::init::keygen(&k, "id_hand_enc", "s3cret", &[]);
+    let encrypted = b64(&std::fs::read(encrypted).unwrap());
+    let file = with_key(&k, "enc.json", &encrypted, None);
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains(
+            "spec.machines[0].passPhrase: Required value: the privateKey is encrypted, and the \
+             provisioner cannot log in with it without its passphrase"
+        ),
+        "{out:?}"
+    );
+    let file = with_key(&k, "enc-ok.json", &encrypted, Some(&b64(b"s3cret")));
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    let plain = b64(&std::fs::read(&key).unwrap());
+    let file = with_key(&k, "plain.json", &plain, Some(&b64(b"s3cret")));
+    let out = k.tkeha(&["validate", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "Warning: spec.machines[0].passPhrase: the privateKey is not encrypted, so this \
+         passPhrase is never used; remove it\n"
+    );
+}

@@ -12,26 +12,32 @@ use std::time::{Duration, Instant};
 use crate::Action;
 use crate::check;
 use crate::fleet::{self, Host};
-use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH, ConfParams};
+use crate::keepalived::{
+    self, CHECK_SCRIPT_PATH, CONF_PATH, ConfParams, PROBE_SCRIPT_PATH, PROBE_UNIT_PATH,
+};
 use crate::managed;
 use crate::manifest::{Mode, Plan};
 use crate::observer::Step;
+use crate::profile::{ChangeOrder, FailoverProfile, change_order};
 use crate::report::{ManagedBy, Report, VrrpState};
 use crate::runner::Provisioner;
 use crate::scripts::apply::{
     ApplyChanges, ApplyEnd, ApplyOutcome, CHECK_MODE, CONF_MODE, PackageManager, ServiceChange,
-    apply_script,
+    UNIT_MODE, apply_script,
 };
 use crate::scripts::probe::{Probe, find_interface, one_line};
-use crate::scripts::service::ServiceAction;
+use crate::scripts::service::{ProbeAction, ProbeChange, ServiceAction};
 use crate::thirdparty;
 use crate::vip;
 
-/// The files one master should have.
+/// The files one master should have (`check` for the standard profile; `probe`, and `unit` on
+/// systemd, for the fast one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Desired {
     pub conf: String,
-    pub check: String,
+    pub check: Option<String>,
+    pub probe: Option<String>,
+    pub unit: Option<String>,
 }
 
 /// The cluster's auth_pass: reused from any master's current (tkeha) config, else fresh.
@@ -53,7 +59,7 @@ fn desired_for(plan: &Plan, vrid: u8, auth_pass: &str, h: &Host<'_>) -> Option<D
         router_id: keepalived::router_id(&p.hostname, h.machine.ip),
         interface: a.iface.clone(),
         vrid,
-        priority: keepalived::priority_for(h.index),
+        priority: keepalived::priority_for(h.index, plan.profile()),
         src_ip: h.machine.ip,
         peers: plan
             .machines
@@ -64,10 +70,14 @@ fn desired_for(plan: &Plan, vrid: u8, auth_pass: &str, h: &Host<'_>) -> Option<D
         auth_pass: auth_pass.to_string(),
         vip: plan.vip,
         prefix_len: a.net.prefix_len(),
+        profile: plan.profile(),
     };
+    let fast = plan.profile() == FailoverProfile::Fast;
     Some(Desired {
         conf: keepalived::render_conf(&params),
-        check: keepalived::check_script(),
+        check: (!fast).then(keepalived::check_script),
+        probe: fast.then(keepalived::probe_script),
+        unit: (fast && p.systemd).then(keepalived::probe_unit),
     })
 }
 
@@ -107,6 +117,31 @@ pub(crate) fn apply(p: &Provisioner<'_>, plan: &Plan) -> Report {
     report
 }
 
+/// The order of a profile change on this fleet, from the profile each master's config names.
+pub(crate) fn profile_change_order(hosts: &[Host<'_>], plan: &Plan) -> Option<ChangeOrder> {
+    change_order(
+        hosts.iter().map(|h| {
+            h.probe
+                .as_ref()
+                .and_then(|p| p.file(CONF_PATH))
+                .and_then(keepalived::parse_profile)
+        }),
+        plan.profile(),
+    )
+}
+
+/// What the apply script does to the fast profile's probe: start it, restart it on new files,
+/// or remove what the fast profile left when the master goes back to standard.
+fn probe_change(d: &Desired, p: &Probe, files_differ: bool) -> ProbeChange {
+    match (&d.probe, files_differ) {
+        (Some(_), true) => ProbeChange::StartOrRestart,
+        (Some(_), false) if p.probe_running => ProbeChange::Keep,
+        (Some(_), false) => ProbeChange::EnsureStarted,
+        (None, _) if p.probe_running || p.file(PROBE_SCRIPT_PATH).is_some() => ProbeChange::Remove,
+        (None, _) => ProbeChange::Keep,
+    }
+}
+
 /// Whether the file at `path` on this master is root-owned with exactly `mode`.
 fn mode_is(p: &Probe, path: &str, mode: u32) -> bool {
     p.modes.get(path).is_some_and(|m| m.is_root_owned(mode))
@@ -118,12 +153,31 @@ fn mode_is(p: &Probe, path: &str, mode: u32) -> bool {
 fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result<(), String> {
     let d = desired_for(plan, vrid, auth_pass, h).ok_or("no interface holds the machine IP")?;
     let p = h.probe.as_ref().ok_or("not probed")?;
+    let differs = |path: &str, want: &Option<String>| {
+        want.as_deref().is_some_and(|w| p.file(path) != Some(w))
+    };
     let conf_differs = p.file(CONF_PATH) != Some(d.conf.as_str());
-    let check_differs = p.file(CHECK_SCRIPT_PATH) != Some(d.check.as_str());
+    let check_differs = differs(CHECK_SCRIPT_PATH, &d.check);
+    let probe_differs = differs(PROBE_SCRIPT_PATH, &d.probe);
+    let unit_differs = differs(PROBE_UNIT_PATH, &d.unit);
+    let wants = |want: &Option<String>, path: &str, differs: bool, mode: u32| {
+        want.is_some() && (differs || !mode_is(p, path, mode))
+    };
     let write_conf = conf_differs || !mode_is(p, CONF_PATH, CONF_MODE);
-    let write_check = check_differs || !mode_is(p, CHECK_SCRIPT_PATH, CHECK_MODE);
+    let write_check = wants(&d.check, CHECK_SCRIPT_PATH, check_differs, CHECK_MODE);
+    let write_probe = wants(&d.probe, PROBE_SCRIPT_PATH, probe_differs, CHECK_MODE);
+    let write_unit = wants(&d.unit, PROBE_UNIT_PATH, unit_differs, UNIT_MODE);
+    let probe_change = probe_change(&d, p, probe_differs || unit_differs);
     let install = p.keepalived.is_none();
-    if !write_conf && !write_check && !install && p.running {
+    if !write_conf
+        && !write_check
+        && !write_probe
+        && !write_unit
+        && !install
+        && p.running
+        && matches!(probe_change, ProbeChange::Keep)
+    {
+        h.report.failover_profile = Some(plan.profile());
         return Ok(());
     }
     let pm = p.package_manager.unwrap_or(PackageManager::AptGet);
@@ -131,6 +185,8 @@ fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result
     for (path, differs, write, mode) in [
         (CONF_PATH, conf_differs, write_conf, CONF_MODE),
         (CHECK_SCRIPT_PATH, check_differs, write_check, CHECK_MODE),
+        (PROBE_SCRIPT_PATH, probe_differs, write_probe, CHECK_MODE),
+        (PROBE_UNIT_PATH, unit_differs, write_unit, UNIT_MODE),
     ] {
         if write
             && !differs
@@ -144,7 +200,7 @@ fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result
     }
     let script = apply_script(&ApplyChanges {
         install: install.then_some(pm),
-        check: write_check.then_some(d.check.as_str()),
+        check: write_check.then_some(d.check.as_deref()).flatten(),
         conf: write_conf.then_some(d.conf.as_str()),
         service: if conf_differs || check_differs || install {
             ServiceChange::StartOrReload
@@ -152,11 +208,23 @@ fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result
             ServiceChange::EnsureStarted
         },
         systemd: p.systemd,
+        probe_script: write_probe.then_some(d.probe.as_deref()).flatten(),
+        probe_unit: write_unit.then_some(d.unit.as_deref()).flatten(),
+        probe: probe_change,
     });
     let run = h.run_streamed(&script)?;
     let out = ApplyOutcome::parse(&run.out);
     h.report.changed = out.changed();
     h.report.restarted = out.service.is_some();
+    match out.probe {
+        Some(ProbeAction::Started) => h.report.notes.push("apiserver probe started".into()),
+        Some(ProbeAction::Restarted) => h.report.notes.push("apiserver probe restarted".into()),
+        Some(ProbeAction::Removed) => h
+            .report
+            .notes
+            .push("apiserver probe removed (standard profile)".into()),
+        None => {}
+    }
     match &out.installed {
         Some(v) if v.is_empty() => h.report.notes.push("keepalived installed".into()),
         Some(v) => h.report.notes.push(format!("keepalived installed ({v})")),
@@ -199,7 +267,10 @@ fn configure(plan: &Plan, vrid: u8, auth_pass: &str, h: &mut Host<'_>) -> Result
             "the apply script failed (exit {}): {said}",
             status.map_or_else(|| "status unknown".to_string(), |s| s.to_string())
         )),
-        ApplyEnd::Done => Ok(()),
+        ApplyEnd::Done => {
+            h.report.failover_profile = Some(plan.profile());
+            Ok(())
+        }
     }
 }
 
@@ -233,9 +304,30 @@ fn apply_keepalived(
     t: Instant,
 ) {
     let auth_pass = cluster_auth_pass(hosts);
-    fleet::each(hosts, p, Step::Configure, |h| {
-        configure(plan, vrid, &auth_pass, h)
-    });
+    let configure = |h: &mut Host<'_>| configure(plan, vrid, &auth_pass, h);
+    match profile_change_order(hosts, plan) {
+        None => fleet::each(hosts, p, Step::Configure, configure),
+        Some(order) => {
+            // The first wave must be done before the second starts, and well within the
+            // standard profile's 3 s master-down interval (see `profile::change_order`).
+            let holder_first = order == ChangeOrder::HolderFirst;
+            let holds = |h: &Host<'_>| h.probe.as_ref().is_some_and(|pr| pr.holds(plan.vip));
+            fleet::each_where(
+                hosts,
+                p,
+                Step::Configure,
+                |h| holds(h) == holder_first,
+                configure,
+            );
+            fleet::each_where(
+                hosts,
+                p,
+                Step::Configure,
+                |h| holds(h) != holder_first,
+                configure,
+            );
+        }
+    }
     if !hosts.iter().all(|h| h.report.ok) {
         report.fail("keepalived could not be configured on every master");
         return;
@@ -295,5 +387,7 @@ fn apply_keepalived(
     }
 }
 
+#[cfg(test)]
+mod profile_tests;
 #[cfg(test)]
 mod tests;

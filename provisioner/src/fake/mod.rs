@@ -15,7 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::interrupt::Interrupt;
-use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH};
+use crate::keepalived::{self, CHECK_SCRIPT_PATH, CONF_PATH, PROBE_SCRIPT_PATH, PROBE_UNIT_PATH};
 use crate::manifest::{Machine, Plan, plan_from_text};
 use crate::net::Network;
 use crate::remote::{Connector, ExecOutput, Remote, RemoteError};
@@ -56,6 +56,12 @@ pub(crate) struct Master {
     pub systemd: bool,
     pub files: BTreeMap<String, File>,
     pub running: bool,
+    /// The fast profile's apiserver probe runs.
+    pub probe_running: bool,
+    /// Times keepalived was started from stopped (a restart is an outage; a reload is not).
+    pub starts: u32,
+    /// Times keepalived re-read its configuration.
+    pub reloads: u32,
     pub apiserver_manifest: bool,
     pub apiserver_listening: bool,
     /// Someone answers ping/ARP for the VIP on this master's network.
@@ -126,6 +132,9 @@ impl Master {
             systemd: false,
             files: BTreeMap::new(),
             running: false,
+            probe_running: false,
+            starts: 0,
+            reloads: 0,
             apiserver_manifest: false,
             apiserver_listening: false,
             vip_answers: false,
@@ -267,7 +276,7 @@ impl Fleet {
                     crate::manifest::Mode::Tke { vrid } => vrid,
                     crate::manifest::Mode::ThirdParty { .. } => 1,
                 },
-                priority: keepalived::priority_for(i),
+                priority: keepalived::priority_for(i, plan.profile()),
                 src_ip: m.ip,
                 peers: plan
                     .machines
@@ -278,6 +287,7 @@ impl Fleet {
                 auth_pass: auth.into(),
                 vip: plan.vip,
                 prefix_len: m.prefix_len,
+                profile: plan.profile(),
             });
             let m = &mut w.masters[i];
             m.keepalived = true;
@@ -290,13 +300,33 @@ impl Fleet {
                     content: conf,
                 },
             );
-            m.files.insert(
-                CHECK_SCRIPT_PATH.into(),
-                File {
-                    mode: 0o755,
-                    content: keepalived::check_script(),
-                },
-            );
+            if plan.profile() == crate::FailoverProfile::Fast {
+                m.files.insert(
+                    PROBE_SCRIPT_PATH.into(),
+                    File {
+                        mode: 0o755,
+                        content: keepalived::probe_script(),
+                    },
+                );
+                if m.systemd {
+                    m.files.insert(
+                        PROBE_UNIT_PATH.into(),
+                        File {
+                            mode: 0o644,
+                            content: keepalived::probe_unit(),
+                        },
+                    );
+                }
+                m.probe_running = true;
+            } else {
+                m.files.insert(
+                    CHECK_SCRIPT_PATH.into(),
+                    File {
+                        mode: 0o755,
+                        content: keepalived::check_script(),
+                    },
+                );
+            }
         }
         w.holders = BTreeSet::from([holder]);
         self
@@ -418,6 +448,16 @@ impl Fleet {
     /// A provisioner over this fleet.
     pub fn provisioner(&self, wait_timeout: Duration) -> Provisioner<'static> {
         Provisioner::with_parts(self.clone(), self.clone(), wait_timeout)
+    }
+
+    /// The masters that received a script named `what`, in the order they received it.
+    pub fn order_of(&self, what: &str) -> Vec<usize> {
+        self.world()
+            .sent
+            .iter()
+            .filter(|s| s.script.what() == what)
+            .map(|s| s.host)
+            .collect()
     }
 
     /// Every script master `i` received, in order.
@@ -564,7 +604,12 @@ fn probe(w: &World, i: usize, script: &Script) -> ExecOutput {
     if m.systemd {
         s.push_str("@@systemd=1\n");
     }
-    for path in [CONF_PATH, CHECK_SCRIPT_PATH] {
+    for path in [
+        CONF_PATH,
+        CHECK_SCRIPT_PATH,
+        PROBE_SCRIPT_PATH,
+        PROBE_UNIT_PATH,
+    ] {
         if let Some(f) = m.files.get(path) {
             s.push_str(&format!("@@file={path} {}\n", b64(&f.content)));
             s.push_str(&format!("@@mode={path} {:o} 0 0\n", f.mode));
@@ -601,6 +646,9 @@ fn probe(w: &World, i: usize, script: &Script) -> ExecOutput {
         }
     } else if m.running {
         s.push_str("@@running=1\n");
+    }
+    if m.probe_running {
+        s.push_str("@@probe_running=1\n@@probe_reason=ok\n");
     }
     if m.tkestack_hairpin {
         s.push_str("@@tkestack_hairpin=1\n");
@@ -667,15 +715,35 @@ fn apply(w: &mut World, i: usize, script: &Script) -> ExecOutput {
         );
         s.push_str(&format!("@@wrote={}\n", u.path));
     }
+    // The probe starts before keepalived reads its config; it is removed after.
+    if text.contains("@@probe=restarted") {
+        s.push_str(if m.probe_running {
+            "@@probe=restarted\n"
+        } else {
+            "@@probe=started\n"
+        });
+        m.probe_running = true;
+    } else if text.contains("@@probe=started") && !m.probe_running {
+        s.push_str("@@probe=started\n");
+        m.probe_running = true;
+    }
     if m.start_fails && !m.running {
         return out(s, "keepalived did not start\n", 6);
     }
     if !m.running {
         s.push_str("@@action=started\n");
+        m.starts += 1;
     } else if text.contains("@@action=reloaded") {
         s.push_str("@@action=reloaded\n");
+        m.reloads += 1;
     }
     m.running = true;
+    if text.contains("@@probe=removed") {
+        m.probe_running = false;
+        m.files.remove(PROBE_SCRIPT_PATH);
+        m.files.remove(PROBE_UNIT_PATH);
+        s.push_str("@@probe=removed\n");
+    }
     w.settle();
     out(s + "@@end=1\n", "", 0)
 }

@@ -1,8 +1,8 @@
 //! The apply script of one master (install keepalived, write the files that differ, test the config, start or reload) and its typed result.
 
-use super::service::{self, ServiceAction};
+use super::service::{self, ProbeAction, ProbeChange, ServiceAction};
 use super::{Markers, PATH_EXPORT, STREAMED_PRELUDE, Script, Upload};
-use crate::keepalived::{CHECK_SCRIPT_PATH, CONF_PATH};
+use crate::keepalived::{CHECK_SCRIPT_PATH, CONF_PATH, PROBE_SCRIPT_PATH, PROBE_UNIT_PATH};
 use crate::remote::ExecOutput;
 
 /// The package managers the probe looks for, in that order.
@@ -84,6 +84,9 @@ pub const CONF_MODE: u32 = 0o600;
 /// keepalived's `enable_script_security` requires; it holds no secret.
 pub const CHECK_MODE: u32 = 0o755;
 
+/// Permission bits of the probe's systemd unit.
+pub const UNIT_MODE: u32 = 0o644;
+
 /// Permission bits of [`CONF_DIR`] when we create it (Debian's package makes it the same).
 pub const CONF_DIR_MODE: u32 = 0o755;
 
@@ -110,6 +113,12 @@ pub struct ApplyChanges<'a> {
     pub service: ServiceChange,
     /// The master runs systemd.
     pub systemd: bool,
+    /// Write the fast profile's apiserver probe with this content.
+    pub probe_script: Option<&'a str>,
+    /// Write the probe's systemd unit with this content.
+    pub probe_unit: Option<&'a str>,
+    /// Start, restart or remove the probe (before keepalived reloads; a removal after).
+    pub probe: ProbeChange,
 }
 
 /// The apply script: only the steps asked for, then start keepalived or reload it. Its output
@@ -154,6 +163,27 @@ fi
             verify: None,
         });
     }
+    if let Some(probe) = c.probe_script {
+        s.upload(Upload {
+            path: PROBE_SCRIPT_PATH.to_string(),
+            mode: CHECK_MODE,
+            content: probe.to_string(),
+            verify: None,
+        });
+    }
+    if let Some(unit) = c.probe_unit {
+        s.upload(Upload {
+            path: PROBE_UNIT_PATH.to_string(),
+            mode: UNIT_MODE,
+            content: unit.to_string(),
+            verify: None,
+        });
+    }
+    // The probe runs (and has written its verdict) before keepalived reads a config that
+    // tracks it; it is removed only after keepalived stopped tracking it.
+    if c.probe != ProbeChange::Remove {
+        s.push(&service::probe(c.probe, c.systemd));
+    }
     if let Some(conf) = c.conf {
         s.upload(Upload {
             path: CONF_PATH.to_string(),
@@ -166,6 +196,9 @@ fi
         ServiceChange::StartOrReload => service::start_or_reload(c.systemd),
         ServiceChange::EnsureStarted => service::ensure_started(c.systemd),
     });
+    if c.probe == ProbeChange::Remove {
+        s.push(&service::probe(c.probe, c.systemd));
+    }
     s.push("echo \"@@end=1\"\n");
     s
 }
@@ -202,6 +235,8 @@ pub struct ApplyOutcome {
     pub wrote: Vec<String>,
     /// keepalived was started or reloaded.
     pub service: Option<ServiceAction>,
+    /// The apiserver probe was started, restarted or removed.
+    pub probe: Option<ProbeAction>,
     /// How the script ended.
     pub end: ApplyEnd,
     /// What it said besides its markers (the config test's or the package manager's
@@ -232,6 +267,7 @@ impl ApplyOutcome {
             install_touched: m.has("install_touched"),
             wrote: m.values("wrote").map(str::to_string).collect(),
             service: m.value("action").and_then(ServiceAction::parse),
+            probe: m.value("probe").and_then(ProbeAction::parse),
             end,
             stderr: out.stderr.trim().to_string(),
         }
@@ -244,6 +280,7 @@ impl ApplyOutcome {
             || self.install_touched
             || !self.wrote.is_empty()
             || self.service.is_some()
+            || self.probe.is_some()
     }
 }
 
@@ -265,6 +302,9 @@ mod tests {
             conf: write.then_some(CONF),
             service: ServiceChange::StartOrReload,
             systemd,
+            probe_script: None,
+            probe_unit: None,
+            probe: ProbeChange::Keep,
         }
     }
 
@@ -381,6 +421,7 @@ mod tests {
                 install_touched: false,
                 wrote: vec!["/etc/keepalived/keepalived.conf".into()],
                 service: Some(ServiceAction::Started),
+                probe: None,
                 end: ApplyEnd::Done,
                 stderr: String::new(),
             }

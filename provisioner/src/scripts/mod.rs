@@ -202,13 +202,23 @@ mod tests {
             hairpin::self_connect_script(vip, 16443, Some(4242), true),
         ];
         for systemd in [true, false] {
-            scripts.push(apply::apply_script(&apply::ApplyChanges {
-                install: Some(apply::PackageManager::AptGet),
-                check: Some("#!/bin/bash\n"),
-                conf: Some("x\n"),
-                service: apply::ServiceChange::StartOrReload,
-                systemd,
-            }));
+            for probe in [
+                service::ProbeChange::Keep,
+                service::ProbeChange::StartOrRestart,
+                service::ProbeChange::EnsureStarted,
+                service::ProbeChange::Remove,
+            ] {
+                scripts.push(apply::apply_script(&apply::ApplyChanges {
+                    install: Some(apply::PackageManager::AptGet),
+                    check: Some("#!/bin/bash\n"),
+                    conf: Some("x\n"),
+                    service: apply::ServiceChange::StartOrReload,
+                    systemd,
+                    probe_script: Some("#!/bin/bash\n"),
+                    probe_unit: systemd.then_some("[Unit]\n"),
+                    probe,
+                }));
+            }
             scripts.push(service::stop_nowait_script(systemd));
             scripts.push(service::restart_script(systemd));
         }

@@ -9,7 +9,10 @@ use ipnet::IpNet;
 use super::apply::PackageManager;
 use super::hairpin::hairpin_rule;
 use super::{Markers, PATH_EXPORT, Script};
-use crate::keepalived::{APISERVER_MANIFEST, CHECK_SCRIPT_PATH, CONF_PATH};
+use crate::keepalived::{
+    APISERVER_MANIFEST, CHECK_SCRIPT_PATH, CONF_PATH, PROBE_PID_PATH, PROBE_SCRIPT_PATH,
+    PROBE_UNIT, PROBE_UNIT_PATH, REASON_PATH,
+};
 
 /// What the probe should also do besides reading.
 #[derive(Debug, Clone, Default)]
@@ -114,13 +117,16 @@ ip -o addr show 2>/dev/null | sed 's/^/@@addr=/'
 k=$(command -v keepalived 2>/dev/null) && echo "@@keepalived=$k"
 pm_found=; for pm in apt-get dnf yum zypper; do if command -v $pm >/dev/null 2>&1; then echo "@@pkg=$pm"; pm_found=$pm; break; fi; done
 [ -d /run/systemd/system ] && echo "@@systemd=1"
-for f in {CONF_PATH} {CHECK_SCRIPT_PATH}; do [ -f "$f" ] && echo "@@file=$f $(base64 -w0 "$f")"; done
-for f in {CONF_PATH} {CHECK_SCRIPT_PATH} {dirs}; do [ -e "$f" ] && echo "@@mode=$f $(stat -c '%a %u %g' "$f")"; done
+for f in {CONF_PATH} {CHECK_SCRIPT_PATH} {PROBE_SCRIPT_PATH} {PROBE_UNIT_PATH}; do [ -f "$f" ] && echo "@@file=$f $(base64 -w0 "$f")"; done
+for f in {CONF_PATH} {CHECK_SCRIPT_PATH} {PROBE_SCRIPT_PATH} {PROBE_UNIT_PATH} {dirs}; do [ -e "$f" ] && echo "@@mode=$f $(stat -c '%a %u %g' "$f")"; done
 if [ -d /run/systemd/system ]; then
   systemctl is-active -q keepalived 2>/dev/null && echo "@@running=1"
+  systemctl is-active -q {PROBE_UNIT} 2>/dev/null && echo "@@probe_running=1"
 else
   p=$(cat /run/keepalived.pid 2>/dev/null); [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "@@running=1"
+  p=$(cat {PROBE_PID_PATH} 2>/dev/null); [ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "@@probe_running=1"
 fi
+[ -f {REASON_PATH} ] && echo "@@probe_reason=$(head -c 40 {REASON_PATH} | tr -cd 'a-z-')"
 [ -f {APISERVER_MANIFEST} ] && echo "@@manifest=1"
 timeout 1 bash -c '</dev/tcp/127.0.0.1/6443' 2>/dev/null && echo "@@listening=1"
 if [ -x {CHECK_SCRIPT_PATH} ]; then {CHECK_SCRIPT_PATH} >/dev/null 2>&1; echo "@@health_rc=$?"; fi
@@ -259,6 +265,10 @@ pub struct Probe {
     pub apiserver_manifest: bool,
     pub apiserver_listening: bool,
     pub health_rc: Option<i32>,
+    /// The fast profile's apiserver probe runs.
+    pub probe_running: bool,
+    /// Its latest verdict (`ok`, `bootstrap`, `not-running`, `not-answering`).
+    pub probe_reason: Option<String>,
     pub tools: Vec<String>,
     pub vip_answers: bool,
     pub hairpin: bool,
@@ -382,6 +392,8 @@ pub fn parse_probe(out: &str) -> Probe {
             }
             "dpkg_lock" => p.dpkg_lock_holders.push(value.trim().to_string()),
             "running" => p.running = true,
+            "probe_running" => p.probe_running = true,
+            "probe_reason" => p.probe_reason = Some(value.trim().to_string()),
             "manifest" => p.apiserver_manifest = true,
             "listening" => p.apiserver_listening = true,
             "health_rc" => p.health_rc = value.trim().parse().ok(),

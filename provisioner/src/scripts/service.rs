@@ -1,7 +1,92 @@
 //! Shell snippets that control the keepalived service: systemd where present, else the daemon with its pid file in /run.
 
 use super::{PATH_EXPORT, Script};
-use crate::keepalived::CONF_PATH;
+use crate::keepalived::{
+    CONF_PATH, PROBE_PID_PATH, PROBE_SCRIPT_PATH, PROBE_UNIT, PROBE_UNIT_PATH, REASON_PATH,
+    TRACK_FILE_PATH,
+};
+
+/// What happens to the fast profile's apiserver probe in an apply script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeChange {
+    /// Nothing (the standard profile, and no probe of ours left over).
+    Keep,
+    /// Start it, or restart it to read a new script or unit (`@@probe=started|restarted`).
+    StartOrRestart,
+    /// Start it if it is not running (`@@probe=started`); leave a running one alone.
+    EnsureStarted,
+    /// Stop it and remove its files (back to the standard profile): `@@probe=removed`.
+    Remove,
+}
+
+/// Bash that brings the probe to `change`, with systemd or as a daemon with a pid file. A
+/// started probe has written its track file within 2 s (bounded wait), so keepalived, reloaded
+/// next, reads a verdict rather than its `init_file`.
+pub fn probe(change: ProbeChange, systemd: bool) -> String {
+    let wait =
+        format!("for i in $(seq 40); do [ -s {TRACK_FILE_PATH} ] && break; sleep 0.05; done\n");
+    let daemon_start = format!(
+        "rm -f {TRACK_FILE_PATH}\n\
+         setsid bash {PROBE_SCRIPT_PATH} </dev/null >/dev/null 2>&1 &\n\
+         echo $! > {PROBE_PID_PATH}\n"
+    );
+    let daemon_running = format!(
+        "pp=$(cat {PROBE_PID_PATH} 2>/dev/null || true)\n\
+         if [ -n \"$pp\" ] && kill -0 \"$pp\" 2>/dev/null; then probe_up=1; else probe_up=; fi\n"
+    );
+    match (change, systemd) {
+        (ProbeChange::Keep, _) => String::new(),
+        (ProbeChange::StartOrRestart, true) => format!(
+            "systemctl daemon-reload\n\
+             [ \"$(systemctl is-enabled {PROBE_UNIT} 2>/dev/null)\" = enabled ] || systemctl enable -q {PROBE_UNIT}\n\
+             if systemctl is-active -q {PROBE_UNIT}; then systemctl restart {PROBE_UNIT} && echo \"@@probe=restarted\";\n\
+             else systemctl start {PROBE_UNIT} && echo \"@@probe=started\"; fi\n{wait}"
+        ),
+        (ProbeChange::EnsureStarted, true) => format!(
+            "[ \"$(systemctl is-enabled {PROBE_UNIT} 2>/dev/null)\" = enabled ] || systemctl enable -q {PROBE_UNIT}\n\
+             if ! systemctl is-active -q {PROBE_UNIT}; then systemctl start {PROBE_UNIT} && echo \"@@probe=started\"; fi\n{wait}"
+        ),
+        (ProbeChange::StartOrRestart, false) => format!(
+            "{daemon_running}if [ -n \"$probe_up\" ]; then kill \"$pp\"; for i in $(seq 40); do kill -0 \"$pp\" 2>/dev/null || break; sleep 0.05; done; fi\n\
+             {daemon_start}{wait}if [ -n \"$probe_up\" ]; then echo \"@@probe=restarted\"; else echo \"@@probe=started\"; fi\n"
+        ),
+        (ProbeChange::EnsureStarted, false) => format!(
+            "{daemon_running}if [ -z \"$probe_up\" ]; then\n{daemon_start}{wait}echo \"@@probe=started\"\nfi\n"
+        ),
+        (ProbeChange::Remove, _) => format!(
+            "if [ -d /run/systemd/system ]; then\n\
+               systemctl disable --now -q {PROBE_UNIT} 2>/dev/null || true\n\
+               rm -f {PROBE_UNIT_PATH}; systemctl daemon-reload || true\n\
+             fi\n\
+             {daemon_running}[ -n \"$probe_up\" ] && kill \"$pp\"\n\
+             rm -f {PROBE_SCRIPT_PATH} {PROBE_UNIT_PATH} {PROBE_PID_PATH} {TRACK_FILE_PATH} {REASON_PATH}\n\
+             echo \"@@probe=removed\"\n"
+        ),
+    }
+}
+
+/// What the apply script did to the probe, from its `@@probe=` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeAction {
+    /// The probe was not running and was started.
+    Started,
+    /// The probe was restarted to read a new script or unit.
+    Restarted,
+    /// The probe was stopped and its files removed.
+    Removed,
+}
+
+impl ProbeAction {
+    /// The value of a `@@probe=` line.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "started" => Some(ProbeAction::Started),
+            "restarted" => Some(ProbeAction::Restarted),
+            "removed" => Some(ProbeAction::Removed),
+            _ => None,
+        }
+    }
+}
 
 /// What [`start_or_reload`] (or [`start`]) did, from its `@@action=` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

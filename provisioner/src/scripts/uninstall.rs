@@ -2,7 +2,7 @@
 
 use super::hairpin::remove_rule_script;
 use super::{Markers, PATH_EXPORT, STAGED_SUFFIX, STREAMED_PRELUDE, Script, service};
-use crate::keepalived::{CHECK_SCRIPT_PATH, CONF_PATH, MARKER};
+use crate::keepalived::{CHECK_SCRIPT_PATH, CONF_PATH, MARKER, PROBE_SCRIPT_PATH};
 use crate::manifest::{Mode, Plan};
 use crate::remote::ExecOutput;
 
@@ -20,9 +20,11 @@ pub fn uninstall_script(plan: &Plan) -> Script {
                  rm -f {CONF_PATH} && echo \"@@removed={CONF_PATH}\"\n\
                  elif [ -f {CONF_PATH} ]; then echo \"@@foreign_conf=1\"; fi\n\
                  grep -q '{MARKER}' {CHECK_SCRIPT_PATH} 2>/dev/null && rm -f {CHECK_SCRIPT_PATH} && echo \"@@removed={CHECK_SCRIPT_PATH}\"\n\
-                 rm -f {CONF_PATH}{STAGED_SUFFIX} {CHECK_SCRIPT_PATH}{STAGED_SUFFIX}\n",
+                 rm -f {CONF_PATH}{STAGED_SUFFIX} {CHECK_SCRIPT_PATH}{STAGED_SUFFIX}\n\
+                 if grep -q '{MARKER}' {PROBE_SCRIPT_PATH} 2>/dev/null; then\n{probe}echo \"@@removed={PROBE_SCRIPT_PATH}\"\nfi\n",
                 stop_sd = service::stop(true),
                 stop_d = service::stop(false),
+                probe = service::probe(service::ProbeChange::Remove, false),
             ));
             // A stale VIP (e.g. after kill -9) is removed by hand.
             s.push_str(&format!(

@@ -100,6 +100,7 @@ fn tkehas_own_config_is_not_tkestacks() {
         auth_pass: "Ab3dEf7h".into(),
         vip: "10.0.0.100".parse().unwrap(),
         prefix_len: 24,
+        profile: crate::FailoverProfile::Standard,
     });
     assert!(match_conf(&ours).is_err());
 }

@@ -509,11 +509,14 @@ impl Pump {
                     }
                 };
                 let _ = mine.set_nonblocking(true);
+                // Counted before the caller hears of it: a report read right after the caller's
+                // last probe must include that probe's tunnel.
+                self.counters.opened.fetch_add(1, Ordering::Relaxed);
                 if req.reply.try_send(Ok(theirs)).is_ok() {
                     self.tunnels.push(Tunnel::new(ch, mine));
-                    self.counters.opened.fetch_add(1, Ordering::Relaxed);
                 } else {
                     // The caller timed out meanwhile: close what it no longer wants.
+                    self.counters.opened.fetch_sub(1, Ordering::Relaxed);
                     self.tunnels.push(Tunnel::abandoned(ch, mine));
                 }
                 self.publish();

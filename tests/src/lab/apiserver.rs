@@ -56,6 +56,17 @@ pub fn stop(pid: u32, ip: &str) -> Result<()> {
     Ok(())
 }
 
+/// Freezes (SIGSTOP) or thaws (SIGCONT) the stand-in: a hung apiserver whose socket the kernel
+/// still accepts connections on.
+pub fn pause(pid: u32, paused: bool) -> Result<()> {
+    let sig = if paused { "STOP" } else { "CONT" };
+    in_ns(
+        pid,
+        &format!("[ -f {PID_FILE} ] && kill -{sig} $(cat {PID_FILE})"),
+    )
+    .map(|_| ())
+}
+
 /// Creates /etc/kubernetes/manifests/kube-apiserver.yaml in the master's private /etc (at `etc`).
 pub fn mark_control_plane(etc: &Path) -> Result<()> {
     let dir = etc.join("kubernetes").join("manifests");

@@ -509,6 +509,11 @@ impl Lab {
         apiserver::stop(self.masters[i].sshd_pid, &self.masters[i].ip)
     }
 
+    /// Freeze (SIGSTOP) or thaw master `i`'s stand-in apiserver (a hung apiserver).
+    pub fn pause_apiserver(&self, i: usize, paused: bool) -> Result<()> {
+        apiserver::pause(self.masters[i].sshd_pid, paused)
+    }
+
     /// Creates /etc/kubernetes/manifests/kube-apiserver.yaml on master `i`: its health now counts.
     pub fn mark_control_plane(&self, i: usize) -> Result<()> {
         apiserver::mark_control_plane(&self.etc(i))

@@ -65,7 +65,9 @@ impl ApiError {
     /// The HTTP status of the answer.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge { .. } | ApiError::Rejected(Rejection::TooManyValues { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::ReadBody(_) | ApiError::Rejected(_) => StatusCode::BAD_REQUEST,
@@ -153,6 +155,11 @@ mod tests {
                 ApiError::Rejected(Rejection::NoRequest),
                 400,
                 "has no request",
+            ),
+            (
+                ApiError::Rejected(Rejection::TooManyValues { limit: 50 }),
+                413,
+                "more than 50 JSON values",
             ),
             (ApiError::Encode(not_json), 500, "encoding the response"),
         ];
