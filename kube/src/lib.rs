@@ -14,7 +14,7 @@
 //!
 //! No kube-apiserver runs where tkeha is tested: these requests are tested at their boundary
 //! against a recording fake API server (`provisioner/tests/support/fake_apiserver.rs` and the
-//! plugin's copy), as the README says.
+//! plugin's copy), as docs/testing.md says.
 
 #![warn(missing_docs)]
 

@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 /// (the chart's `appVersion`; the tests check both).
 pub const DEFAULT_IMAGE_REPOSITORY: &str = "tkeha/tkeha";
 
-/// The namespace the README installs the chart into (`helm install -n tkeha-system`).
+/// The namespace docs/helm.md installs the chart into (`helm install -n tkeha-system`).
 pub const DEFAULT_NAMESPACE: &str = "tkeha-system";
 
 /// `provisioner.serviceAccount.name` in the chart: bound to read Clusters and patch their status.

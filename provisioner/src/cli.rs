@@ -15,7 +15,7 @@ use crate::report::Report;
 use crate::runner::{Options, RunError, Source};
 
 /// Output format of a provisioner report: `text` (one line per master, then a summary), `json`
-/// or `yaml` (the report as one document; its fields are listed in the README).
+/// or `yaml` (the report as one document; its fields are listed in docs/reports.md).
 // The variants have no doc comments on purpose: clap would show them as a long `--help` list.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -177,7 +177,7 @@ pub struct HaArgs {
     /// Do not check host keys at all (lab use only).
     #[arg(long)]
     pub insecure_ignore_host_keys: bool,
-    /// Report format: `text` for people, `json` or `yaml` for scripts (the fields are in the README).
+    /// Report format: `text` for people, `json` or `yaml` for scripts (the fields are in docs/reports.md).
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Seconds to wait for the VIP (each command that waits says what for in its own help).

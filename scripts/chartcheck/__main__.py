@@ -171,7 +171,7 @@ def stage_lookup(f: Failures) -> None:
     values = defaults()
     plain_a, plain_b = checks.render(CHART, values), checks.render(CHART, values)
     f.check(tls_secret(plain_a)["data"]["ca.crt"] != tls_secret(plain_b)["data"]["ca.crt"],
-            "helm template (no cluster, no lookup) makes a new CA on every render, as the README says")
+            "helm template (no cluster, no lookup) makes a new CA on every render, as docs/helm.md says")
     with standin.DiscoveryServer() as server, tempfile.TemporaryDirectory(prefix="tkeha-lookup-") as tmp:
         env = {"KUBECONFIG": str(server.kubeconfig(pathlib.Path(tmp)))}
         server_side = ["--dry-run=server", "--disable-openapi-validation"]

@@ -277,8 +277,8 @@ fn a_sudo_user_installs_and_the_vip_survives_a_reboot_of_its_holder() {
     all_control_planes(&lab);
     let holder = single_holder(&lab, SETTLE).unwrap();
     // On the holder, network-online.target will take 20 s after the next boot, as a slow
-    // wait-online does on real hosts. keepalived keeps Debian's ordering after it (README,
-    // "Boot ordering"): the VIP does not wait for it, the survivors hold it.
+    // wait-online does on real hosts. keepalived keeps Debian's ordering after it (docs/provisioner.md,
+    // "Boot order"): the VIP does not wait for it, the survivors hold it.
     lab.slow_network_online(holder, SLOW_ONLINE_SECS).unwrap();
 
     // Power the holder off from inside: the VIP moves while it is down.

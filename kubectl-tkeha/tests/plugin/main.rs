@@ -4,6 +4,7 @@
 
 mod completion;
 mod create;
+mod docs;
 mod encode_password;
 #[path = "../../../provisioner/tests/support/fake_apiserver.rs"]
 mod fake_apiserver;

@@ -3,7 +3,7 @@
 //! A [`Dialer`] (one per run, shared by the per-master threads) turns a [`Route`] and a
 //! [`Target`] into a connected [`Stream`] that `ssh2::Session::set_tcp_stream` accepts, or into a
 //! probe answer. Jump sessions are established once per distinct jump server and shared; their
-//! host keys go through the same [`HostKeyPolicy`] as the masters'. See `PROXY-DESIGN.md`.
+//! host keys go through the same [`HostKeyPolicy`] as the masters'. See `docs/proxies.md`.
 
 pub mod error;
 pub mod jump;

@@ -4,7 +4,7 @@
 //! poweroff` from inside, then the machine boots again). Samples from this machine every 50 ms
 //! (`GET http://VIP:6443/`, and who holds the VIP, every master read at once); time = fault to
 //! the first answer from another master. The reboot is also run with `network-online.target`
-//! made 20 s slow on the rebooting holder (keepalived's unit waits for it; README, "Boot
+//! made 20 s slow on the rebooting holder (keepalived's unit waits for it; docs/provisioner.md, "Boot
 //! order"). Prints a Markdown section for BENCHMARKS.md.
 
 use anyhow::{Context, Result, bail};
