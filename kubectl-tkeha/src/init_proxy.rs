@@ -47,6 +47,7 @@ impl ProxyType {
 
 /// The flags that put a `proxy` on every master (`spec.machines[].proxy`).
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Proxy (every master reached through it)")]
 pub struct ProxyArgs {
     /// Reach every master through this kind of proxy: SSHJumpServer or SOCKS5.
     #[arg(
@@ -54,35 +55,23 @@ pub struct ProxyArgs {
         value_enum,
         value_name = "TYPE",
         ignore_case = true,
-        requires = "proxy_ip",
-        help_heading = "Proxy (every master reached through it)"
+        requires = "proxy_ip"
     )]
     pub proxy_type: Option<ProxyType>,
     /// The proxy's address.
-    #[arg(
-        long,
-        value_name = "IP",
-        requires = "proxy_type",
-        help_heading = "Proxy (every master reached through it)"
-    )]
+    #[arg(long, value_name = "IP", requires = "proxy_type")]
     pub proxy_ip: Option<String>,
     /// The proxy's port [default: 22 for SSHJumpServer, 1080 for SOCKS5].
     #[arg(
         long,
         value_name = "PORT",
         requires = "proxy_type",
-        allow_negative_numbers = true,
-        help_heading = "Proxy (every master reached through it)"
+        allow_negative_numbers = true
     )]
     pub proxy_port: Option<i64>,
     /// The user on the jump server (required for SSHJumpServer); for SOCKS5, the RFC 1929
     /// username (its password is then asked for).
-    #[arg(
-        long,
-        value_name = "USER",
-        requires = "proxy_type",
-        help_heading = "Proxy (every master reached through it)"
-    )]
+    #[arg(long, value_name = "USER", requires = "proxy_type")]
     pub proxy_user: Option<String>,
     /// Read the proxy's password from stdin (to EOF; one trailing newline is dropped). Without
     /// it (and without --proxy-ssh-key) the password is asked for on the terminal, no echo.
@@ -90,7 +79,6 @@ pub struct ProxyArgs {
         long,
         requires = "proxy_type",
         conflicts_with_all = ["password_stdin", "passphrase_stdin", "proxy_ssh_key"],
-        help_heading = "Proxy (every master reached through it)"
     )]
     pub proxy_password_stdin: bool,
     /// Log in to the jump server with this private key file (written to proxy.privateKey).
@@ -99,7 +87,6 @@ pub struct ProxyArgs {
         value_name = "FILE",
         value_hint = clap::ValueHint::FilePath,
         requires = "proxy_type",
-        help_heading = "Proxy (every master reached through it)"
     )]
     pub proxy_ssh_key: Option<PathBuf>,
 }
