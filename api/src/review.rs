@@ -70,6 +70,18 @@ pub struct Review {
 }
 
 impl Review {
+    /// The review of an object whose spec could not be read: what was found so far, no
+    /// defaults, no unknown fields.
+    fn unreviewed(errors: Vec<FieldError>, warnings: Vec<String>, object: Value) -> Self {
+        Review {
+            errors,
+            warnings,
+            unknown_fields: Vec::new(),
+            patch: json_patch::Patch(Vec::new()),
+            defaulted: object,
+        }
+    }
+
     /// Whether the object is allowed (no errors; warnings allowed).
     pub fn allowed(&self) -> bool {
         self.errors.is_empty()
@@ -218,23 +230,11 @@ fn review_cow(
             } else {
                 errors.push(missing);
             }
-            return Ok(Review {
-                errors,
-                warnings,
-                unknown_fields: Vec::new(),
-                patch: json_patch::Patch(Vec::new()),
-                defaulted: new.into_owned(),
-            });
+            return Ok(Review::unreviewed(errors, warnings, new.into_owned()));
         }
         Err(e) if same_spec() => {
             warnings.push(format!("{ALREADY_INVALID}{e}"));
-            return Ok(Review {
-                errors,
-                warnings,
-                unknown_fields: Vec::new(),
-                patch: json_patch::Patch(Vec::new()),
-                defaulted: new.into_owned(),
-            });
+            return Ok(Review::unreviewed(errors, warnings, new.into_owned()));
         }
         Err(e) => return Err(e),
     };
